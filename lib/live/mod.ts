@@ -1,0 +1,12 @@
+/**
+ * The live-kernel lab: the same memory system calls as the simulator, made
+ * on the host's real Linux kernel through Deno FFI to libc, plus a probe of
+ * what the host can do.
+ * @module
+ */
+
+export * from "./errno.ts";
+export * from "./mman.ts";
+export * from "./libc.ts";
+export * from "./probe.ts";
+export * from "./smaps.ts";

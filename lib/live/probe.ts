@@ -1,0 +1,167 @@
+/**
+ * What the host can do for the live-kernel lab: kernel release, CPU, memory,
+ * transparent hugepage settings, and whether libc is callable through FFI.
+ *
+ * {@link probeHost} never throws: on a host that is not Linux, or without the
+ * permission to read a file, the field is `null` and `missing` says why. Later
+ * capabilities (userfaultfd features, pagemap, PAGEMAP_SCAN, privileges) are
+ * added as more fields of {@link HostProbe} the same way.
+ * @module
+ */
+
+import { type FfiStatus, ffiStatus } from "./libc.ts";
+
+/** Where the transparent hugepage knobs live (mm/huge_memory.c, hugepage_init_sysfs). */
+export const THP_SYSFS = "/sys/kernel/mm/transparent_hugepage";
+
+/**
+ * The host's THP policy: the selected value of each sysfs knob.
+ *
+ * `enabled` and `defrag` are the PMD-size policy; `hugepages` holds each mTHP
+ * size's own `enabled` ("always", "inherit", "madvise" or "never"), keyed by
+ * the sysfs directory name (`"hugepages-2048kB"`), smallest size first.
+ */
+export interface ThpSettings {
+  enabled: string;
+  defrag: string;
+  hugepages: Record<string, string>;
+}
+
+/** Everything {@link probeHost} found out; a `null` field has its reason in `missing`. */
+export interface HostProbe {
+  /** Deno.build.os, e.g. "linux". */
+  os: string;
+  /** Deno.build.arch, e.g. "x86_64". */
+  arch: string;
+  /** uname -r, e.g. "6.18.4-amd64". */
+  kernelRelease: string | null;
+  /** "model name" of the first CPU in /proc/cpuinfo. */
+  cpuModel: string | null;
+  /** Logical CPUs this process may run on (navigator.hardwareConcurrency). */
+  cores: number | null;
+  /** MemTotal from /proc/meminfo, in bytes. */
+  memTotalBytes: number | null;
+  /** The THP knobs under /sys/kernel/mm/transparent_hugepage. */
+  thp: ThpSettings | null;
+  /** Whether mmap/madvise/… can be called through Deno FFI, and if not, why. */
+  ffi: FfiStatus;
+  /** For each `null` field above, why it could not be read. */
+  missing: Partial<Record<ProbeField, string>>;
+}
+
+type ProbeField = "kernelRelease" | "cpuModel" | "cores" | "memTotalBytes" | "thp";
+
+/**
+ * The selected value of a sysfs multiple-choice file: the bracketed word of
+ * `"always [madvise] never"`. Throws a TypeError quoting text without one.
+ */
+export function parseSysfsChoice(text: string): string {
+  const m = /\[([^\]]+)\]/.exec(text);
+  if (!m) throw new TypeError(`no [selected] value in sysfs text ${JSON.stringify(text)}`);
+  return m[1];
+}
+
+/** The first "model name" in /proc/cpuinfo text (x86), else "Hardware"/"CPU part" (arm). */
+export function parseCpuModel(cpuinfo: string): string {
+  for (const key of ["model name", "Hardware", "CPU part"]) {
+    const m = new RegExp(`^${key}\\s*:\\s*(.+)$`, "m").exec(cpuinfo);
+    if (m) return m[1].trim();
+  }
+  throw new TypeError(
+    `no "model name" line in /proc/cpuinfo text starting ${JSON.stringify(cpuinfo.slice(0, 80))}`,
+  );
+}
+
+/** MemTotal from /proc/meminfo text, converted from kB to bytes. */
+export function parseMemTotal(meminfo: string): number {
+  const m = /^MemTotal:\s+(\d+) kB$/m.exec(meminfo);
+  if (!m) {
+    throw new TypeError(
+      `no "MemTotal: N kB" line in /proc/meminfo text starting ${
+        JSON.stringify(meminfo.slice(0, 80))
+      }`,
+    );
+  }
+  return Number(m[1]) * 1024;
+}
+
+/** Size in kB from an mTHP directory name (`"hugepages-2048kB"` → 2048), for sorting. */
+function hugepagesKb(dir: string): number {
+  return Number(/^hugepages-(\d+)kB$/.exec(dir)?.[1] ?? NaN);
+}
+
+/** Whether `path` exists (a missing knob is normal, see {@link readThpSettings}). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Read every THP knob the lab records (see {@link ThpSettings}). A size
+ * directory without an `enabled` file is one only shmem may use (anonymous
+ * mTHP has no order-1 size, so hugepages-8kB has just shmem_enabled); it is
+ * left out.
+ */
+export function readThpSettings(root = THP_SYSFS): ThpSettings {
+  const knob = (path: string) => parseSysfsChoice(Deno.readTextFileSync(`${root}/${path}`));
+  const dirs = [...Deno.readDirSync(root)]
+    .filter((e) => e.isDirectory && !Number.isNaN(hugepagesKb(e.name)))
+    .map((e) => e.name)
+    .filter((dir) => exists(`${root}/${dir}/enabled`))
+    .sort((a, b) => hugepagesKb(a) - hugepagesKb(b));
+  const hugepages: Record<string, string> = {};
+  for (const dir of dirs) hugepages[dir] = knob(`${dir}/enabled`);
+  return { enabled: knob("enabled"), defrag: knob("defrag"), hugepages };
+}
+
+/** Run `read`; on any error record why under `field` and return null. */
+function attempt<T>(
+  field: ProbeField,
+  missing: HostProbe["missing"],
+  read: () => T,
+): T | null {
+  try {
+    return read();
+  } catch (e) {
+    missing[field] = e instanceof Error ? e.message : String(e);
+    return null;
+  }
+}
+
+/**
+ * Probe the host. The full picture needs `-A`: Deno asks for all access to
+ * read files under /proc and /sys, besides `--allow-sys=osRelease` and
+ * `--allow-ffi`. Without them, or off Linux, the affected fields are null with
+ * the reason in `missing`.
+ */
+export function probeHost(): HostProbe {
+  const missing: HostProbe["missing"] = {};
+  const linuxOnly = () => {
+    if (Deno.build.os !== "linux") throw new Error(`not Linux (Deno.build.os is ${Deno.build.os})`);
+  };
+  return {
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    kernelRelease: attempt("kernelRelease", missing, () => Deno.osRelease()),
+    cpuModel: attempt("cpuModel", missing, () => {
+      linuxOnly();
+      return parseCpuModel(Deno.readTextFileSync("/proc/cpuinfo"));
+    }),
+    cores: attempt("cores", missing, () => navigator.hardwareConcurrency),
+    memTotalBytes: attempt("memTotalBytes", missing, () => {
+      linuxOnly();
+      return parseMemTotal(Deno.readTextFileSync("/proc/meminfo"));
+    }),
+    thp: attempt("thp", missing, () => {
+      linuxOnly();
+      return readThpSettings();
+    }),
+    ffi: ffiStatus(),
+    missing,
+  };
+}
