@@ -10,3 +10,4 @@ export * from "./mman.ts";
 export * from "./libc.ts";
 export * from "./probe.ts";
 export * from "./smaps.ts";
+export * from "./vmstat.ts";
