@@ -1,0 +1,209 @@
+/**
+ * Fault throughput, simulator vs real kernel, in the same run: write one byte
+ * to every 4 KiB page of a fresh anonymous private mapping and time the loop,
+ * so every write takes one anonymous write fault (do_anonymous_page in
+ * mm/memory.c) on the kernel and on the simulator alike.
+ *
+ * Real kernel: mmap through libc (lib/live), MADV_NOHUGEPAGE so that neither
+ * PMD THP nor mTHP serves a fault, writes through a Uint8Array view.
+ * Simulator: a fresh `simulate()` and process per repetition, `p.write()` per page.
+ * Only the write loop is timed: mmap/munmap, simulate() and spawn() are not.
+ * @module
+ */
+
+import {
+  MADV_NOHUGEPAGE,
+  mapAnonymous,
+  pageSize,
+  readMthpStatTotal,
+  readVmstat,
+  smapsOf,
+} from "../lib/live/mod.ts";
+import type { Simulator } from "./_simulator.ts";
+import { formatBytes, formatRate, median } from "./_stats.ts";
+
+/** One row of datasets/faults_sim_vs_kernel.json. */
+export interface FaultRow {
+  system: "simulator" | "kernel";
+  /** Pages written, one fault each. */
+  pages: number;
+  /** Wall time of the write loop. */
+  seconds: number;
+  faultsPerSecond: number;
+  /** 1-based; warm-up runs are not recorded. */
+  repetition: number;
+}
+
+/** How big and how often. */
+export interface FaultBenchOptions {
+  /** Bytes mapped and touched per repetition (a multiple of the 4 KiB page size). */
+  bytes: number;
+  /** Measured repetitions per system, after one unrecorded warm-up. */
+  repetitions: number;
+  /** Progress lines (which system, which repetition). */
+  progress: (line: string) => void;
+}
+
+/**
+ * What the host kernel says happened during one measured run: the region's
+ * smaps entry after the loop and system-wide counter deltas over the loop.
+ */
+export interface KernelRunCheck {
+  rssKb: number;
+  anonHugePagesKb: number;
+  /** pgfault delta in /proc/vmstat (system-wide, so ≥ the pages written). */
+  pgfault: number;
+  /** thp_fault_alloc delta: PMD-size THPs allocated at fault time (system-wide). */
+  thpFaultAlloc: number;
+  /** anon_fault_alloc delta summed over all mTHP sizes (system-wide). */
+  mthpAnonFaultAlloc: number;
+}
+
+/** Write one byte to the start of each page: one write fault per page on first touch. */
+function touchEachPage(view: Uint8Array, step: number): void {
+  for (let off = 0; off < view.length; off += step) view[off] = 1;
+}
+
+/** Counters read around the loop to confirm every fault was a 4 KiB one. */
+function faultCounters(): { pgfault: number; thp: number; mthp: number } {
+  const vm = readVmstat();
+  return {
+    pgfault: vm.pgfault,
+    thp: vm.thp_fault_alloc,
+    mthp: readMthpStatTotal("anon_fault_alloc"),
+  };
+}
+
+/**
+ * One real-kernel run: mmap `bytes`, MADV_NOHUGEPAGE, time the write loop,
+ * read smaps for the region, munmap. Throws if the region is not fully
+ * resident in 4 KiB pages afterwards (then the figure would not be what it says).
+ */
+export function kernelFaultRun(bytes: number): { seconds: number; check: KernelRunCheck } {
+  using region = mapAnonymous(bytes, { advice: [MADV_NOHUGEPAGE] });
+  const before = faultCounters();
+  const t0 = performance.now();
+  touchEachPage(region.view, pageSize());
+  const seconds = (performance.now() - t0) / 1000;
+  const after = faultCounters();
+  const smaps = smapsOf(region.addr);
+  const check: KernelRunCheck = {
+    rssKb: smaps.kB.Rss,
+    anonHugePagesKb: smaps.kB.AnonHugePages,
+    pgfault: after.pgfault - before.pgfault,
+    thpFaultAlloc: after.thp - before.thp,
+    mthpAnonFaultAlloc: after.mthp - before.mthp,
+  };
+  if (check.rssKb !== bytes / 1024 || check.anonHugePagesKb !== 0) {
+    throw new Error(
+      `kernel run: expected Rss ${bytes / 1024} kB and AnonHugePages 0 kB for the region, ` +
+        `smaps says Rss ${check.rssKb} kB, AnonHugePages ${check.anonHugePagesKb} kB`,
+    );
+  }
+  return { seconds, check };
+}
+
+/**
+ * One simulator run: a fresh simulated kernel and process, mmap `bytes`
+ * anonymous private, time one `p.write()` per page, munmap.
+ */
+export function simulatorFaultRun(sim: Simulator, bytes: number): { seconds: number } {
+  const C = sim.constants;
+  const pages = bytes / C.PAGE_SIZE;
+  const p = sim.simulate().spawn();
+  const a = p.mmap(0, bytes, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  const t0 = performance.now();
+  for (let i = 0; i < pages; i++) p.write(a + i * C.PAGE_SIZE, 1);
+  const seconds = (performance.now() - t0) / 1000;
+  p.munmap(a, bytes);
+  return { seconds };
+}
+
+/** Check the size argument: whole 4 KiB pages. */
+function pagesOf(bytes: number, pageBytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % pageBytes !== 0) {
+    throw new RangeError(`bytes must be a positive multiple of ${pageBytes}, got ${bytes}`);
+  }
+  return bytes / pageBytes;
+}
+
+/** A measured row from one run. */
+function row(system: FaultRow["system"], pages: number, seconds: number, rep: number): FaultRow {
+  return { system, pages, seconds, faultsPerSecond: pages / seconds, repetition: rep };
+}
+
+/** Warm-up plus `repetitions` measured runs of `run`, with progress lines. */
+function repeat(
+  system: FaultRow["system"],
+  pages: number,
+  options: FaultBenchOptions,
+  run: () => number,
+): FaultRow[] {
+  options.progress(`[faults] ${system}: warm-up`);
+  run();
+  const rows: FaultRow[] = [];
+  for (let rep = 1; rep <= options.repetitions; rep++) {
+    const r = row(system, pages, run(), rep);
+    options.progress(
+      `[faults] ${system} ${rep}/${options.repetitions}: ${formatRate(r.faultsPerSecond)} ` +
+        `(${r.seconds.toFixed(3)} s)`,
+    );
+    rows.push(r);
+  }
+  return rows;
+}
+
+/** The real-kernel side: rows plus what the kernel reported for each measured run. */
+export function benchKernelFaults(
+  options: FaultBenchOptions,
+): { rows: FaultRow[]; checks: KernelRunCheck[] } {
+  const pages = pagesOf(options.bytes, pageSize());
+  const checks: KernelRunCheck[] = [];
+  let warm = true;
+  const rows = repeat("kernel", pages, options, () => {
+    const { seconds, check } = kernelFaultRun(options.bytes);
+    if (!warm) checks.push(check);
+    warm = false;
+    return seconds;
+  });
+  return { rows, checks };
+}
+
+/** The simulator side. */
+export function benchSimulatorFaults(sim: Simulator, options: FaultBenchOptions): FaultRow[] {
+  const pages = pagesOf(options.bytes, sim.constants.PAGE_SIZE);
+  return repeat("simulator", pages, options, () => simulatorFaultRun(sim, options.bytes).seconds);
+}
+
+/** The median faults/s of one system's rows, or null if it has none. */
+export function medianRate(rows: readonly FaultRow[], system: FaultRow["system"]): number | null {
+  const rates = rows.filter((r) => r.system === system).map((r) => r.faultsPerSecond);
+  return rates.length === 0 ? null : median(rates);
+}
+
+/**
+ * The one-line figure: `4K anon write faults/s: simulator 2.13 M/s, kernel
+ * 1.30 M/s, ratio 1.64 (1.00 GiB, 262144 pages, median of 5)`; a missing side
+ * shows as "not run".
+ */
+export function faultSummary(rows: readonly FaultRow[], options: FaultBenchOptions): string {
+  const sim = medianRate(rows, "simulator");
+  const kernel = medianRate(rows, "kernel");
+  const show = (rate: number | null) => (rate === null ? "not run" : formatRate(rate));
+  const ratio = sim !== null && kernel !== null ? `, ratio ${(sim / kernel).toPrecision(3)}` : "";
+  const pages = rows[0]?.pages ?? options.bytes / 4096;
+  return `4K anon write faults/s: simulator ${show(sim)}, kernel ${show(kernel)}${ratio} ` +
+    `(${formatBytes(options.bytes)}, ${pages} pages, median of ${options.repetitions})`;
+}
+
+/** What the kernel checks showed, for the dataset notes and the printout. */
+export function describeChecks(checks: readonly KernelRunCheck[]): string {
+  if (checks.length === 0) return "no kernel runs were checked";
+  const max = (f: (c: KernelRunCheck) => number) => Math.max(...checks.map(f));
+  const min = (f: (c: KernelRunCheck) => number) => Math.min(...checks.map(f));
+  return `every kernel repetition left the region fully resident (Rss ${checks[0].rssKb} kB) ` +
+    `with AnonHugePages 0 kB in /proc/self/smaps; over each write loop /proc/vmstat pgfault ` +
+    `rose by ${min((c) => c.pgfault)}–${max((c) => c.pgfault)} (system-wide), ` +
+    `thp_fault_alloc by at most ${max((c) => c.thpFaultAlloc)} and mTHP anon_fault_alloc ` +
+    `by at most ${max((c) => c.mthpAnonFaultAlloc)}`;
+}

@@ -1,0 +1,220 @@
+/**
+ * `deno task bench`: measure, print each figure with its setup, and write
+ * the datasets.
+ *
+ *   1. Fault throughput, simulator vs real kernel (bench/faults.ts)
+ *      → datasets/faults_sim_vs_kernel.json
+ *   2. Heap per resident simulated page (bench/sim_memory.ts)
+ *      → datasets/sim_memory.json
+ *
+ * `deno task bench --quick` runs smaller sizes and writes nothing.
+ * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
+ * simulator side still runs, and the command fails at the end saying why;
+ * likewise the other way round when lib/mod.ts has no simulator.
+ * @module
+ */
+
+import { type HostProbe, probeHost } from "../lib/live/mod.ts";
+import { DATASETS_DIR, measuredProvenance, writeDatasetAtomic } from "./_dataset.ts";
+import { loadSimulator, type SimulatorStatus } from "./_simulator.ts";
+import { formatBytes, formatCount } from "./_stats.ts";
+import {
+  benchKernelFaults,
+  benchSimulatorFaults,
+  describeChecks,
+  type FaultBenchOptions,
+  type FaultRow,
+  faultSummary,
+  type KernelRunCheck,
+} from "./faults.ts";
+import {
+  measureResident,
+  memoryLine,
+  type MemoryRow,
+  memoryRow,
+  simulatedMemoryFor,
+  TARGET_BYTES_PER_PAGE,
+  TARGET_HEAP_AT_4M_PAGES,
+} from "./sim_memory.ts";
+
+/** Sizes and counts of one bench run. */
+export interface BenchConfig {
+  quick: boolean;
+  /** Bytes mapped and touched per fault repetition. */
+  faultBytes: number;
+  repetitions: number;
+  /** Resident page counts for the memory benchmark, one child process each. */
+  memoryPages: number[];
+}
+
+/** The full run: 1 GiB, median of 5; 4 GiB and 16 GiB simulated resident. */
+export const FULL: BenchConfig = {
+  quick: false,
+  faultBytes: 2 ** 30,
+  repetitions: 5,
+  memoryPages: [2 ** 20, 4 * 2 ** 20],
+};
+
+/** --quick: small enough to finish in seconds; prints only. */
+export const QUICK: BenchConfig = {
+  quick: true,
+  faultBytes: 64 * 2 ** 20,
+  repetitions: 3,
+  memoryPages: [2 ** 16, 2 ** 18],
+};
+
+/** Parse the command line: nothing, or `--quick`. A TypeError quotes anything else. */
+export function parseArgs(args: readonly string[]): BenchConfig {
+  let config = FULL;
+  for (const arg of args) {
+    if (arg === "--quick") config = QUICK;
+    else {throw new TypeError(
+        `unknown argument ${JSON.stringify(arg)} (usage: deno task bench [--quick])`,
+      );}
+  }
+  return config;
+}
+
+/** Progress lines go to stderr, figures to stdout. */
+function progress(line: string): void {
+  console.error(line);
+}
+
+/** The setup every figure was measured on, as printed above the figures. */
+function setupLines(probe: HostProbe, config: BenchConfig): string[] {
+  const thp = probe.thp
+    ? `THP enabled=${probe.thp.enabled} defrag=${probe.thp.defrag}`
+    : `THP unknown (${probe.missing.thp})`;
+  return [
+    `machine: ${probe.cpuModel ?? "unknown CPU"}, ${probe.cores ?? "?"} cores, ` +
+    `${probe.memTotalBytes === null ? "? memory" : formatBytes(probe.memTotalBytes)}, ` +
+    `Linux ${probe.kernelRelease ?? "?"}, ${thp}`,
+    `runtime: Deno ${Deno.version.deno}, V8 ${Deno.version.v8}`,
+    `mode: ${config.quick ? "--quick (datasets are not written)" : "full"}`,
+  ];
+}
+
+/** Prose for the faults dataset's provenance. */
+function faultNotes(config: BenchConfig, checks: KernelRunCheck[]): string {
+  return `Each repetition maps ${formatBytes(config.faultBytes)} of anonymous private memory ` +
+    `and writes one byte to each 4 KiB page, timing only the write loop (mmap, munmap, ` +
+    `simulate() and spawn() are outside it). Kernel: mmap through libc via Deno FFI, ` +
+    `madvise(MADV_NOHUGEPAGE) on the whole region so no fault is served by a PMD THP or an ` +
+    `mTHP, writes through a Uint8Array view of the mapping. Simulator: a fresh simulate() ` +
+    `and spawn() per repetition, p.write(addr, 1) per page. Each system runs one unrecorded ` +
+    `warm-up first, then ${config.repetitions} recorded repetitions; kernel runs first, in ` +
+    `the same process. Checks: ${describeChecks(checks)}.`;
+}
+
+/** Prose for the memory dataset's provenance. */
+function memoryNotes(config: BenchConfig, reports: { setup: number; rss: number }[]): string {
+  const sizes = config.memoryPages.map((n, i) =>
+    `${formatCount(n)} pages: simulate({ memory: ${simulatedMemoryFor(n)} }), fixed cost ` +
+    `${reports[i].setup} B before any write, process RSS ${reports[i].rss} B after`
+  ).join("; ");
+  return `Each size runs in a fresh child Deno process (--v8-flags=--expose-gc, no ` +
+    `permissions). heapBytes is Deno.memoryUsage().heapUsed + external (external includes ` +
+    `ArrayBuffer backing stores) after two forced gc() calls, read after writing one byte to ` +
+    `each page of one anonymous private mapping in a fresh simulator; bytesPerPage is the ` +
+    `growth from before simulate() to after the writes, divided by the page count, so fixed ` +
+    `costs are charged to the pages. Targets: ≤ ${TARGET_BYTES_PER_PAGE} B per page, < ` +
+    `${formatBytes(TARGET_HEAP_AT_4M_PAGES)} heap at 4M pages. ${sizes}.`;
+}
+
+/** Benchmark 1. Returns the rows measured and the problems that kept a side from running. */
+function runFaults(
+  config: BenchConfig,
+  probe: HostProbe,
+  sim: SimulatorStatus,
+  problems: string[],
+): { rows: FaultRow[]; checks: KernelRunCheck[] } {
+  const options: FaultBenchOptions = {
+    bytes: config.faultBytes,
+    repetitions: config.repetitions,
+    progress,
+  };
+  const rows: FaultRow[] = [];
+  let checks: KernelRunCheck[] = [];
+  if (probe.ffi.usable) {
+    const kernel = benchKernelFaults(options);
+    rows.push(...kernel.rows);
+    checks = kernel.checks;
+  } else {
+    problems.push(`real-kernel faults not measured: ${probe.ffi.reason}`);
+  }
+  if (sim.ok) rows.push(...benchSimulatorFaults(sim.sim, options));
+  else problems.push(`simulator faults not measured: ${sim.reason}`);
+  console.log(faultSummary(rows, options));
+  if (checks.length > 0) console.log(`  ${describeChecks(checks)}`);
+  return { rows, checks };
+}
+
+/** Benchmark 2: one child process per size. */
+async function runMemory(
+  config: BenchConfig,
+  sim: SimulatorStatus,
+  problems: string[],
+): Promise<{ rows: MemoryRow[]; reports: { setup: number; rss: number }[] }> {
+  const rows: MemoryRow[] = [];
+  const reports: { setup: number; rss: number }[] = [];
+  if (!sim.ok) {
+    problems.push(`simulator memory not measured: ${sim.reason}`);
+    return { rows, reports };
+  }
+  for (const pages of config.memoryPages) {
+    progress(`[memory] ${formatCount(pages)} pages in a child process`);
+    const report = await measureResident(pages);
+    const row = memoryRow(report);
+    console.log(memoryLine(row, report));
+    rows.push(row);
+    reports.push({ setup: report.setupBytes - report.baselineBytes, rss: report.rssBytes });
+  }
+  return { rows, reports };
+}
+
+async function main(): Promise<void> {
+  const config = parseArgs(Deno.args);
+  const started = new Date();
+  const probe = probeHost();
+  for (const line of setupLines(probe, config)) console.log(line);
+  const sim = await loadSimulator();
+  const problems: string[] = [];
+
+  const faults = runFaults(config, probe, sim, problems);
+  const memory = await runMemory(config, sim, problems);
+
+  if (!config.quick) {
+    const complete = faults.rows.some((r) => r.system === "kernel") &&
+      faults.rows.some((r) => r.system === "simulator");
+    if (complete) {
+      const url = new URL("faults_sim_vs_kernel.json", DATASETS_DIR);
+      const provenance = measuredProvenance(
+        "bench/faults.ts",
+        started,
+        probe,
+        faultNotes(config, faults.checks),
+      );
+      await writeDatasetAtomic(url, { provenance, rows: faults.rows });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (memory.rows.length > 0) {
+      const url = new URL("sim_memory.json", DATASETS_DIR);
+      const provenance = measuredProvenance(
+        "bench/sim_memory.ts",
+        started,
+        probe,
+        memoryNotes(config, memory.reports),
+      );
+      await writeDatasetAtomic(url, { provenance, rows: memory.rows });
+      console.log(`wrote ${url.pathname}`);
+    }
+  }
+
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`bench: ${p}`);
+    if (!config.quick) console.error("bench: datasets with a missing side were not written");
+    Deno.exit(1);
+  }
+}
+
+if (import.meta.main) await main();
