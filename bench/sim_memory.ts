@@ -26,6 +26,8 @@ export const TARGET_BYTES_PER_PAGE = 72;
 export const TARGET_HEAP_AT_4M_PAGES = 2 * 2 ** 30;
 
 const CHILD = new URL("./_sim_memory_child.ts", import.meta.url);
+/** The repository's deno.json, so the child resolves the library's imports from any cwd. */
+const CONFIG = decodeURIComponent(new URL("../deno.json", import.meta.url).pathname);
 
 /** Simulated RAM for N resident pages: twice their size, so the simulator never reclaims. */
 export function simulatedMemoryFor(pages: number): number {
@@ -41,6 +43,7 @@ export async function measureResident(pages: number): Promise<ChildReport> {
     args: [
       "run",
       "--no-prompt",
+      `--config=${CONFIG}`,
       "--v8-flags=--expose-gc,--max-old-space-size=16384",
       CHILD.href,
       String(pages),
