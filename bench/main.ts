@@ -90,7 +90,9 @@ function setupLines(probe: HostProbe, config: BenchConfig): string[] {
     `${probe.memTotalBytes === null ? "? memory" : formatBytes(probe.memTotalBytes)}, ` +
     `Linux ${probe.kernelRelease ?? "?"}, ${thp}`,
     `runtime: Deno ${Deno.version.deno}, V8 ${Deno.version.v8}`,
-    `mode: ${config.quick ? "--quick (datasets are not written)" : "full"}`,
+    `mode: ${config.quick ? "--quick (datasets are not written)" : "full"}: faults over ` +
+    `${formatBytes(config.faultBytes)} × ${config.repetitions} repetitions per system; ` +
+    `memory at ${config.memoryPages.map(formatCount).join(" and ")} resident pages`,
   ];
 }
 
