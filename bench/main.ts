@@ -32,6 +32,7 @@ import {
   memoryLine,
   type MemoryRow,
   memoryRow,
+  memorySummary,
   simulatedMemoryFor,
   TARGET_BYTES_PER_PAGE,
   TARGET_HEAP_AT_4M_PAGES,
@@ -112,14 +113,16 @@ function faultNotes(config: BenchConfig, checks: KernelRunCheck[]): string {
 function memoryNotes(config: BenchConfig, reports: { setup: number; rss: number }[]): string {
   const sizes = config.memoryPages.map((n, i) =>
     `${formatCount(n)} pages: simulate({ memory: ${simulatedMemoryFor(n)} }), fixed cost ` +
-    `${reports[i].setup} B before any write, process RSS ${reports[i].rss} B after`
+    `${reports[i].setup} B, process RSS ${reports[i].rss} B after the writes`
   ).join("; ");
   return `Each size runs in a fresh child Deno process (--v8-flags=--expose-gc, no ` +
-    `permissions). heapBytes is Deno.memoryUsage().heapUsed + external (external includes ` +
-    `ArrayBuffer backing stores) after two forced gc() calls, read after writing one byte to ` +
-    `each page of one anonymous private mapping in a fresh simulator; bytesPerPage is the ` +
-    `growth from before simulate() to after the writes, divided by the page count, so fixed ` +
-    `costs are charged to the pages. Targets: ≤ ${TARGET_BYTES_PER_PAGE} B per page, < ` +
+    `permissions) that creates a simulator, spawns a process, mmaps one anonymous private ` +
+    `region of N pages and writes one byte to each page. Heap readings are ` +
+    `Deno.memoryUsage().heapUsed + external (external includes ArrayBuffer backing stores), ` +
+    `each after two forced gc() calls. heapBytes: the reading after the writes. ` +
+    `bytesPerPage: (reading after the writes − reading just before them) / N. Fixed cost: ` +
+    `the growth from before simulate() to after mmap(), i.e. what the simulated kernel ` +
+    `allocates up front. Targets: ≤ ${TARGET_BYTES_PER_PAGE} B per page, < ` +
     `${formatBytes(TARGET_HEAP_AT_4M_PAGES)} heap at 4M pages. ${sizes}.`;
 }
 
@@ -171,6 +174,7 @@ async function runMemory(
     rows.push(row);
     reports.push({ setup: report.setupBytes - report.baselineBytes, rss: report.rssBytes });
   }
+  console.log(memorySummary(rows));
   return { rows, reports };
 }
 
