@@ -1,0 +1,17 @@
+/**
+ * Every dataset file in datasets/ and its schema. Adding a dataset is one
+ * schema file in lib/datasets/schemas/ and one line here; the datasets test
+ * fails for a file in datasets/ that has no line.
+ *
+ * @module
+ */
+import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
+import { SimMemory } from "./schemas/sim_memory.ts";
+
+export const DATASETS = {
+  "faults_sim_vs_kernel.json": FaultsSimVsKernel,
+  "sim_memory.json": SimMemory,
+} as const;
+
+/** The file name of a registered dataset. */
+export type DatasetName = keyof typeof DATASETS;
