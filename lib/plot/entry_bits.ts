@@ -309,7 +309,7 @@ export function entryBitsSvg(
     ...placements.map((p) => (x(p.field.hi) + x(p.field.lo) + cellWidth) / 2 + p.reach),
   );
   const width = Math.ceil(rightmost + MARGIN);
-  const height = cellsTop + CELL_HEIGHT + 40;
+  const height = Math.ceil(cellsTop + CELL_HEIGHT + 40);
   const heading = `${title} ${hex(value, 16)}`;
   const children = [
     text(heading, { x: MARGIN, y: 16, "font-weight": "bold" }),
