@@ -27,6 +27,8 @@ export interface SetupHost {
   denoPath: string;
   /** File contents, or undefined if there is no such file. */
   readTextFile(path: string): Promise<string | undefined>;
+  /** `path` with symbolic links resolved (npm installs deno behind one). */
+  realPath(path: string): Promise<string>;
   /** Progress messages for the person waiting. */
   log(message: string): void;
 }
@@ -51,6 +53,7 @@ export function systemHost(): SetupHost {
         throw error;
       }
     },
+    realPath: (path) => Deno.realPath(path).catch(() => path),
     log: (message) => console.error(message),
   };
 }
@@ -127,7 +130,9 @@ function installAdvice(host: SetupHost, why: string): string {
 export async function ensureDenoKernel(host: SetupHost): Promise<void> {
   const program = await registeredKernelProgram(host);
   if (program !== undefined && (await programExists(host, program))) {
-    if (program !== host.denoPath) {
+    if (
+      !isAbsolute(program) || await host.realPath(program) !== await host.realPath(host.denoPath)
+    ) {
       host.log(
         `Note: Jupyter's "${KERNEL_NAME}" kernel runs ${program}, not ${host.denoPath}; ` +
           `to switch, run \`${commandLine(host.denoPath, ["jupyter", "--install", "--force"])}\`.`,

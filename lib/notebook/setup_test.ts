@@ -33,6 +33,7 @@ function fakeHost(script: Script, overrides: Partial<SetupHost> = {}) {
     isDebian: true,
     denoPath: "/usr/bin/deno",
     readTextFile: (path) => Promise.resolve(files[path]),
+    realPath: (path) => Promise.resolve(path.replace("/usr/local/bin/", "/usr/bin/")),
     log: (message) => logged.push(message),
     ...overrides,
   };
@@ -124,6 +125,15 @@ Deno.test("ensureDenoKernel() keeps a registered deno kernel", async () => {
   });
   await ensureDenoKernel(host);
   assert.deepEqual(ran, ["jupyter kernelspec list --json", "/usr/bin/deno --version"]);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("ensureDenoKernel() sees through a symbolic link to the same deno", async () => {
+  const { host, logged } = fakeHost({
+    "jupyter kernelspec list --json": kernelList(["/usr/local/bin/deno", "jupyter", "--kernel"]),
+    "/usr/local/bin/deno --version": {},
+  });
+  await ensureDenoKernel(host);
   assert.deepEqual(logged, []);
 });
 
