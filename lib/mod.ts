@@ -1,7 +1,103 @@
 /**
- * mm-lab: a small, faithful model of Linux memory management (v6.18).
+ * mm-lab: a small, faithful model of Linux memory management (v6.18,
+ * x86-64), the pictures and plots the lessons draw, checked exercises and
+ * datasets with provenance. Notebooks and tests import this module.
  *
- * The front door that notebooks and tests import.
+ * ```ts
+ * import { simulate, constants as C } from "./mod.ts";
+ * const k = simulate();
+ * const p = k.spawn();
+ * const a = p.mmap(0, 4 * C.PAGE_SIZE, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+ * p.write(a, 0x41);
+ * p.pagemap(a).present; // true
+ * ```
  * @module
  */
-export {};
+
+// The simulated kernel and its process facade.
+export { Kernel, simulate } from "./kernel/kernel.ts";
+export type { SimulateOptions } from "./kernel/kernel.ts";
+export { Process } from "./kernel/process.ts";
+export type { SpawnOptions } from "./kernel/process.ts";
+export * as constants from "./kernel/constants.ts";
+export { DEFAULT_CONFIG, makeConfig } from "./kernel/config.ts";
+export type { KernelConfig } from "./kernel/config.ts";
+export { ERRNO, Errno, errnoName } from "./kernel/errno.ts";
+export type { ErrnoName } from "./kernel/errno.ts";
+export { Blocked, SI_CODE, Signal, SIGNO } from "./kernel/signal.ts";
+export type { SiCode, SignalName } from "./kernel/signal.ts";
+export { VM_BUG_ON, VmBugError } from "./kernel/bug.ts";
+
+// Entries at bit level.
+export * from "./arch/x86/pgtable_types.ts";
+export * from "./arch/x86/pgtable.ts";
+export * from "./pgtable/swapops.ts";
+export { entryFlagNames } from "./pgtable/decode.ts";
+export { walkAddress } from "./pgtable/walk.ts";
+export { LEVELS, PageTable } from "./pgtable/pgtable.ts";
+export type { Level } from "./pgtable/pgtable.ts";
+
+// Core objects and paths, for lessons that look inside.
+export * from "./mm/mm_types.ts";
+export {
+  FOLIO_MAPPING_ANON,
+  MemMap,
+  pageFlagNames,
+  PAGEFLAGS,
+  PGTY_buddy,
+  PGTY_table,
+} from "./mm/memmap.ts";
+export type { PageFlagName } from "./mm/memmap.ts";
+export { MmCore, VMSTAT_ITEMS } from "./mm/core.ts";
+export type { VmstatItem } from "./mm/core.ts";
+export {
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_USER,
+  FAULT_FLAG_WRITE,
+  handleMmFault,
+  VM_FAULT_ERROR,
+  VM_FAULT_HWPOISON,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_OOM,
+  VM_FAULT_RETRY,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+  vmFaultNames,
+  vmNormalPage,
+} from "./mm/memory.ts";
+export { folioTestAnon, pageAnonExclusive } from "./mm/rmap.ts";
+export { decodePagemapEntry, pagemapEntry } from "./proc/task_mmu.ts";
+export type { PagemapEntry } from "./proc/task_mmu.ts";
+
+// Pictures and plots.
+export {
+  $display,
+  displayNow,
+  entryBitsSvg,
+  entryBitsTable,
+  entryBitsText,
+  fieldValue,
+  Figure,
+  headlessDocument,
+  isDisplayable,
+  pageTablePathSvg,
+  pageTablePathText,
+  Plot,
+  plot,
+  X86_64_4LEVEL,
+} from "./plot/mod.ts";
+export type {
+  Displayable,
+  EntryBitsOptions,
+  EntryBitsRow,
+  FigureOptions,
+  MediaBundle,
+  PageTablePath,
+  PageTablePathOptions,
+  PlotOptions,
+  WalkLevel,
+} from "./plot/mod.ts";
+
+// Exercises and datasets.
+export * from "./exercise/mod.ts";
+export * from "./datasets/mod.ts";

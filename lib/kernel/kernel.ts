@@ -1,0 +1,112 @@
+/**
+ * `simulate()`: one simulated Linux kernel (v6.18, x86-64, 4-level paging,
+ * 4 KiB pages) with its processes, log, counters and invariant checks.
+ * @module
+ */
+import { type KernelConfig, makeConfig } from "./config.ts";
+import { MmCore, type VmstatItem } from "../mm/core.ts";
+import { MmStruct } from "../mm/mm_types.ts";
+import { checkInvariants } from "../mm/debug.ts";
+import { Process, type SpawnOptions } from "./process.ts";
+import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
+import { pageTablePathSvg } from "../plot/page_table_path.ts";
+import type { Figure } from "../plot/figure.ts";
+
+/** Options of simulate(). */
+export interface SimulateOptions {
+  /** Only "x86_64" (4-level paging, 4 KiB pages) in this release of the model. */
+  arch?: "x86_64";
+  /** Kconfig options without the CONFIG_ prefix; defaults are Debian's. */
+  config?: Partial<KernelConfig>;
+  /** Simulated RAM in bytes (default 64 GiB; pages are only paid for when used). */
+  memory?: number;
+}
+
+const DEFAULT_MEMORY = 64 * 2 ** 30;
+
+/** A simulated kernel. */
+export class Kernel {
+  readonly arch = "x86_64" as const;
+  readonly config: Readonly<KernelConfig>;
+  readonly core: MmCore;
+  readonly processes = new Map<number, Process>();
+  private nextPid = 1;
+
+  constructor(opts: SimulateOptions = {}) {
+    if (opts === null || typeof opts !== "object") {
+      throw new TypeError(`simulate() options must be an object, got ${String(opts)}`);
+    }
+    if (opts.arch !== undefined && opts.arch !== "x86_64") {
+      throw new RangeError(`unknown arch "${String(opts.arch)}": this model has "x86_64"`);
+    }
+    this.config = makeConfig(opts.config);
+    this.core = new MmCore(this.config, opts.memory ?? DEFAULT_MEMORY);
+  }
+
+  /** A new process with an empty address space. */
+  spawn(opts: SpawnOptions = {}): Process {
+    const pid = this.nextPid++;
+    const mm = new MmStruct(this.core, pid);
+    this.core.mms.add(mm);
+    const p = new Process(this, pid, mm, opts.comm ?? "a.out", opts.capSysAdmin ?? true);
+    this.processes.set(pid, p);
+    return p;
+  }
+
+  /** Creates the child of a fork: `makeMm` builds its address space. */
+  forkProcess(parent: Process, makeMm: (pid: number) => MmStruct): Process {
+    const pid = this.nextPid++;
+    const mm = makeMm(pid);
+    const child = new Process(this, pid, mm, parent.comm, parent.capSysAdmin);
+    parent.copyFilesTo(child);
+    this.processes.set(pid, child);
+    return child;
+  }
+
+  /** Forgets an exited process. */
+  reap(p: Process): void {
+    this.processes.delete(p.pid);
+  }
+
+  /**
+   * Verifies every invariant (rss counters, mapcounts, refcounts,
+   * anon-exclusive, page tables, locks); throws a VmBugError naming the one
+   * that broke.
+   */
+  check(): void {
+    checkInvariants(this.core);
+  }
+
+  /** The kernel log (dmesg), oldest first. */
+  get dmesg(): readonly string[] {
+    return this.core.dmesg;
+  }
+
+  /** vmstat counters, with nr_free_pages. */
+  get vmstat(): Readonly<
+    Record<VmstatItem | "nr_free_pages" | "pgalloc_normal" | "pgfree", number>
+  > {
+    const m = this.core.memmap;
+    return {
+      ...this.core.vmstat,
+      nr_free_pages: m.nrFreePages,
+      pgalloc_normal: m.allocs,
+      pgfree: m.frees,
+    };
+  }
+
+  /** The path of `addr` through `p`'s page tables. */
+  walk(p: Process, addr: number): PageTablePath {
+    return walkAddress(p.mm, addr);
+  }
+
+  /** A picture of the path of `addr` through `p`'s page tables. */
+  renderPageTables(p: Process, addr: number): Figure {
+    return pageTablePathSvg(this.walk(p, addr));
+  }
+}
+
+/** Creates a simulated kernel. */
+export function simulate(opts: SimulateOptions = {}): Kernel {
+  return new Kernel(opts);
+}

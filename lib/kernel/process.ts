@@ -1,0 +1,325 @@
+/**
+ * The process facade: system calls and memory accesses on one simulated
+ * process, with the Linux ABI's arguments and results. Failures are thrown
+ * as `Errno` (a syscall returned -1) or `Signal` (the access would kill the
+ * process); arguments outside the ABI (not a number, not an integer, beyond
+ * 64 bits) are a TypeError or RangeError that quotes the value.
+ * @module
+ */
+import { Errno, type ErrnoName, errnoName } from "./errno.ts";
+import { Signal } from "./signal.ts";
+import * as C from "./constants.ts";
+import type { Kernel } from "./kernel.ts";
+import { File, type MmStruct } from "../mm/mm_types.ts";
+import { doMmap, doMunmap } from "../mm/mmap.ts";
+import { doMprotect } from "../mm/mprotect.ts";
+import { doMadvise } from "../mm/madvise.ts";
+import { dupMmap } from "../mm/fork.ts";
+import { shmemFileSetup, shmemMaybeEvict, shmemSetSize } from "../mm/shmem.ts";
+import { decodePagemapEntry, type PagemapEntry, pagemapEntry } from "../proc/task_mmu.ts";
+import { mmuAccess } from "../arch/x86/fault.ts";
+import { exitMmap } from "../mm/exit.ts";
+
+const U64_LIMIT = 2 ** 64;
+
+/** A C `unsigned long`/`size_t` argument: negative values wrap as in C. */
+function ulong(value: unknown, name: string, syscall: string): number {
+  if (typeof value === "bigint") value = Number(BigInt.asUintN(64, value));
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${syscall}: ${name} must be a number, got ${typeof value} ${String(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || value >= U64_LIMIT || value <= -U64_LIMIT) {
+    throw new RangeError(`${syscall}: ${name} must be an integer below 2^64, got ${value}`);
+  }
+  return value < 0 ? U64_LIMIT + value : value;
+}
+
+/** A C `int` argument: an integer, truncated to 32 bits as a C call would. */
+function cint(value: unknown, name: string, syscall: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${syscall}: ${name} must be a number, got ${typeof value} ${String(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || Math.abs(value) >= U64_LIMIT) {
+    throw new RangeError(`${syscall}: ${name} must be an integer, got ${value}`);
+  }
+  return Number(BigInt.asIntN(32, BigInt(value)));
+}
+
+/** Throws Errno for a negative kernel return value. */
+function check(ret: number, syscall: string, detail?: string): number {
+  if (ret < 0) throw new Errno(errnoName(ret) ?? ("EINVAL" as ErrnoName), syscall, detail);
+  return ret;
+}
+
+/** Options of Kernel.spawn(). */
+export interface SpawnOptions {
+  /** task->comm, as printed in kernel log lines (default "a.out"). */
+  comm?: string;
+  /** CAP_SYS_ADMIN: pagemap shows PFNs only to privileged readers (default true). */
+  capSysAdmin?: boolean;
+}
+
+/** An open file descriptor. */
+interface Fd {
+  file: File;
+  cloexec: boolean;
+}
+
+/** A simulated process: its mm, its file table, and the facade's syscalls. */
+export class Process {
+  readonly files = new Map<number, Fd>();
+  exited = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly pid: number,
+    readonly mm: MmStruct,
+    readonly comm: string,
+    readonly capSysAdmin: boolean,
+  ) {}
+
+  private alive(syscall: string): void {
+    if (this.exited) throw new Errno("ESRCH", syscall, `process ${this.pid} has exited`);
+  }
+
+  /** mmap(2). Returns the mapping's address. */
+  mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+    const sc = "mmap";
+    this.alive(sc);
+    const a = ulong(addr, "addr", sc), len = ulong(length, "length", sc);
+    const pr = cint(prot, "prot", sc), fl = cint(flags, "flags", sc);
+    const fdn = cint(fd, "fd", sc), off = ulong(offset, "offset", sc);
+    if (off % C.PAGE_SIZE) throw new Errno("EINVAL", sc, "offset not page aligned");
+    let file: File | null = null;
+    if (!(fl & C.MAP_ANONYMOUS)) {
+      const f = this.files.get(fdn);
+      if (!f) throw new Errno("EBADF", sc, `fd ${fdn}`);
+      file = f.file;
+    }
+    const mm = this.mm;
+    mm.mmap_lock.downWrite("mmap");
+    try {
+      return check(doMmap(mm, file, a, len, pr, fl, off / C.PAGE_SIZE), sc);
+    } finally {
+      mm.mmap_lock.upWrite();
+    }
+  }
+
+  /** munmap(2). */
+  munmap(addr: number, length: number): 0 {
+    const sc = "munmap";
+    this.alive(sc);
+    const a = ulong(addr, "addr", sc), len = ulong(length, "length", sc);
+    this.mm.mmap_lock.downWrite("munmap");
+    try {
+      check(doMunmap(this.mm, a, len), sc);
+    } finally {
+      this.mm.mmap_lock.upWrite();
+    }
+    return 0;
+  }
+
+  /** mprotect(2). */
+  mprotect(addr: number, length: number, prot: number): 0 {
+    const sc = "mprotect";
+    this.alive(sc);
+    const a = ulong(addr, "addr", sc), len = ulong(length, "length", sc);
+    const pr = cint(prot, "prot", sc);
+    this.mm.mmap_lock.downWrite("mprotect");
+    try {
+      check(doMprotect(this.mm, a, len, pr), sc);
+    } finally {
+      this.mm.mmap_lock.upWrite();
+    }
+    return 0;
+  }
+
+  /** madvise(2). */
+  madvise(addr: number, length: number, advice: number): 0 {
+    const sc = "madvise";
+    this.alive(sc);
+    const a = ulong(addr, "addr", sc), len = ulong(length, "length", sc);
+    const adv = cint(advice, "advice", sc);
+    this.mm.mmap_lock.downWrite("madvise");
+    try {
+      const { ret, detail } = doMadvise(this.mm, a, len, adv);
+      check(ret, sc, detail);
+    } finally {
+      this.mm.mmap_lock.upWrite();
+    }
+    return 0;
+  }
+
+  /**
+   * Reads memory as the CPU would: one byte (`len` omitted) or `len` bytes.
+   * May fault; throws Signal where the process would die.
+   */
+  read(addr: number): number;
+  read(addr: number, len: number): Uint8Array;
+  read(addr: number, len?: number): number | Uint8Array {
+    this.alive("read");
+    const a = ulong(addr, "addr", "read");
+    if (len === undefined) return this.loadByte(a);
+    const n = ulong(len, "len", "read");
+    if (n > 1 << 30) throw new RangeError(`read: len ${n} is larger than 1 GiB`);
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.loadByte(a + i);
+    return out;
+  }
+
+  /**
+   * Writes memory as the CPU would: one byte value (0-255) or the bytes of
+   * a Uint8Array, starting at `addr`. May fault; throws Signal.
+   */
+  write(addr: number, data: number | Uint8Array): void {
+    this.alive("write");
+    const a = ulong(addr, "addr", "write");
+    if (typeof data === "number") {
+      if (!Number.isInteger(data) || data < 0 || data > 255) {
+        throw new RangeError(`write: a byte value must be an integer 0-255, got ${data}`);
+      }
+      this.storeByte(a, data);
+      return;
+    }
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`write: data must be a byte value or a Uint8Array, got ${String(data)}`);
+    }
+    for (let i = 0; i < data.length; i++) this.storeByte(a + i, data[i]);
+  }
+
+  private loadByte(addr: number): number {
+    const pfn = mmuAccess(this.mm, addr, false, this);
+    return this.kernel.core.memmap.readByte(pfn, addr % C.PAGE_SIZE);
+  }
+
+  private storeByte(addr: number, value: number): void {
+    const pfn = mmuAccess(this.mm, addr, true, this);
+    this.kernel.core.memmap.writeByte(pfn, addr % C.PAGE_SIZE, value);
+  }
+
+  /** fork(2): a child with a copy-on-write copy of this address space. */
+  fork(): Process {
+    this.alive("fork");
+    return this.kernel.forkProcess(this, (pid) => {
+      const mm = dupMmap(this.mm, pid);
+      if (!mm) throw new Errno("ENOMEM", "fork");
+      return mm;
+    });
+  }
+
+  /**
+   * The /proc/pid/pagemap entry of the page holding `addr`, decoded, with
+   * the raw 64-bit value as `raw`. Addresses past the user address space
+   * (where the real file ends) read as the empty entry.
+   */
+  pagemap(addr: number): PagemapEntry {
+    this.alive("pagemap");
+    const a = ulong(addr, "addr", "pagemap");
+    return decodePagemapEntry(pagemapEntry(this.mm, a, this.capSysAdmin));
+  }
+
+  /** memfd_create(2): a new shmem file of size 0. Returns the fd. */
+  memfdCreate(name: string, flags = 0): number {
+    const sc = "memfd_create";
+    this.alive(sc);
+    if (typeof name !== "string") {
+      throw new TypeError(`${sc}: name must be a string, got ${String(name)}`);
+    }
+    const fl = cint(flags, "flags", sc) >>> 0;
+    const known = C.MFD_CLOEXEC | C.MFD_ALLOW_SEALING | C.MFD_HUGETLB | C.MFD_NOEXEC_SEAL |
+      C.MFD_EXEC;
+    if (fl & ~known) throw new Errno("EINVAL", sc, `unknown flags 0x${(fl & ~known).toString(16)}`);
+    if ((fl & C.MFD_NOEXEC_SEAL) && (fl & C.MFD_EXEC)) throw new Errno("EINVAL", sc);
+    if (fl & C.MFD_HUGETLB) throw new Errno("ENOMEM", sc, "no hugetlb pages reserved");
+    if (new TextEncoder().encode(name).length > C.MFD_NAME_MAX_LEN) {
+      throw new Errno("EINVAL", sc, "name too long");
+    }
+    const inode = shmemFileSetup(this.kernel.core, `memfd:${name}`, 0);
+    return this.installFd(new File(inode, true, true), (fl & C.MFD_CLOEXEC) !== 0);
+  }
+
+  /** ftruncate(2) on a shmem fd. */
+  ftruncate(fd: number, length: number): 0 {
+    const sc = "ftruncate";
+    this.alive(sc);
+    const fdn = cint(fd, "fd", sc);
+    if (typeof length !== "number" || !Number.isInteger(length)) {
+      throw new RangeError(`${sc}: length must be an integer, got ${String(length)}`);
+    }
+    const f = this.files.get(fdn);
+    if (!f) throw new Errno("EBADF", sc, `fd ${fdn}`);
+    if (length < 0) throw new Errno("EINVAL", sc, "negative length");
+    if (!f.file.writable) throw new Errno("EINVAL", sc, "fd not open for writing");
+    if (length > 2 ** 53) throw new Errno("EFBIG", sc);
+    shmemSetSize(this.kernel.core, f.file.inode, length);
+    return 0;
+  }
+
+  /** close(2). */
+  close(fd: number): 0 {
+    const fdn = cint(fd, "fd", "close");
+    const f = this.files.get(fdn);
+    if (!f) throw new Errno("EBADF", "close", `fd ${fdn}`);
+    this.files.delete(fdn);
+    this.dropFile(f.file);
+    return 0;
+  }
+
+  /** exit(2): tear down the address space (exit_mmap) and leave. */
+  exit(): void {
+    if (this.exited) return;
+    exitMmap(this.mm);
+    for (const f of this.files.values()) this.dropFile(f.file);
+    this.files.clear();
+    this.exited = true;
+    this.kernel.reap(this);
+  }
+
+  /** The mappings, one line each, as /proc/pid/maps prints them. */
+  maps(): string {
+    const hex = (n: number) => n.toString(16).padStart(8, "0");
+    return this.mm.vmas.map((v) => {
+      const perms = (v.vm_flags & 1 ? "r" : "-") + (v.vm_flags & 2 ? "w" : "-") +
+        (v.vm_flags & 4 ? "x" : "-") + (v.vm_flags & 8 ? "s" : "p");
+      const name = v.vm_file ? `/${v.vm_file.inode.name} (deleted)` : "";
+      const off = v.vm_file ? v.vm_pgoff * C.PAGE_SIZE : 0;
+      return `${hex(v.vm_start)}-${hex(v.vm_end)} ${perms} ${hex(off)} 00:01 ${
+        v.vm_file?.inode.ino ?? 0
+      } ${name}`.trimEnd();
+    }).join("\n");
+  }
+
+  /** The resident-set counters of this mm, by kernel name. */
+  rss(): Record<"MM_FILEPAGES" | "MM_ANONPAGES" | "MM_SWAPENTS" | "MM_SHMEMPAGES", number> {
+    const r = this.mm.rss;
+    return { MM_FILEPAGES: r[0], MM_ANONPAGES: r[1], MM_SWAPENTS: r[2], MM_SHMEMPAGES: r[3] };
+  }
+
+  private dropFile(file: File): void {
+    file.inode.openFds--;
+    shmemMaybeEvict(this.kernel.core, file.inode);
+  }
+
+  /** Lowest free descriptor number (as open() picks). */
+  private installFd(file: File, cloexec: boolean): number {
+    let fd = 3;
+    while (this.files.has(fd)) fd++;
+    this.files.set(fd, { file, cloexec });
+    file.inode.openFds++;
+    return fd;
+  }
+
+  /** Copies the file table into a child (fork shares the open files). */
+  copyFilesTo(child: Process): void {
+    for (const [fd, f] of this.files) {
+      child.files.set(fd, { ...f });
+      f.file.inode.openFds++;
+    }
+  }
+}
+
+export { Signal };

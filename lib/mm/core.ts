@@ -1,0 +1,126 @@
+/**
+ * The state one simulated kernel shares between processes: physical memory,
+ * the zero page, the registry that page->mapping points into, vmstat
+ * counters, the kernel log, and the configuration-dependent bit masks.
+ * @module
+ */
+import type { KernelConfig } from "../kernel/config.ts";
+import { VmBugError } from "../kernel/bug.ts";
+import { MemMap, PG_reserved, PGTY_table } from "./memmap.ts";
+import { type Level, PageTable } from "../pgtable/pgtable.ts";
+import { SwapOps } from "../pgtable/swapops.ts";
+import { type PteBits, pteBits } from "../arch/x86/pgtable.ts";
+import { _PAGE_SOFT_DIRTY_BIT, _PAGE_UFFD_WP_BIT } from "../arch/x86/pgtable_types.ts";
+import type { AddressSpace, AnonVma, MmStruct } from "./mm_types.ts";
+
+/** vmstat counters the model keeps (names from include/linux/vm_event_item.h, mmzone.h). */
+export const VMSTAT_ITEMS = [
+  "pgfault",
+  "pgmajfault",
+  "nr_anon_pages",
+  "nr_file_pages",
+  "nr_shmem",
+  "nr_page_table_pages",
+] as const;
+export type VmstatItem = typeof VMSTAT_ITEMS[number];
+
+/** Page frames reserved at boot below the first allocatable one. */
+export const RESERVED_LOW_PAGES = 256;
+
+export class MmCore {
+  readonly memmap: MemMap;
+  /** page->mapping targets: index 0 is "no mapping". */
+  readonly mappings: (AnonVma | AddressSpace | null)[] = [null];
+  readonly vmstat: Record<VmstatItem, number>;
+  readonly dmesg: string[] = [];
+  readonly swapops: SwapOps;
+  readonly bits: PteBits;
+  /** _PAGE_SOFT_DIRTY and _PAGE_UFFD_WP as configured (0 when compiled out). */
+  readonly softDirtyLo: number;
+  readonly uffdWpLo: number;
+  /** The shared zero page (my_zero_pfn()). */
+  readonly zeroPfn: number;
+  readonly mms = new Set<MmStruct>();
+  private warned = new Set<string>();
+  private nextIno = 1;
+
+  constructor(readonly config: Readonly<KernelConfig>, memoryBytes: number) {
+    this.memmap = new MemMap(memoryBytes);
+    this.swapops = new SwapOps(config);
+    this.bits = pteBits(config);
+    this.softDirtyLo = config.MEM_SOFT_DIRTY ? _PAGE_SOFT_DIRTY_BIT : 0;
+    this.uffdWpLo = config.HAVE_ARCH_USERFAULTFD_WP ? _PAGE_UFFD_WP_BIT : 0;
+    this.vmstat = Object.fromEntries(VMSTAT_ITEMS.map((k) => [k, 0])) as Record<VmstatItem, number>;
+    // Low memory is reserved at boot (as the first MiB is on x86); the zero
+    // page is the last of those frames.
+    let pfn = 0;
+    for (let i = 0; i < RESERVED_LOW_PAGES; i++) {
+      pfn = this.memmap.allocPage();
+      this.memmap.flags[pfn] = PG_reserved;
+    }
+    this.zeroPfn = pfn;
+  }
+
+  /** Registers an anon_vma or address_space; its id goes into page->mapping. */
+  register(make: (id: number) => AnonVma | AddressSpace): AnonVma | AddressSpace {
+    const id = this.mappings.length;
+    const obj = make(id);
+    this.mappings.push(obj);
+    return obj;
+  }
+
+  newIno(): number {
+    return this.nextIno++;
+  }
+
+  /** pagetable_alloc() + pagetable_*_ctor(): a zeroed table page. */
+  allocTable(mm: MmStruct, level: Level): PageTable {
+    const pfn = this.memmap.allocPage();
+    if (pfn < 0) throw new VmBugError("out of memory", "no page left for a page table", { level });
+    this.memmap.pageType[pfn] = PGTY_table;
+    if (level !== "pgd") {
+      mm.pgtables_bytes += 4096;
+      this.vmstat.nr_page_table_pages++;
+    }
+    return new PageTable(pfn, level);
+  }
+
+  /** Allocates a table or returns null when memory is exhausted. */
+  tryAllocTable(mm: MmStruct, level: Level): PageTable | null {
+    if (this.memmap.nrFreePages === 0) return null;
+    return this.allocTable(mm, level);
+  }
+
+  /** pagetable_free() (the dtor, then free the page). */
+  freeTable(mm: MmStruct, table: PageTable): void {
+    if (table.freed) {
+      throw new VmBugError("double free", "page table freed twice", { pfn: table.pfn });
+    }
+    if (table.ptl?.locked) {
+      throw new VmBugError("lock held", "freeing a page table whose lock is held", {
+        pfn: table.pfn,
+      });
+    }
+    table.freed = true;
+    if (table.level !== "pgd") {
+      mm.pgtables_bytes -= 4096;
+      this.vmstat.nr_page_table_pages--;
+    }
+    this.memmap.pageType[table.pfn] = 0;
+    this.memmap.refcount[table.pfn] = 0;
+    this.memmap.freePage(table.pfn);
+    mm.flushPteCache();
+  }
+
+  /** printk() into the kernel log. */
+  printk(line: string): void {
+    this.dmesg.push(line);
+  }
+
+  /** WARN_ON_ONCE(): log a warning the first time `key` fires. */
+  warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.printk(`WARNING: ${message}`);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The invariants Kernel.check() verifies after any step, in the spirit of
+ * CONFIG_DEBUG_VM, page_table_check and check_mm() (mm/debug.c,
+ * mm/page_table_check.c, kernel/fork.c):
+ *
+ *  - "rss counter": each mm's rss_stat equals what its page tables map;
+ *  - "mapcount": each page's mapcount equals the PTEs that map it;
+ *  - "refcount": each page's refcount equals its mappings plus the page cache;
+ *  - "anon exclusive": a writable anonymous PTE maps a PageAnonExclusive
+ *    page, and an exclusive page is mapped at most once;
+ *  - "pgtable": every entry below the pgd points at a live table whose pfn
+ *    matches, no PTE maps a free page or a page table, and pgtables_bytes
+ *    matches the tables;
+ *  - "lock held": no page-table lock or mmap_lock is left held;
+ *  - "free page": free pages carry no references.
+ * @module
+ */
+import { VmBugError } from "../kernel/bug.ts";
+import type { MmCore } from "./core.ts";
+import { type MmStruct, NR_MM_COUNTERS, RSS_NAMES } from "./mm_types.ts";
+import { halvesPfn, type PageTable, tableEntryHalves } from "../pgtable/pgtable.ts";
+import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
+import { PG_reserved, PGTY_buddy, PGTY_table } from "./memmap.ts";
+import { vmNormalPage } from "./memory.ts";
+import { folioTestAnon, mmCounter, pageAnonExclusive } from "./rmap.ts";
+import { pteFromHalves } from "../arch/x86/pgtable.ts";
+import { pteToSwpEntry } from "../pgtable/swapops.ts";
+
+/** Counts gathered from all page tables. */
+interface Census {
+  mapcount: Map<number, number>;
+}
+
+/** Runs every invariant; throws VmBugError naming the first that fails. */
+export function checkInvariants(core: MmCore): void {
+  const census: Census = { mapcount: new Map() };
+  for (const mm of core.mms) checkMm(core, mm, census);
+  checkPages(core, census);
+}
+
+function checkMm(core: MmCore, mm: MmStruct, census: Census): void {
+  if (mm.mmap_lock.locked) {
+    throw new VmBugError("lock held", "mmap_lock left held", { pid: mm.owner });
+  }
+  if (mm.page_table_lock.locked) {
+    throw new VmBugError("lock held", "page_table_lock left held", { pid: mm.owner });
+  }
+  const rss = new Float64Array(NR_MM_COUNTERS);
+  let tables = 0;
+  const walk = (t: PageTable, base: number, span: number) => {
+    if (t.freed) {
+      throw new VmBugError("pgtable", "a freed page table is still linked", {
+        pfn: t.pfn,
+        pid: mm.owner,
+      });
+    }
+    if (core.memmap.pageType[t.pfn] !== PGTY_table) {
+      throw new VmBugError("pgtable", "a table's page is not PGTY_table", { pfn: t.pfn });
+    }
+    if (t.ptl?.locked) {
+      throw new VmBugError("lock held", `${t.level} lock left held by ${t.ptl.holder}`, {
+        pfn: t.pfn,
+        addr: base,
+      });
+    }
+    let nr = 0;
+    for (let i = 0; i < 512; i++) {
+      const lo = t.e[2 * i], hi = t.e[2 * i + 1];
+      if (lo === 0 && hi === 0) {
+        if (t.children && t.children[i]) {
+          throw new VmBugError("pgtable", "child table linked under a none entry", {
+            addr: base + i * span,
+          });
+        }
+        continue;
+      }
+      nr++;
+      const addr = base + i * span;
+      if (t.children) {
+        const child = t.children[i];
+        if (!child) throw new VmBugError("pgtable", `${t.level} entry without a table`, { addr });
+        const [elo, ehi] = tableEntryHalves(child);
+        if (elo !== lo || ehi !== hi) {
+          throw new VmBugError("pgtable", `${t.level} entry does not point at its table`, {
+            addr,
+            pfn: child.pfn,
+          });
+        }
+        tables++;
+        walk(child, addr, span / 512);
+      } else {
+        checkPte(core, mm, addr, lo, hi, rss, census);
+      }
+    }
+    if (nr !== t.nr) {
+      throw new VmBugError("pgtable", "entry count out of date", { pfn: t.pfn, nr, counted: t.nr });
+    }
+  };
+  walk(mm.pgd, 0, 2 ** 39);
+  for (let c = 0; c < NR_MM_COUNTERS; c++) {
+    if (rss[c] !== mm.rss[c]) {
+      throw new VmBugError(
+        "rss counter",
+        `Bad rss-counter state mm:${mm.owner} type:${RSS_NAMES[c]} val:${mm.rss[c] - rss[c]}`,
+        {
+          counted: rss[c],
+          recorded: mm.rss[c],
+        },
+      );
+    }
+  }
+  if (tables * 4096 !== mm.pgtables_bytes) {
+    throw new VmBugError("pgtable", "pgtables_bytes does not match the tables", {
+      pid: mm.owner,
+      tables,
+      pgtables_bytes: mm.pgtables_bytes,
+    });
+  }
+}
+
+function checkPte(
+  core: MmCore,
+  mm: MmStruct,
+  addr: number,
+  lo: number,
+  hi: number,
+  rss: Float64Array,
+  census: Census,
+): void {
+  const m = core.memmap;
+  if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
+    const pfn = vmNormalPage(lo, hi);
+    if (pfn < 0) {
+      if (halvesPfn(lo, hi) !== core.zeroPfn) {
+        throw new VmBugError("pgtable", "special PTE that is not the zero page", {
+          addr,
+          pid: mm.owner,
+        });
+      }
+      return;
+    }
+    if (pfn >= m.highestPfn || m.pageType[pfn] === PGTY_buddy) {
+      throw new VmBugError("pgtable", "PTE maps a free page", { addr, pfn, pid: mm.owner });
+    }
+    if (m.pageType[pfn] === PGTY_table) {
+      throw new VmBugError("pgtable", "PTE maps a page table", { addr, pfn, pid: mm.owner });
+    }
+    rss[mmCounter(core, pfn)]++;
+    census.mapcount.set(pfn, (census.mapcount.get(pfn) ?? 0) + 1);
+    if ((lo & _PAGE_RW) && folioTestAnon(core, pfn) && !pageAnonExclusive(core, pfn)) {
+      throw new VmBugError("anon exclusive", "writable PTE maps a shared anonymous page", {
+        addr,
+        pfn,
+        pid: mm.owner,
+      });
+    }
+    return;
+  }
+  const entry = pteToSwpEntry(pteFromHalves(lo, hi));
+  if (core.swapops.isSwapDeviceEntry(entry)) rss[2]++;
+}
+
+function checkPages(core: MmCore, census: Census): void {
+  const m = core.memmap;
+  const cached = new Set<number>();
+  for (const obj of core.mappings) {
+    if (obj && "pages" in obj) { for (const pfn of obj.pages.values()) cached.add(pfn); }
+  }
+  for (let pfn = 0; pfn < m.highestPfn; pfn++) {
+    const type = m.pageType[pfn];
+    if (type === PGTY_buddy) {
+      if (m.refcount[pfn] !== 0 || m.mapcount[pfn] !== 0) {
+        throw new VmBugError("free page", "free page with references", {
+          pfn,
+          refcount: m.refcount[pfn],
+        });
+      }
+      continue;
+    }
+    if (type === PGTY_table || (m.flags[pfn] & PG_reserved)) continue;
+    const mapped = census.mapcount.get(pfn) ?? 0;
+    if (m.mapcount[pfn] !== mapped) {
+      throw new VmBugError("mapcount", "mapcount differs from the PTEs mapping the page", {
+        pfn,
+        mapcount: m.mapcount[pfn],
+        ptes: mapped,
+      });
+    }
+    const expected = mapped + (cached.has(pfn) ? 1 : 0);
+    if (m.refcount[pfn] !== expected) {
+      throw new VmBugError("refcount", "refcount differs from mappings plus page cache", {
+        pfn,
+        refcount: m.refcount[pfn],
+        expected,
+      });
+    }
+    if (pageAnonExclusive(core, pfn) && folioTestAnon(core, pfn) && mapped > 1) {
+      throw new VmBugError("anon exclusive", "exclusive anonymous page mapped more than once", {
+        pfn,
+        mapped,
+      });
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * fork()'s memory half (kernel/fork.c dup_mmap(), mm/rmap.c anon_vma_fork()),
+ * v6.18: copy every VMA but VM_DONTCOPY ones, give each anonymous VMA of the
+ * child its own anon_vma chained to the parent's, and copy page tables
+ * where vma_needs_copy() says so. VM_WIPEONFORK VMAs start empty; VM_LOCKED
+ * is not inherited.
+ * @module
+ */
+import { AnonVma, MmStruct, VM_LOCKED, VM_LOCKONFAULT, VM_WIPEONFORK, Vma } from "./mm_types.ts";
+import { insertVma } from "./mmap.ts";
+import { copyPageRange } from "./memory.ts";
+
+/** dup_mmap(): returns the child's mm, or null when out of memory. */
+export function dupMmap(oldmm: MmStruct, childPid: number): MmStruct | null {
+  const core = oldmm.core;
+  const mm = new MmStruct(core, childPid);
+  mm.mmap_base = oldmm.mmap_base;
+  oldmm.mmap_lock.downWrite("dup_mmap");
+  try {
+    for (const vma of oldmm.vmas) {
+      if (vma.vm_flags & 0x20000) continue; // VM_DONTCOPY
+      const tmp = new Vma(
+        mm,
+        vma.vm_start,
+        vma.vm_end,
+        vma.vm_flags & ~(VM_LOCKED | VM_LOCKONFAULT),
+        vma.vm_pgoff,
+        vma.vm_file,
+      );
+      tmp.vm_flags >>>= 0;
+      tmp.setPageProt(vma.vm_page_prot);
+      if (!(vma.vm_flags & VM_WIPEONFORK) && vma.anon_vma) {
+        // anon_vma_fork(): the child's new pages go to its own anon_vma.
+        const av = core.register((id) => new AnonVma(id, vma.anon_vma)) as AnonVma;
+        tmp.anon_vma = av;
+        tmp.anonVmaChain = [av, ...vma.anonVmaChain];
+      }
+      insertVma(mm, tmp);
+      if (vma.vm_flags & VM_WIPEONFORK) continue;
+      if (copyPageRange(tmp, vma) < 0) return null;
+    }
+  } finally {
+    oldmm.mmap_lock.upWrite();
+  }
+  core.mms.add(mm);
+  return mm;
+}

@@ -1,0 +1,265 @@
+/**
+ * madvise() (mm/madvise.c, v6.18): validation, the walk over VMAs (holes give
+ * -ENOMEM after the mapped parts are done), and the advice the model acts on.
+ *
+ * Simplifications: MADV_COLD/PAGEOUT do nothing observable (no swap device);
+ * MADV_WILLNEED has nothing to read ahead; MADV_FREE only cleans and ages
+ * the PTEs of exclusive anonymous pages (the pages go only under memory
+ * pressure, which the model does not create). Advice the model does not
+ * implement yet fails with EINVAL and says so.
+ * @module
+ */
+import { ERRNO } from "../kernel/errno.ts";
+import * as C from "../kernel/constants.ts";
+import {
+  type MmStruct,
+  VM_DONTCOPY,
+  VM_DONTDUMP,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_IO,
+  VM_LOCKED,
+  VM_MERGEABLE,
+  VM_NOHUGEPAGE,
+  VM_PFNMAP,
+  VM_RAND_READ,
+  VM_SEQ_READ,
+  VM_SHARED,
+  VM_WIPEONFORK,
+  VM_WRITE,
+  type Vma,
+  vmFlagsMod,
+} from "./mm_types.ts";
+import { mergeAround, pageAlign, populateRange, splitAt } from "./mmap.ts";
+import { lookupPteTable, pteIndex, vmNormalPage, zapPageRange } from "./memory.ts";
+import { shmemUndoRange } from "./shmem.ts";
+import { folioTestAnon } from "./rmap.ts";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT } from "../arch/x86/pgtable_types.ts";
+
+const E = (name: keyof typeof ERRNO) => -ERRNO[name];
+
+/** Advice values madvise_behavior_valid() accepts on this configuration. */
+export function madviseBehaviorValid(mm: MmStruct, advice: number): boolean {
+  const cfg = mm.core.config;
+  switch (advice) {
+    case C.MADV_DOFORK:
+    case C.MADV_DONTFORK:
+    case C.MADV_NORMAL:
+    case C.MADV_SEQUENTIAL:
+    case C.MADV_RANDOM:
+    case C.MADV_REMOVE:
+    case C.MADV_WILLNEED:
+    case C.MADV_DONTNEED:
+    case C.MADV_DONTNEED_LOCKED:
+    case C.MADV_FREE:
+    case C.MADV_COLD:
+    case C.MADV_PAGEOUT:
+    case C.MADV_POPULATE_READ:
+    case C.MADV_POPULATE_WRITE:
+    case C.MADV_GUARD_INSTALL:
+    case C.MADV_GUARD_REMOVE:
+    case C.MADV_WIPEONFORK:
+    case C.MADV_KEEPONFORK:
+    case C.MADV_DONTDUMP:
+    case C.MADV_DODUMP:
+      return true;
+    case C.MADV_MERGEABLE:
+    case C.MADV_UNMERGEABLE:
+      return cfg.KSM;
+    case C.MADV_HUGEPAGE:
+    case C.MADV_NOHUGEPAGE:
+    case C.MADV_COLLAPSE:
+      return cfg.TRANSPARENT_HUGEPAGE;
+    case C.MADV_HWPOISON:
+    case C.MADV_SOFT_OFFLINE:
+      return cfg.MEMORY_FAILURE;
+    default:
+      return false;
+  }
+}
+
+/** Advice this model does not carry out yet (valid in the kernel). */
+const NOT_MODELLED = new Set([
+  C.MADV_COLLAPSE,
+  C.MADV_GUARD_INSTALL,
+  C.MADV_GUARD_REMOVE,
+  C.MADV_HWPOISON,
+  C.MADV_SOFT_OFFLINE,
+]);
+
+/** Result of doMadvise: 0 or -errno, and a reason for EINVAL where useful. */
+export interface MadviseResult {
+  ret: number;
+  detail?: string;
+}
+
+/** do_madvise(). */
+export function doMadvise(
+  mm: MmStruct,
+  start: number,
+  lenIn: number,
+  advice: number,
+): MadviseResult {
+  if (start % C.PAGE_SIZE) return { ret: E("EINVAL"), detail: "start not page aligned" };
+  if (!madviseBehaviorValid(mm, advice)) return { ret: E("EINVAL"), detail: `advice ${advice}` };
+  const len = pageAlign(lenIn);
+  if (lenIn && !len) return { ret: E("EINVAL") };
+  const end = start + len;
+  if (end < start || end > 2 ** 64) return { ret: E("EINVAL") };
+  if (end === start) return { ret: 0 };
+  if (NOT_MODELLED.has(advice)) {
+    return { ret: E("EINVAL"), detail: `advice ${advice} is not modelled by this kernel model` };
+  }
+  if (advice === C.MADV_POPULATE_READ || advice === C.MADV_POPULATE_WRITE) {
+    return { ret: madvisePopulate(mm, start, end, advice === C.MADV_POPULATE_WRITE) };
+  }
+  // madvise_walk_vmas(): act on each VMA piece, remember holes.
+  let unmappedError = 0;
+  let addr = start;
+  while (addr < end) {
+    const vma = mm.findVma(addr);
+    if (!vma || vma.vm_start >= end) {
+      unmappedError = E("ENOMEM");
+      break;
+    }
+    if (vma.vm_start > addr) {
+      unmappedError = E("ENOMEM");
+      addr = vma.vm_start;
+    }
+    const stop = Math.min(vma.vm_end, end);
+    const ret = madviseVmaBehavior(mm, vma, addr, stop, advice);
+    if (ret) return { ret };
+    addr = stop;
+  }
+  return { ret: unmappedError };
+}
+
+function madviseVmaBehavior(
+  mm: MmStruct,
+  vma: Vma,
+  start: number,
+  end: number,
+  advice: number,
+): number {
+  switch (advice) {
+    case C.MADV_DONTNEED:
+    case C.MADV_DONTNEED_LOCKED:
+      return madviseDontneed(vma, start, end, advice === C.MADV_DONTNEED_LOCKED);
+    case C.MADV_FREE:
+      return madviseFree(vma, start, end);
+    case C.MADV_REMOVE:
+      return madviseRemove(vma, start, end);
+    case C.MADV_WILLNEED:
+    case C.MADV_COLD:
+    case C.MADV_PAGEOUT:
+      if ((advice !== C.MADV_WILLNEED) && (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB))) {
+        return E("EINVAL");
+      }
+      return 0;
+    case C.MADV_NORMAL:
+      return updateFlags(mm, vma, start, end, 0, VM_RAND_READ | VM_SEQ_READ);
+    case C.MADV_SEQUENTIAL:
+      return updateFlags(mm, vma, start, end, VM_SEQ_READ, VM_RAND_READ);
+    case C.MADV_RANDOM:
+      return updateFlags(mm, vma, start, end, VM_RAND_READ, VM_SEQ_READ);
+    case C.MADV_DONTFORK:
+      if (vma.vm_flags & VM_IO) return E("EINVAL");
+      return updateFlags(mm, vma, start, end, VM_DONTCOPY, 0);
+    case C.MADV_DOFORK:
+      return updateFlags(mm, vma, start, end, 0, VM_DONTCOPY);
+    case C.MADV_WIPEONFORK:
+      if (vma.vm_file || (vma.vm_flags & VM_SHARED)) return E("EINVAL");
+      return updateFlags(mm, vma, start, end, VM_WIPEONFORK, 0);
+    case C.MADV_KEEPONFORK:
+      return updateFlags(mm, vma, start, end, 0, VM_WIPEONFORK);
+    case C.MADV_DONTDUMP:
+      return updateFlags(mm, vma, start, end, VM_DONTDUMP, 0);
+    case C.MADV_DODUMP:
+      return updateFlags(mm, vma, start, end, 0, VM_DONTDUMP);
+    case C.MADV_MERGEABLE:
+      return vma.vm_flags & VM_SHARED ? 0 : updateFlags(mm, vma, start, end, VM_MERGEABLE, 0);
+    case C.MADV_UNMERGEABLE:
+      return updateFlags(mm, vma, start, end, 0, VM_MERGEABLE);
+    case C.MADV_HUGEPAGE:
+      return updateFlags(mm, vma, start, end, VM_HUGEPAGE, VM_NOHUGEPAGE);
+    case C.MADV_NOHUGEPAGE:
+      return updateFlags(mm, vma, start, end, VM_NOHUGEPAGE, VM_HUGEPAGE);
+  }
+  return E("EINVAL");
+}
+
+/** madvise_update_vma(): split to the range, set flags, merge back. */
+function updateFlags(
+  mm: MmStruct,
+  vma: Vma,
+  start: number,
+  end: number,
+  set: number,
+  clear: number,
+): number {
+  const flags = vmFlagsMod(vma.vm_flags, set, clear);
+  if (flags === vma.vm_flags) return 0;
+  splitAt(mm, start);
+  splitAt(mm, end);
+  const target = mm.vmaLookup(start)!;
+  target.vm_flags = flags;
+  mergeAround(mm, target);
+  return 0;
+}
+
+/**
+ * madvise_dontneed_single_vma(): zap the range. Private anonymous memory
+ * reads back as zeroes; file memory faults the page cache back in. With
+ * CONFIG_PT_RECLAIM, PTE tables the zap empties are freed.
+ */
+function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: boolean): number {
+  const bad = VM_PFNMAP | (allowLocked ? 0 : VM_LOCKED);
+  if (vma.vm_flags & bad) return E("EINVAL");
+  zapPageRange(vma, start, end, {
+    evenCows: true,
+    dropMarkers: false,
+    reclaimPt: vma.vm_mm.core.config.PT_RECLAIM,
+  });
+  return 0;
+}
+
+/** madvise_free_single_vma(), reduced to what the model can observe. */
+function madviseFree(vma: Vma, start: number, end: number): number {
+  if (!vma.isAnonymous) return E("EINVAL");
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
+    const pt = lookupPteTable(mm, addr);
+    if (!pt) continue;
+    const i = pteIndex(addr);
+    const lo = pt.e[2 * i];
+    if (!(lo & _PAGE_PRESENT)) continue;
+    const pfn = vmNormalPage(lo, pt.e[2 * i + 1]);
+    if (pfn < 0 || !folioTestAnon(core, pfn) || core.memmap.mapcount[pfn] !== 1) continue;
+    pt.e[2 * i] = lo & ~(_PAGE_DIRTY | _PAGE_ACCESSED);
+  }
+  return 0;
+}
+
+/** madvise_remove(): punch a hole in the shmem file behind a shared mapping. */
+function madviseRemove(vma: Vma, start: number, end: number): number {
+  if (vma.vm_flags & VM_LOCKED) return E("EINVAL");
+  if (!vma.vm_file) return E("EINVAL");
+  if ((vma.vm_flags & (VM_SHARED | VM_WRITE)) !== (VM_SHARED | VM_WRITE)) return E("EACCES");
+  const first = vma.linearPageIndex(start);
+  const last = vma.linearPageIndex(end);
+  shmemUndoRange(vma.vm_mm.core, vma.vm_file.inode, first, last, false);
+  return 0;
+}
+
+/** madvise_populate(): fault the range in, for read or write. */
+function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolean): number {
+  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
+    const vma = mm.vmaLookup(addr);
+    if (!vma) return E("ENOMEM");
+    if (vma.vm_flags & (VM_PFNMAP | VM_IO)) return E("EINVAL");
+    const allowed = write ? (vma.vm_flags & VM_WRITE) : (vma.vm_flags & 0x7);
+    if (!allowed) return E("EFAULT");
+  }
+  return populateRange(mm, start, end, write);
+}

@@ -1,0 +1,843 @@
+/**
+ * Page faults, zapping and fork's page-table copy (mm/memory.c, v6.18).
+ *
+ * Lock order used here, outermost first (as mm/rmap.c documents it):
+ *   mmap_lock → folio lock → i_mmap_rwsem → mm->page_table_lock / PMD lock
+ *   → PTE lock (ptlock_ptr of the PTE table).
+ *
+ * Simplifications, each said again where it matters: 4 KiB folios only (no
+ * THP, no mTHP), no swap device (swap PTEs never appear unless a lesson
+ * writes one), no NUMA hinting faults, no KSM merging, and one CPU, so a
+ * "retry" of a fault is a plain second call.
+ * @module
+ */
+import type { MmCore } from "./core.ts";
+import {
+  type AddressSpace,
+  isCowMapping,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  type MmStruct,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+} from "./mm_types.ts";
+import {
+  halvesPfn,
+  type Level,
+  levelIndex,
+  PageTable,
+  pfnHi,
+  pfnLo,
+  tableEntryHalves,
+} from "../pgtable/pgtable.ts";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
+} from "../arch/x86/pgtable_types.ts";
+import { isSwapPte, pteFromHalves } from "../arch/x86/pgtable.ts";
+import { PTE_MARKER_GUARD, PTE_MARKER_POISONED, pteToSwpEntry } from "../pgtable/swapops.ts";
+import {
+  allocAnonFolio,
+  anonVmaPrepare,
+  folioAddFileRmapPte,
+  folioAddNewAnonRmap,
+  folioDupFileRmapPte,
+  folioMarkDirty,
+  folioMoveAnonRmap,
+  folioRemoveRmapPte,
+  folioTestAnon,
+  folioTryDupAnonRmapPte,
+  mmCounter,
+  pageAnonExclusive,
+  setPageAnonExclusive,
+} from "./rmap.ts";
+import { PG_dirty, PG_referenced } from "./memmap.ts";
+import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
+import { VmBugError } from "../kernel/bug.ts";
+
+// enum fault_flag (include/linux/mm_types.h)
+export const FAULT_FLAG_WRITE = 1 << 0;
+export const FAULT_FLAG_MKWRITE = 1 << 1;
+export const FAULT_FLAG_ALLOW_RETRY = 1 << 2;
+export const FAULT_FLAG_RETRY_NOWAIT = 1 << 3;
+export const FAULT_FLAG_KILLABLE = 1 << 4;
+export const FAULT_FLAG_TRIED = 1 << 5;
+export const FAULT_FLAG_USER = 1 << 6;
+export const FAULT_FLAG_REMOTE = 1 << 7;
+export const FAULT_FLAG_INSTRUCTION = 1 << 8;
+export const FAULT_FLAG_INTERRUPTIBLE = 1 << 9;
+export const FAULT_FLAG_UNSHARE = 1 << 10;
+export const FAULT_FLAG_ORIG_PTE_VALID = 1 << 11;
+export const FAULT_FLAG_VMA_LOCK = 1 << 12;
+
+// vm_fault_t (include/linux/mm_types.h)
+export const VM_FAULT_OOM = 0x000001;
+export const VM_FAULT_SIGBUS = 0x000002;
+export const VM_FAULT_MAJOR = 0x000004;
+export const VM_FAULT_HWPOISON = 0x000010;
+export const VM_FAULT_HWPOISON_LARGE = 0x000020;
+export const VM_FAULT_SIGSEGV = 0x000040;
+export const VM_FAULT_NOPAGE = 0x000100;
+export const VM_FAULT_LOCKED = 0x000200;
+export const VM_FAULT_RETRY = 0x000400;
+export const VM_FAULT_FALLBACK = 0x000800;
+export const VM_FAULT_DONE_COW = 0x001000;
+export const VM_FAULT_NEEDDSYNC = 0x002000;
+export const VM_FAULT_COMPLETED = 0x004000;
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV |
+  VM_FAULT_HWPOISON |
+  VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK;
+
+/** Names of the bits of a vm_fault_t, for traces and lessons. */
+export function vmFaultNames(ret: number): string[] {
+  const names: [string, number][] = [
+    ["VM_FAULT_OOM", VM_FAULT_OOM],
+    ["VM_FAULT_SIGBUS", VM_FAULT_SIGBUS],
+    ["VM_FAULT_MAJOR", VM_FAULT_MAJOR],
+    ["VM_FAULT_HWPOISON", VM_FAULT_HWPOISON],
+    ["VM_FAULT_SIGSEGV", VM_FAULT_SIGSEGV],
+    ["VM_FAULT_NOPAGE", VM_FAULT_NOPAGE],
+    ["VM_FAULT_LOCKED", VM_FAULT_LOCKED],
+    ["VM_FAULT_RETRY", VM_FAULT_RETRY],
+    ["VM_FAULT_DONE_COW", VM_FAULT_DONE_COW],
+    ["VM_FAULT_COMPLETED", VM_FAULT_COMPLETED],
+  ];
+  return names.filter(([, bit]) => ret & bit).map(([n]) => n);
+}
+
+/** fault_around_bytes default: 64 KiB, i.e. 16 pages. */
+export const FAULT_AROUND_PAGES = 16;
+
+// --- page-table walks --------------------------------------------------------
+
+/** The PTE table covering `addr`, or null if a level is missing (no allocation). */
+export function lookupPteTable(mm: MmStruct, addr: number): PageTable | null {
+  const vpn = Math.floor(addr / 4096);
+  const pud = mm.pgd.children![Math.floor(vpn / 134217728) & 511];
+  if (!pud) return null;
+  const pmd = pud.children![Math.floor(vpn / 262144) & 511];
+  if (!pmd) return null;
+  return pmd.children![Math.floor(vpn / 512) & 511];
+}
+
+/** The PMD table covering `addr`, or null. */
+export function lookupPmdTable(mm: MmStruct, addr: number): PageTable | null {
+  const pud = mm.pgd.children![levelIndex(addr, "pgd")];
+  return pud ? pud.children![levelIndex(addr, "pud")] : null;
+}
+
+/**
+ * __pud_alloc()/__pmd_alloc()/__pte_alloc(): walk to the PTE table of `addr`,
+ * allocating missing levels (each populated under its lock, as the kernel
+ * does: pud and pmd entries under mm->page_table_lock, the pmd entry that
+ * points at a PTE table under the PMD lock). Null when out of memory.
+ */
+export function pteAlloc(mm: MmStruct, addr: number): PageTable | null {
+  const pud = childAlloc(mm, mm.pgd, levelIndex(addr, "pgd"), "pud");
+  if (!pud) return null;
+  const pmd = childAlloc(mm, pud, levelIndex(addr, "pud"), "pmd");
+  if (!pmd) return null;
+  return childAlloc(mm, pmd, levelIndex(addr, "pmd"), "pte");
+}
+
+function childAlloc(mm: MmStruct, parent: PageTable, i: number, level: Level): PageTable | null {
+  const existing = parent.children![i];
+  if (existing) return existing;
+  const table = mm.core.tryAllocTable(mm, level);
+  if (!table) return null;
+  const lock = parent.level === "pmd" ? parent.ptl! : mm.page_table_lock;
+  lock.lock("pte_alloc");
+  parent.children![i] = table;
+  const [lo, hi] = tableEntryHalves(table);
+  parent.setHalves(i, lo, hi);
+  lock.unlock();
+  return table;
+}
+
+/** pte_index(). */
+export function pteIndex(addr: number): number {
+  return Math.floor(addr / 4096) & 511;
+}
+
+// --- the fault path ------------------------------------------------------------
+
+/** struct vm_fault: what the handlers below pass along. */
+interface VmFault {
+  vma: Vma;
+  address: number;
+  flags: number;
+  pgoff: number;
+  pt: PageTable | null;
+  idx: number;
+  origLo: number;
+  origHi: number;
+}
+
+/**
+ * handle_mm_fault(): resolve a fault at `address` in `vma`. Called with
+ * mmap_lock held for read. Returns a vm_fault_t.
+ */
+export function handleMmFault(vma: Vma, address: number, flags: number): number {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  core.vmstat.pgfault++;
+  const pt = pteAlloc(mm, address);
+  if (!pt) return VM_FAULT_OOM;
+  const idx = pteIndex(address);
+  const vmf: VmFault = {
+    vma,
+    address: address - (address % 4096),
+    flags,
+    pgoff: vma.linearPageIndex(address),
+    pt,
+    idx,
+    origLo: pt.e[2 * idx],
+    origHi: pt.e[2 * idx + 1],
+  };
+  return handlePteFault(vmf);
+}
+
+/** handle_pte_fault(). */
+function handlePteFault(vmf: VmFault): number {
+  const { origLo, origHi } = vmf;
+  if (origLo === 0 && origHi === 0) return doPteMissing(vmf);
+  if ((origLo & (_PAGE_PRESENT | _PAGE_PROTNONE)) === 0) return doSwapPage(vmf);
+  // NUMA hinting faults (pte_protnone in an accessible VMA) are not modelled:
+  // the model never makes PTEs PROT_NONE for NUMA balancing.
+  const pt = vmf.pt!;
+  const ptl = pt.ptl!;
+  ptl.lock("handle_pte_fault");
+  if (pt.e[2 * vmf.idx] !== origLo || pt.e[2 * vmf.idx + 1] !== origHi) {
+    ptl.unlock();
+    return 0;
+  }
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  if (write || (vmf.flags & FAULT_FLAG_UNSHARE)) {
+    if ((origLo & _PAGE_RW) === 0) return doWpPage(vmf); // drops the PTE lock
+    if (write) pt.e[2 * vmf.idx] = origLo | _PAGE_DIRTY | vmf.vma.vm_mm.core.softDirtyLo;
+  }
+  pt.e[2 * vmf.idx] |= _PAGE_ACCESSED;
+  ptl.unlock();
+  return 0;
+}
+
+/** do_pte_missing(): no entry at all. */
+function doPteMissing(vmf: VmFault): number {
+  return vmf.vma.isAnonymous ? doAnonymousPage(vmf) : doFault(vmf);
+}
+
+/**
+ * do_anonymous_page(): a read maps the shared zero page (pte_special, so no
+ * struct page is referenced); a write allocates a zeroed, exclusive folio.
+ */
+function doAnonymousPage(vmf: VmFault): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const pt = vmf.pt!;
+  const i = vmf.idx;
+  if (vma.vm_flags & VM_SHARED) return VM_FAULT_SIGBUS;
+  if (!(vmf.flags & FAULT_FLAG_WRITE)) {
+    const lo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL) >>> 0;
+    const hi = pfnHi(core.zeroPfn) | vma.protHi;
+    pt.ptl!.lock("do_anonymous_page");
+    if (!pt.isNone(i)) {
+      pt.ptl!.unlock();
+      return 0;
+    }
+    pt.setHalves(i, lo, hi);
+    pt.ptl!.unlock();
+    return 0;
+  }
+  if (!anonVmaPrepare(core, vma)) return VM_FAULT_OOM;
+  const pfn = allocAnonFolio(core);
+  if (pfn < 0) return VM_FAULT_OOM;
+  let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
+  if (vma.vm_flags & VM_WRITE) lo = (lo | _PAGE_RW | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+  const hi = pfnHi(pfn) | vma.protHi;
+  pt.ptl!.lock("do_anonymous_page");
+  if (!pt.isNone(i)) {
+    pt.ptl!.unlock();
+    core.memmap.put(pfn);
+    return 0;
+  }
+  mm.rss[MM_ANONPAGES]++;
+  folioAddNewAnonRmap(core, pfn, vma, vmf.address, true);
+  pt.setHalves(i, lo, hi);
+  pt.ptl!.unlock();
+  return 0;
+}
+
+/** do_fault(): a file (shmem) VMA with no entry. */
+function doFault(vmf: VmFault): number {
+  if (!(vmf.flags & FAULT_FLAG_WRITE)) return doReadFault(vmf);
+  if (!(vmf.vma.vm_flags & VM_SHARED)) return doCowFault(vmf);
+  return doSharedFault(vmf);
+}
+
+/** __do_fault() → shmem_fault(): the page-cache folio, or a vm_fault_t error. */
+function doFaultGetFolio(vmf: VmFault): number {
+  const core = vmf.vma.vm_mm.core;
+  const pfn = shmemGetFolio(core, vmf.vma.vm_file!.inode, vmf.pgoff);
+  if (pfn === SHMEM_BEYOND_EOF) return -VM_FAULT_SIGBUS;
+  if (pfn < 0) return -VM_FAULT_OOM;
+  return pfn;
+}
+
+/**
+ * do_read_fault(): first map what the page cache already holds around the
+ * address (do_fault_around → filemap_map_pages, 16 pages, never beyond the
+ * VMA or the PTE table), then fault the page itself in if still missing.
+ */
+function doReadFault(vmf: VmFault): number {
+  doFaultAround(vmf);
+  if (!vmf.pt!.isNone(vmf.idx)) return VM_FAULT_NOPAGE;
+  const pfn = doFaultGetFolio(vmf);
+  if (pfn < 0) return -pfn;
+  return finishFault(vmf, pfn, false);
+}
+
+/** do_fault_around(): the window of pte indices that filemap_map_pages() scans. */
+function doFaultAround(vmf: VmFault): void {
+  const { vma } = vmf;
+  const nr = FAULT_AROUND_PAGES;
+  const pteOff = vmf.idx;
+  const vmaOff = vmf.pgoff - vma.vm_pgoff;
+  const vmaPages = (vma.vm_end - vma.vm_start) / 4096;
+  const from = Math.max(pteOff - (pteOff % nr), pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + nr, 512, pteOff + vmaPages - vmaOff) - 1;
+  filemapMapPages(vmf, from, to);
+}
+
+/**
+ * filemap_map_pages(): map page-cache folios that are already there and up
+ * to date into empty PTEs of the window, without waiting for anything.
+ */
+function filemapMapPages(vmf: VmFault, from: number, to: number): void {
+  const { vma } = vmf;
+  const inode = vma.vm_file!.inode;
+  const pt = vmf.pt!;
+  const eofPages = Math.ceil(inode.size / 4096);
+  pt.ptl!.lock("filemap_map_pages");
+  for (let i = from; i <= to; i++) {
+    const pgoff = vmf.pgoff + (i - vmf.idx);
+    if (pgoff >= eofPages || !pt.isNone(i)) continue;
+    const pfn = filemapGetFolio(inode, pgoff);
+    if (pfn < 0) continue;
+    setPteRange(vmf, pfn, vmf.address + (i - vmf.idx) * 4096, i, false);
+  }
+  pt.ptl!.unlock();
+}
+
+/**
+ * set_pte_range() for one page: map `pfn` at `idx`. A write fault in a
+ * private mapping maps a new anonymous folio (the COW copy); anything else
+ * maps the file folio. Called with the PTE lock held.
+ */
+function setPteRange(vmf: VmFault, pfn: number, addr: number, idx: number, write: boolean): void {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
+  const hi = pfnHi(pfn) | vma.protHi;
+  if (write) {
+    lo |= _PAGE_DIRTY | core.softDirtyLo;
+    if (vma.vm_flags & VM_WRITE) lo |= _PAGE_RW;
+  } else if ((lo & _PAGE_RW) && (core.memmap.flags[pfn] & PG_dirty)) {
+    lo |= _PAGE_DIRTY | core.softDirtyLo;
+  }
+  if (write && !(vma.vm_flags & VM_SHARED)) {
+    folioAddNewAnonRmap(core, pfn, vma, addr, true);
+  } else {
+    core.memmap.refcount[pfn]++;
+    folioAddFileRmapPte(core, pfn);
+  }
+  mm.rss[mmCounter(core, pfn)]++;
+  vmf.pt!.setHalves(idx, lo >>> 0, hi);
+}
+
+/** finish_fault(): install the PTE unless someone else did first. */
+function finishFault(vmf: VmFault, pfn: number, write: boolean): number {
+  const pt = vmf.pt!;
+  pt.ptl!.lock("finish_fault");
+  if (!pt.isNone(vmf.idx)) {
+    pt.ptl!.unlock();
+    return VM_FAULT_NOPAGE;
+  }
+  setPteRange(vmf, pfn, vmf.address, vmf.idx, write);
+  pt.ptl!.unlock();
+  return 0;
+}
+
+/**
+ * do_cow_fault(): a write to a private file mapping with no PTE: copy the
+ * page-cache page into a new anonymous folio and map that, writable.
+ */
+function doCowFault(vmf: VmFault): number {
+  const core = vmf.vma.vm_mm.core;
+  if (!anonVmaPrepare(core, vmf.vma)) return VM_FAULT_OOM;
+  const cow = allocAnonFolio(core);
+  if (cow < 0) return VM_FAULT_OOM;
+  const src = doFaultGetFolio(vmf);
+  if (src < 0) {
+    core.memmap.put(cow);
+    return -src;
+  }
+  core.memmap.copyPage(cow, src);
+  const ret = finishFault(vmf, cow, true);
+  if (ret & VM_FAULT_NOPAGE) core.memmap.put(cow);
+  return ret;
+}
+
+/** do_shared_fault(): a write to a shared mapping: map the page-cache page dirty. */
+function doSharedFault(vmf: VmFault): number {
+  const core = vmf.vma.vm_mm.core;
+  const pfn = doFaultGetFolio(vmf);
+  if (pfn < 0) return -pfn;
+  const ret = finishFault(vmf, pfn, true);
+  folioMarkDirty(core, pfn); // fault_dirty_shared_page()
+  return ret;
+}
+
+/**
+ * do_wp_page(): a write (or unshare) hit a present, read-only PTE. Called
+ * with the PTE lock held; releases it.
+ *
+ * Shared mappings reuse the page (wp_page_shared). A private anonymous page
+ * is reused when PageAnonExclusive, or when wp_can_reuse_anon_folio() finds
+ * that this mapping holds the only reference; otherwise wp_page_copy().
+ */
+function doWpPage(vmf: VmFault): number {
+  const { vma } = vmf;
+  const core = vma.vm_mm.core;
+  const unshare = (vmf.flags & FAULT_FLAG_UNSHARE) !== 0;
+  const pfn = vmNormalPage(vmf.origLo, vmf.origHi);
+  if (vma.vm_flags & VM_SHARED) {
+    if (pfn >= 0) folioMarkDirty(core, pfn);
+    wpPageReuse(vmf);
+    return 0;
+  }
+  if (
+    pfn >= 0 && folioTestAnon(core, pfn) &&
+    (pageAnonExclusive(core, pfn) || wpCanReuseAnonFolio(vmf, pfn))
+  ) {
+    if (!pageAnonExclusive(core, pfn)) setPageAnonExclusive(core, pfn);
+    if (unshare) {
+      vmf.pt!.ptl!.unlock();
+      return 0;
+    }
+    wpPageReuse(vmf);
+    return 0;
+  }
+  vmf.pt!.ptl!.unlock();
+  return wpPageCopy(vmf, pfn);
+}
+
+/**
+ * wp_can_reuse_anon_folio() for a small folio: reusable only if the caller's
+ * mapping holds the one and only reference (so no other process, and no
+ * GUP pin, can see the page); then the folio moves to this VMA's anon_vma.
+ */
+function wpCanReuseAnonFolio(vmf: VmFault, pfn: number): boolean {
+  const core = vmf.vma.vm_mm.core;
+  if (core.memmap.refcount[pfn] !== 1) return false;
+  folioMoveAnonRmap(core, pfn, vmf.vma);
+  return true;
+}
+
+/** wp_page_reuse(): make the existing PTE young, dirty and writable. */
+function wpPageReuse(vmf: VmFault): void {
+  const pt = vmf.pt!;
+  const core = vmf.vma.vm_mm.core;
+  let lo = vmf.origLo | _PAGE_ACCESSED | _PAGE_DIRTY | core.softDirtyLo;
+  if (vmf.vma.vm_flags & VM_WRITE) lo |= _PAGE_RW;
+  pt.e[2 * vmf.idx] = lo >>> 0;
+  pt.ptl!.unlock();
+}
+
+/**
+ * wp_page_copy(): copy-on-write into a new exclusive anonymous folio (from
+ * the zero page: just a zeroed one), then drop the old mapping.
+ */
+function wpPageCopy(vmf: VmFault, oldPfn: number): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  const unshare = (vmf.flags & FAULT_FLAG_UNSHARE) !== 0;
+  if (!anonVmaPrepare(core, vma)) return VM_FAULT_OOM;
+  const pfn = allocAnonFolio(core);
+  if (pfn < 0) return VM_FAULT_OOM;
+  const oldFrame = halvesPfn(vmf.origLo, vmf.origHi);
+  if (oldFrame !== core.zeroPfn) m.copyPage(pfn, oldFrame);
+  const pt = vmf.pt!;
+  pt.ptl!.lock("wp_page_copy");
+  if (pt.e[2 * vmf.idx] !== vmf.origLo || pt.e[2 * vmf.idx + 1] !== vmf.origHi) {
+    pt.ptl!.unlock();
+    m.put(pfn);
+    return 0;
+  }
+  if (oldPfn >= 0) {
+    if (!folioTestAnon(core, oldPfn)) {
+      mm.rss[mmCounter(core, oldPfn)]--;
+      mm.rss[MM_ANONPAGES]++;
+    }
+  } else {
+    mm.rss[MM_ANONPAGES]++;
+  }
+  let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
+  if (unshare) {
+    lo |= vmf.origLo & core.softDirtyLo;
+    if (vmf.origLo & core.uffdWpLo) lo = (lo | core.uffdWpLo) & ~_PAGE_RW;
+  } else {
+    lo |= _PAGE_DIRTY | core.softDirtyLo;
+    if (vma.vm_flags & VM_WRITE) lo |= _PAGE_RW;
+  }
+  folioAddNewAnonRmap(core, pfn, vma, vmf.address, true);
+  pt.setHalves(vmf.idx, lo >>> 0, pfnHi(pfn) | vma.protHi);
+  if (oldPfn >= 0) {
+    folioRemoveRmapPte(core, oldPfn);
+    m.put(oldPfn);
+  }
+  pt.ptl!.unlock();
+  return 0;
+}
+
+/**
+ * vm_normal_page(): the pfn of the struct page behind a present PTE, or -1
+ * for a special mapping (the zero page: x86 has pte_special).
+ */
+export function vmNormalPage(lo: number, hi: number): number {
+  if (lo & _PAGE_SPECIAL) return -1;
+  return halvesPfn(lo, hi);
+}
+
+/**
+ * do_swap_page(): a non-present entry. The model has no swap device, so
+ * only the special entries can be met: hwpoison, PTE markers (and
+ * migration/device entries once a lesson installs them).
+ */
+function doSwapPage(vmf: VmFault): number {
+  const core = vmf.vma.vm_mm.core;
+  const ops = core.swapops;
+  const entry = pteToSwpEntry(pteFromHalves(vmf.origLo, vmf.origHi));
+  if (ops.isHwpoisonEntry(entry)) return VM_FAULT_HWPOISON;
+  if (ops.isPteMarkerEntry(entry)) return handlePteMarker(vmf, ops.pteMarkerGet(entry));
+  core.printk(
+    `BUG: Bad page map in process: pte:${pteFromHalves(vmf.origLo, vmf.origHi).toString(16)}`,
+  );
+  return VM_FAULT_SIGBUS;
+}
+
+/**
+ * handle_pte_marker(): poison first (data corruption beats everything),
+ * then guard regions, then the uffd-wp marker; an empty marker is a bug.
+ */
+function handlePteMarker(vmf: VmFault, marker: number): number {
+  const core = vmf.vma.vm_mm.core;
+  if (marker === 0) {
+    core.warnOnce("empty-marker", "empty PTE marker");
+    return VM_FAULT_SIGBUS;
+  }
+  if (marker & PTE_MARKER_POISONED) return VM_FAULT_HWPOISON;
+  if (marker & PTE_MARKER_GUARD) return VM_FAULT_SIGSEGV;
+  // PTE_MARKER_UFFD_WP in a VMA no longer registered for uffd-wp:
+  // pte_marker_clear(), then handle the fault as a missing page.
+  const pt = vmf.pt!;
+  pt.ptl!.lock("pte_marker_clear");
+  pt.setHalves(vmf.idx, 0, 0);
+  pt.ptl!.unlock();
+  vmf.origLo = 0;
+  vmf.origHi = 0;
+  return doPteMissing(vmf);
+}
+
+// --- zap ---------------------------------------------------------------------------
+
+/** struct zap_details. */
+export interface ZapDetails {
+  /** Also zap private COW (anonymous) pages of file mappings. */
+  evenCows: boolean;
+  /** ZAP_FLAG_DROP_MARKER: also drop uffd-wp markers of file VMAs. */
+  dropMarkers: boolean;
+  /** Free PTE tables left empty (MADV_DONTNEED with CONFIG_PT_RECLAIM). */
+  reclaimPt: boolean;
+  /** Only zap this address space's pages (unmap_mapping_range). */
+  mapping?: AddressSpace;
+}
+
+/** zap_details for munmap/exit: everything goes, markers too. */
+export const ZAP_UNMAP: ZapDetails = { evenCows: true, dropMarkers: true, reclaimPt: false };
+
+/**
+ * zap_pte_range() over [start, end) of one VMA: clear every PTE, drop rss
+ * counters, mapcounts and references; keep what `details` says to keep.
+ * Then, with `reclaimPt`, free PTE tables left empty (mm/pt_reclaim.c).
+ */
+export function zapPageRange(vma: Vma, start: number, end: number, details: ZapDetails): void {
+  const mm = vma.vm_mm;
+  for (let addr = start; addr < end;) {
+    const tableEnd = Math.min(end, (Math.floor(addr / 2097152) + 1) * 2097152);
+    const pt = lookupPteTable(mm, addr);
+    if (pt) {
+      pt.ptl!.lock("zap_pte_range");
+      for (let a = addr; a < tableEnd; a += 4096) zapOne(vma, pt, pteIndex(a), details);
+      pt.ptl!.unlock();
+      const whole = addr % 2097152 === 0 && tableEnd - addr === 2097152;
+      if (details.reclaimPt && pt.nr === 0 && (whole || end - start >= 2097152)) {
+        reclaimPteTable(mm, addr);
+      }
+    }
+    addr = tableEnd;
+  }
+}
+
+function zapOne(vma: Vma, pt: PageTable, i: number, details: ZapDetails): void {
+  const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+  if (lo === 0 && hi === 0) return;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
+    const pfn = vmNormalPage(lo, hi);
+    if (pfn < 0) {
+      if (details.mapping) return;
+      pt.setHalves(i, 0, 0);
+      return;
+    }
+    const anon = folioTestAnon(core, pfn);
+    if (
+      details.mapping &&
+      (anon ? !details.evenCows : core.memmap.mapping[pfn] !== details.mapping.id)
+    ) {
+      return;
+    }
+    if (!details.evenCows && anon && !vma.isAnonymous) return;
+    pt.setHalves(i, 0, 0);
+    if (!anon) {
+      if (lo & _PAGE_DIRTY) folioMarkDirty(core, pfn);
+      if (lo & _PAGE_ACCESSED) core.memmap.flags[pfn] |= PG_referenced;
+    }
+    mm.rss[mmCounter(core, pfn)]--;
+    folioRemoveRmapPte(core, pfn);
+    core.memmap.put(pfn);
+    return;
+  }
+  zapNonpresent(vma, pt, i, details);
+}
+
+/** zap_nonpresent_ptes() for the entries the model can hold. */
+function zapNonpresent(vma: Vma, pt: PageTable, i: number, details: ZapDetails): void {
+  const core = vma.vm_mm.core;
+  const ops = core.swapops;
+  const entry = pteToSwpEntry(pt.get(i));
+  if (details.mapping) return;
+  if (ops.isSwapDeviceEntry(entry)) {
+    vma.vm_mm.rss[MM_SWAPENTS]--;
+  } else if (ops.pteMarkerEntryUffdWp(entry) && !(ops.pteMarkerGet(entry) & ~1)) {
+    if (!vma.isAnonymous && !details.dropMarkers) return;
+  } else if (ops.isGuardSwpEntry(entry)) {
+    if (!details.dropMarkers) return;
+  } else if (ops.isHwpoisonEntry(entry) || ops.isPoisonedSwpEntry(entry)) {
+    if (!details.evenCows) return;
+  }
+  pt.setHalves(i, 0, 0);
+}
+
+/** Frees the PTE table covering `addr` if it is empty (try_to_free_pte()). */
+function reclaimPteTable(mm: MmStruct, addr: number): void {
+  const pmd = lookupPmdTable(mm, addr);
+  if (!pmd) return;
+  const i = levelIndex(addr, "pmd");
+  const pt = pmd.children![i];
+  if (!pt || pt.nr !== 0) return;
+  pmd.ptl!.lock("try_to_free_pte");
+  pmd.children![i] = null;
+  pmd.setHalves(i, 0, 0);
+  pmd.ptl!.unlock();
+  mm.core.freeTable(mm, pt);
+}
+
+/**
+ * free_pgtables() after munmap of [start, end): free every table below the
+ * pgd whose whole span lies outside all remaining VMAs (the kernel bounds
+ * this by the neighbouring VMAs, floor and ceiling; same result).
+ */
+export function freePgtables(mm: MmStruct, start: number, end: number): void {
+  freeLevel(mm, mm.pgd, 0, start, end);
+}
+
+function freeLevel(
+  mm: MmStruct,
+  table: PageTable,
+  base: number,
+  start: number,
+  end: number,
+): boolean {
+  const shift = 2 ** { pgd: 39, pud: 30, pmd: 21, pte: 12 }[table.level];
+  const first = Math.max(0, Math.floor((start - base) / shift));
+  const last = Math.min(511, Math.floor((end - 1 - base) / shift));
+  for (let i = first; i <= last; i++) {
+    const child = table.children![i];
+    if (!child) continue;
+    const cStart = base + i * shift;
+    const cEnd = cStart + shift;
+    const empty = child.level === "pte" ? false : freeLevel(mm, child, cStart, start, end);
+    if (spanHasVma(mm, cStart, cEnd)) continue;
+    if (child.level === "pte" && child.nr !== 0) {
+      throw new VmBugError("pgtable leak", "freeing a PTE table that still maps pages", {
+        addr: cStart,
+        entries: child.nr,
+      });
+    }
+    if (child.level !== "pte" && !empty) continue;
+    const lock = table.level === "pmd" ? table.ptl! : mm.page_table_lock;
+    lock.lock("free_pgtables");
+    table.children![i] = null;
+    table.setHalves(i, 0, 0);
+    lock.unlock();
+    mm.core.freeTable(mm, child);
+  }
+  return table.nr === 0;
+}
+
+function spanHasVma(mm: MmStruct, start: number, end: number): boolean {
+  const vma = mm.findVma(start);
+  return vma !== null && vma.vm_start < end;
+}
+
+/**
+ * unmap_mapping_range(): zap the pages of `mapping` with index in
+ * [start, end) from every VMA that maps them (truncate, hole punch).
+ */
+export function unmapMappingRange(
+  _core: MmCore,
+  mapping: AddressSpace,
+  start: number,
+  end: number,
+  evenCows: boolean,
+): void {
+  for (const vma of mapping.i_mmap) {
+    const vStart = vma.vm_pgoff;
+    const vEnd = vma.vm_pgoff + (vma.vm_end - vma.vm_start) / 4096;
+    const s = Math.max(start, vStart), e = Math.min(end, vEnd);
+    if (s >= e) continue;
+    const a = vma.vm_start + (s - vma.vm_pgoff) * 4096;
+    const b = vma.vm_start + (e - vma.vm_pgoff) * 4096;
+    zapPageRange(vma, a, b, { evenCows, dropMarkers: false, reclaimPt: false, mapping });
+  }
+}
+
+// --- fork ---------------------------------------------------------------------------
+
+/**
+ * vma_needs_copy(): fork copies page tables only where the child could not
+ * fault the same contents back in: anonymous pages (anon_vma), uffd-wp
+ * state. A shared or read-only file mapping is left to fault.
+ */
+export function vmaNeedsCopy(dst: Vma, src: Vma): boolean {
+  return src.anon_vma !== null || (dst.vm_flags & 0x1000) !== 0;
+}
+
+/**
+ * copy_page_range() → copy_pte_range(): duplicate the parent's PTEs into
+ * the child. A private writable page becomes read-only in both
+ * (copy-on-write); anonymous pages lose PageAnonExclusive and gain a
+ * mapcount; the child's PTEs are old, and clean in shared mappings.
+ */
+export function copyPageRange(dst: Vma, src: Vma): number {
+  if (!vmaNeedsCopy(dst, src)) return 0;
+  const srcMm = src.vm_mm, dstMm = dst.vm_mm;
+  const cow = isCowMapping(src.vm_flags);
+  const keepUffdWp = (dst.vm_flags & 0x1000) !== 0;
+  for (let addr = src.vm_start; addr < src.vm_end;) {
+    const tableEnd = Math.min(src.vm_end, (Math.floor(addr / 2097152) + 1) * 2097152);
+    const spt = lookupPteTable(srcMm, addr);
+    if (spt && spt.nr > 0) {
+      const dpt = pteAlloc(dstMm, addr);
+      if (!dpt) return -12; // -ENOMEM
+      dpt.ptl!.lock("copy_pte_range dst");
+      spt.ptl!.lock("copy_pte_range src");
+      for (let a = addr; a < tableEnd; a += 4096) {
+        const i = pteIndex(a);
+        const lo = spt.e[2 * i], hi = spt.e[2 * i + 1];
+        if (lo === 0 && hi === 0) continue;
+        if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
+          copyPresentPte(dst, src, spt, dpt, i, lo, hi, cow, keepUffdWp);
+        } else {
+          copyNonpresentPte(dst, src, dpt, i, lo, hi, keepUffdWp);
+        }
+      }
+      spt.ptl!.unlock();
+      dpt.ptl!.unlock();
+    }
+    addr = tableEnd;
+  }
+  return 0;
+}
+
+function copyPresentPte(
+  dst: Vma,
+  src: Vma,
+  spt: PageTable,
+  dpt: PageTable,
+  i: number,
+  lo: number,
+  hi: number,
+  cow: boolean,
+  keepUffdWp: boolean,
+): void {
+  const core = src.vm_mm.core;
+  const pfn = vmNormalPage(lo, hi);
+  if (pfn >= 0) {
+    core.memmap.refcount[pfn]++;
+    if (folioTestAnon(core, pfn)) {
+      // No GUP pins exist in the model yet, so the dup always succeeds.
+      folioTryDupAnonRmapPte(core, pfn, false);
+    } else {
+      folioDupFileRmapPte(core, pfn);
+    }
+    dst.vm_mm.rss[mmCounter(core, pfn)]++;
+  }
+  if (cow && (lo & _PAGE_RW)) {
+    spt.e[2 * i] = lo & ~_PAGE_RW; // ptep_set_wrprotect()
+    lo &= ~_PAGE_RW;
+  }
+  if (src.vm_flags & VM_SHARED) lo &= ~_PAGE_DIRTY;
+  lo &= ~_PAGE_ACCESSED;
+  if (!keepUffdWp) lo &= ~core.uffdWpLo;
+  dpt.setHalves(i, lo >>> 0, hi);
+}
+
+/**
+ * copy_nonpresent_pte(): swap entries and markers. A PTE marker is copied
+ * by copy_pte_marker(): poison and guard markers always, the uffd-wp
+ * marker only if the child VMA is uffd-wp armed.
+ */
+function copyNonpresentPte(
+  dst: Vma,
+  _src: Vma,
+  dpt: PageTable,
+  i: number,
+  lo: number,
+  hi: number,
+  keepUffdWp: boolean,
+): void {
+  const core = dst.vm_mm.core;
+  const ops = core.swapops;
+  const pte = pteFromHalves(lo, hi);
+  if (!isSwapPte(pte)) return;
+  const entry = pteToSwpEntry(pte);
+  if (ops.isPteMarkerEntry(entry)) {
+    let marker = ops.pteMarkerGet(entry) & (PTE_MARKER_POISONED | PTE_MARKER_GUARD);
+    if (keepUffdWp) marker |= ops.pteMarkerGet(entry) & 1;
+    if (marker) dpt.set(i, ops.makePteMarker(marker));
+    return;
+  }
+  if (ops.isSwapDeviceEntry(entry)) dst.vm_mm.rss[MM_SWAPENTS]++;
+  dpt.setHalves(i, lo, hi);
+}

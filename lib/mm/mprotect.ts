@@ -1,0 +1,148 @@
+/**
+ * mprotect() (mm/mprotect.c, v6.18): do_mprotect_pkey() → mprotect_fixup()
+ * → change_protection() → change_pte_range().
+ * @module
+ */
+import { ERRNO } from "../kernel/errno.ts";
+import {
+  PAGE_SIZE,
+  PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
+  PROT_READ,
+  PROT_SEM,
+  PROT_WRITE,
+} from "../kernel/constants.ts";
+import {
+  type MmStruct,
+  VM_EXEC,
+  VM_READ,
+  VM_SHARED,
+  VM_SOFTDIRTY,
+  VM_WRITE,
+  type Vma,
+} from "./mm_types.ts";
+import { calcVmProtBits, mergeAround, pageAlign, splitAt, vmGetPageProt } from "./mmap.ts";
+import { lookupPteTable, pteIndex, vmNormalPage } from "./memory.ts";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_PCD,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_PSE,
+  _PAGE_PWT,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
+} from "../arch/x86/pgtable_types.ts";
+import { folioTestAnon, pageAnonExclusive } from "./rmap.ts";
+
+const E = (name: keyof typeof ERRNO) => -ERRNO[name];
+const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+
+/** do_mprotect_pkey() without protection keys. Returns 0 or a negative errno. */
+export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return E("EINVAL");
+  if (start % PAGE_SIZE) return E("EINVAL");
+  if (!len) return 0;
+  len = pageAlign(len);
+  const end = start + len;
+  if (end <= start || end > 2 ** 64) return E("ENOMEM");
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return E("EINVAL");
+  const first = mm.findVma(start);
+  if (!first || first.vm_start >= end) return E("ENOMEM");
+  if (grows & PROT_GROWSDOWN) return E("EINVAL");
+  if (first.vm_start > start) return E("ENOMEM");
+  let tmp = start;
+  while (tmp < end) {
+    const vma = mm.vmaLookup(tmp);
+    if (!vma) return E("ENOMEM");
+    const newflags = (calcVmProtBits(prot) | (vma.vm_flags & ~VM_ACCESS_FLAGS)) >>> 0;
+    // Each VM_x needs its VM_MAYx (four bits above).
+    if ((newflags & ~(newflags >>> 4)) & VM_ACCESS_FLAGS) return E("EACCES");
+    const stop = Math.min(vma.vm_end, end);
+    mprotectFixup(mm, vma, tmp, stop, newflags);
+    tmp = stop;
+  }
+  return 0;
+}
+
+/** mprotect_fixup(): split to [start, end), set the flags, change the PTEs, merge. */
+function mprotectFixup(mm: MmStruct, vma: Vma, start: number, end: number, newflags: number): void {
+  if (newflags === vma.vm_flags) return;
+  splitAt(mm, start);
+  splitAt(mm, end);
+  const target = mm.vmaLookup(start)!;
+  target.vm_flags = newflags;
+  target.setPageProt(vmGetPageProt(newflags));
+  changeProtection(target, start, end, vmaWantsManualPteWriteUpgrade(target));
+  mergeAround(mm, target);
+}
+
+/**
+ * vma_wants_manual_pte_write_upgrade(): may mprotect() make PTEs writable
+ * right away instead of waiting for a write fault? Private writable: yes;
+ * shared: only where no write notification is needed (shmem: yes).
+ */
+function vmaWantsManualPteWriteUpgrade(vma: Vma): boolean {
+  return (vma.vm_flags & VM_WRITE) !== 0;
+}
+
+/** _PAGE_CHG_MASK, low half: pfn bits, caching, special, A, D, soft-dirty, uffd-wp, PAT. */
+function chgMaskLo(vma: Vma): number {
+  const core = vma.vm_mm.core;
+  return (0xfffff000 | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY |
+    _PAGE_PSE |
+    core.softDirtyLo | core.uffdWpLo) >>> 0;
+}
+
+/**
+ * change_pte_range(): pte_modify() every present PTE to the new
+ * vm_page_prot; with MM_CP_TRY_CHANGE_WRITABLE, make it writable at once
+ * where can_change_pte_writable() allows (an exclusive anonymous page in a
+ * private mapping; a dirty page in a shared one).
+ */
+export function changeProtection(
+  vma: Vma,
+  start: number,
+  end: number,
+  tryChangeWritable: boolean,
+): void {
+  const mm = vma.vm_mm;
+  const keepLo = chgMaskLo(vma);
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const pt = lookupPteTable(mm, addr);
+    if (!pt) {
+      addr = (Math.floor(addr / 2097152) + 1) * 2097152 - PAGE_SIZE;
+      continue;
+    }
+    const i = pteIndex(addr);
+    const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) continue;
+    pt.ptl!.lock("change_pte_range");
+    let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
+    const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
+    if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
+      nlo |= _PAGE_RW;
+    }
+    pt.e[2 * i] = nlo >>> 0;
+    pt.e[2 * i + 1] = nhi;
+    pt.ptl!.unlock();
+  }
+}
+
+/** can_change_pte_writable(). */
+function canChangePteWritable(vma: Vma, lo: number, hi: number): boolean {
+  const core = vma.vm_mm.core;
+  if (!(lo & _PAGE_PRESENT)) return false; // pte_protnone()
+  const softDirtyEnabled = core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY);
+  if (softDirtyEnabled && !(lo & core.softDirtyLo)) return false;
+  if (lo & core.uffdWpLo) return false;
+  if (!(vma.vm_flags & VM_SHARED)) {
+    const pfn = vmNormalPage(lo, hi);
+    return pfn >= 0 && folioTestAnon(core, pfn) && pageAnonExclusive(core, pfn);
+  }
+  return (lo & _PAGE_DIRTY) !== 0;
+}
