@@ -4,6 +4,7 @@
  * @module
  */
 
+import { type DatasetName, parseDataset } from "../lib/datasets/mod.ts";
 import type { HostProbe } from "../lib/live/mod.ts";
 
 /** The host a dataset was measured on, as recorded in its provenance. */
@@ -17,8 +18,9 @@ export interface Machine {
   /** Kernel release (uname -r). */
   kernel: string | null;
   /**
-   * THP knobs, keyed by their path under /sys/kernel/mm/transparent_hugepage:
-   * `enabled`, `defrag`, and `hugepages-<size>kB/enabled` for each mTHP size.
+   * THP knobs, keyed by their path under /sys/kernel/mm/transparent_hugepage
+   * (`enabled`, `defrag`, `hugepages-<size>kB/enabled`), each with the file's
+   * contents (`"always [madvise] never"`).
    */
   thp: Record<string, string> | null;
 }
@@ -44,12 +46,9 @@ export interface Dataset<Row> {
   rows: Row[];
 }
 
-/** The probe's THP settings flattened to sysfs-relative paths (see {@link Machine.thp}). */
+/** The probe's THP files, path under /sys/kernel/mm/transparent_hugepage → contents. */
 export function thpRecord(thp: HostProbe["thp"]): Record<string, string> | null {
-  if (thp === null) return null;
-  const record: Record<string, string> = { enabled: thp.enabled, defrag: thp.defrag };
-  for (const [dir, value] of Object.entries(thp.hugepages)) record[`${dir}/enabled`] = value;
-  return record;
+  return thp === null ? null : { ...thp.files };
 }
 
 /** The provenance `machine` of a host probe. */
@@ -85,20 +84,30 @@ export function measuredProvenance(
 export const DATASETS_DIR = new URL("../datasets/", import.meta.url);
 
 /**
- * Write `dataset` as JSON to `url` atomically: into a temporary file in the
- * same directory, then rename(2) over the target, so a reader never sees a
- * half-written file and an interrupted run leaves the old dataset intact.
+ * Validate `dataset` against the schema registered for `name`
+ * (lib/datasets/registry.ts), then write it as JSON to `dir/name`
+ * atomically: into a temporary file in the same directory, then rename(2)
+ * over the target, so a reader never sees a half-written file and an
+ * interrupted or invalid run leaves the old dataset intact. Returns the URL
+ * written. A schema mismatch throws the loader's DatasetError naming row,
+ * field and value.
  */
-export async function writeDatasetAtomic<Row>(url: URL, dataset: Dataset<Row>): Promise<void> {
-  const dir = new URL(".", url);
+export async function writeDatasetAtomic<Row>(
+  name: DatasetName,
+  dataset: Dataset<Row>,
+  dir: URL = DATASETS_DIR,
+): Promise<URL> {
+  const text = JSON.stringify(dataset, null, 2) + "\n";
+  parseDataset(name, text);
   await Deno.mkdir(dir, { recursive: true });
-  const name = url.pathname.split("/").pop();
+  const url = new URL(name, dir);
   const tmp = new URL(`.${name}.tmp-${Deno.pid}`, dir);
   try {
-    await Deno.writeTextFile(tmp, JSON.stringify(dataset, null, 2) + "\n");
+    await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, url);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+  return url;
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import type { HostProbe } from "../lib/live/mod.ts";
+import { MeasuredProvenance } from "../lib/datasets/mod.ts";
+import { liveTestsEnabled } from "../lib/live/_testing.ts";
+import { type HostProbe, probeHost } from "../lib/live/mod.ts";
 import { machineOf, measuredProvenance, writeDatasetAtomic } from "./_dataset.ts";
 
 const PROBE: HostProbe = {
@@ -13,22 +15,28 @@ const PROBE: HostProbe = {
     enabled: "madvise",
     defrag: "madvise",
     hugepages: { "hugepages-16kB": "never", "hugepages-2048kB": "inherit" },
+    files: {
+      enabled: "always [madvise] never",
+      defrag: "always defer defer+madvise [madvise] never",
+      "hugepages-16kB/enabled": "always inherit madvise [never]",
+      "hugepages-2048kB/enabled": "always [inherit] madvise never",
+    },
   },
   ffi: { usable: true },
   missing: {},
 };
 
-Deno.test("machineOf() flattens THP knobs to their sysfs paths", () => {
+Deno.test("machineOf() records THP files by their sysfs paths", () => {
   assert.deepEqual(machineOf(PROBE), {
     cpu: "AMD EPYC 7B13",
     cores: 2,
     memoryBytes: 25276502016,
     kernel: "6.18.4-amd64",
     thp: {
-      enabled: "madvise",
-      defrag: "madvise",
-      "hugepages-16kB/enabled": "never",
-      "hugepages-2048kB/enabled": "inherit",
+      enabled: "always [madvise] never",
+      defrag: "always defer defer+madvise [madvise] never",
+      "hugepages-16kB/enabled": "always inherit madvise [never]",
+      "hugepages-2048kB/enabled": "always [inherit] madvise never",
     },
   });
 });
@@ -49,13 +57,36 @@ Deno.test("measuredProvenance() records script, command, date and runtime", () =
   );
 });
 
+const ROW = { residentPages: 4096, heapBytes: 1_000_000, bytesPerPage: 40.5, seconds: 0.01 };
+
+Deno.test("measuredProvenance() of this host validates against MeasuredProvenance", () => {
+  const probe = liveTestsEnabled() ? probeHost() : PROBE;
+  MeasuredProvenance.parse(measuredProvenance("bench/faults.ts", new Date(), probe, "notes"));
+});
+
 Deno.test("writeDatasetAtomic() replaces the file and leaves no temporary behind", async () => {
   const dir = await Deno.makeTempDir();
-  const url = new URL(`file://${dir}/sub/data.json`);
-  const provenance = measuredProvenance("bench/x.ts", new Date(0), PROBE, "");
-  await writeDatasetAtomic(url, { provenance, rows: [{ a: 1 }] });
-  await writeDatasetAtomic(url, { provenance, rows: [{ a: 2 }] });
-  assert.deepEqual(JSON.parse(await Deno.readTextFile(url)).rows, [{ a: 2 }]);
-  assert.deepEqual([...Deno.readDirSync(`${dir}/sub`)].map((e) => e.name), ["data.json"]);
+  const sub = new URL(`file://${dir}/sub/`);
+  const provenance = measuredProvenance("bench/sim_memory.ts", new Date(0), PROBE, "");
+  await writeDatasetAtomic("sim_memory.json", { provenance, rows: [ROW] }, sub);
+  const url = await writeDatasetAtomic(
+    "sim_memory.json",
+    { provenance, rows: [{ ...ROW, seconds: 2 }] },
+    sub,
+  );
+  assert.equal(url.href, new URL("sim_memory.json", sub).href);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(url)).rows, [{ ...ROW, seconds: 2 }]);
+  assert.deepEqual([...Deno.readDirSync(sub)].map((e) => e.name), ["sim_memory.json"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("writeDatasetAtomic() refuses rows its schema rejects and writes nothing", async () => {
+  const dir = new URL(`file://${await Deno.makeTempDir()}/`);
+  const provenance = measuredProvenance("bench/sim_memory.ts", new Date(0), PROBE, "");
+  await assert.rejects(
+    writeDatasetAtomic("sim_memory.json", { provenance, rows: [{ ...ROW, heapBytes: 1.5 }] }, dir),
+    { name: "DatasetError", message: /rows\[0\]\.heapBytes/ },
+  );
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
   await Deno.remove(dir, { recursive: true });
 });

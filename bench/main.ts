@@ -15,7 +15,7 @@
  */
 
 import { type HostProbe, probeHost } from "../lib/live/mod.ts";
-import { DATASETS_DIR, measuredProvenance, writeDatasetAtomic } from "./_dataset.ts";
+import { measuredProvenance, writeDatasetAtomic } from "./_dataset.ts";
 import { loadSimulator, type SimulatorStatus } from "./_simulator.ts";
 import { formatBytes, formatCount } from "./_stats.ts";
 import {
@@ -193,25 +193,26 @@ async function main(): Promise<void> {
     const complete = faults.rows.some((r) => r.system === "kernel") &&
       faults.rows.some((r) => r.system === "simulator");
     if (complete) {
-      const url = new URL("faults_sim_vs_kernel.json", DATASETS_DIR);
       const provenance = measuredProvenance(
         "bench/faults.ts",
         started,
         probe,
         faultNotes(config, faults.checks),
       );
-      await writeDatasetAtomic(url, { provenance, rows: faults.rows });
+      const url = await writeDatasetAtomic("faults_sim_vs_kernel.json", {
+        provenance,
+        rows: faults.rows,
+      });
       console.log(`wrote ${url.pathname}`);
     }
     if (memory.rows.length > 0) {
-      const url = new URL("sim_memory.json", DATASETS_DIR);
       const provenance = measuredProvenance(
         "bench/sim_memory.ts",
         started,
         probe,
         memoryNotes(config, memory.reports),
       );
-      await writeDatasetAtomic(url, { provenance, rows: memory.rows });
+      const url = await writeDatasetAtomic("sim_memory.json", { provenance, rows: memory.rows });
       console.log(`wrote ${url.pathname}`);
     }
   }

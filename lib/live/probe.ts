@@ -20,11 +20,14 @@ export const THP_SYSFS = "/sys/kernel/mm/transparent_hugepage";
  * `enabled` and `defrag` are the PMD-size policy; `hugepages` holds each mTHP
  * size's own `enabled` ("always", "inherit", "madvise" or "never"), keyed by
  * the sysfs directory name (`"hugepages-2048kB"`), smallest size first.
+ * `files` keeps what each file said, keyed by its path under
+ * /sys/kernel/mm/transparent_hugepage (`"enabled"` → `"always [madvise] never"`).
  */
 export interface ThpSettings {
   enabled: string;
   defrag: string;
   hugepages: Record<string, string>;
+  files: Record<string, string>;
 }
 
 /** Everything {@link probeHost} found out; a `null` field has its reason in `missing`. */
@@ -108,15 +111,21 @@ function exists(path: string): boolean {
  * left out.
  */
 export function readThpSettings(root = THP_SYSFS): ThpSettings {
-  const knob = (path: string) => parseSysfsChoice(Deno.readTextFileSync(`${root}/${path}`));
+  const files: Record<string, string> = {};
+  const knob = (path: string) => {
+    files[path] = Deno.readTextFileSync(`${root}/${path}`).trim();
+    return parseSysfsChoice(files[path]);
+  };
   const dirs = [...Deno.readDirSync(root)]
     .filter((e) => e.isDirectory && !Number.isNaN(hugepagesKb(e.name)))
     .map((e) => e.name)
     .filter((dir) => exists(`${root}/${dir}/enabled`))
     .sort((a, b) => hugepagesKb(a) - hugepagesKb(b));
   const hugepages: Record<string, string> = {};
+  const enabled = knob("enabled");
+  const defrag = knob("defrag");
   for (const dir of dirs) hugepages[dir] = knob(`${dir}/enabled`);
-  return { enabled: knob("enabled"), defrag: knob("defrag"), hugepages };
+  return { enabled, defrag, hugepages, files };
 }
 
 /** Run `read`; on any error record why under `field` and return null. */

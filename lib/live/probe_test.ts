@@ -36,6 +36,11 @@ Deno.test("probeHost() on this Linux host fills every field", { ignore: !live },
   assert.ok(probe.thp !== null);
   assert.ok(["always", "madvise", "never"].includes(probe.thp.enabled), probe.thp.enabled);
   assert.ok(probe.thp.defrag.length > 0);
+  assert.equal(parseSysfsChoice(probe.thp.files.enabled), probe.thp.enabled);
+  assert.deepEqual(
+    Object.keys(probe.thp.files),
+    ["enabled", "defrag", ...Object.keys(probe.thp.hugepages).map((d) => `${d}/enabled`)],
+  );
   for (const [dir, value] of Object.entries(probe.thp.hugepages)) {
     assert.match(dir, /^hugepages-\d+kB$/);
     assert.ok(["always", "inherit", "madvise", "never"].includes(value), `${dir}: ${value}`);
