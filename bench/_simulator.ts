@@ -17,6 +17,8 @@ export interface SimProcess {
 /** A simulated kernel, as far as the benchmarks use it. */
 export interface SimKernel {
   spawn(): SimProcess;
+  /** The simulated /proc/vmstat counters (`pgfault`, …), where the model keeps them. */
+  readonly vmstat?: Readonly<Record<string, number>>;
 }
 
 /** Options of `simulate()` the benchmarks pass. */

@@ -105,18 +105,30 @@ export function kernelFaultRun(bytes: number): { seconds: number; check: KernelR
 
 /**
  * One simulator run: a fresh simulated kernel and process, mmap `bytes`
- * anonymous private, time one `p.write()` per page, munmap.
+ * anonymous private, time one `p.write()` per page, munmap. Where the model
+ * keeps vmstat, its pgfault delta over the loop is returned, and it must equal
+ * the page count (one fault per page), as the kernel's smaps check does.
  */
-export function simulatorFaultRun(sim: Simulator, bytes: number): { seconds: number } {
+export function simulatorFaultRun(
+  sim: Simulator,
+  bytes: number,
+): { seconds: number; pgfault: number | null } {
   const C = sim.constants;
   const pages = bytes / C.PAGE_SIZE;
-  const p = sim.simulate().spawn();
+  const k = sim.simulate();
+  const p = k.spawn();
   const a = p.mmap(0, bytes, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  const before = k.vmstat?.pgfault;
   const t0 = performance.now();
   for (let i = 0; i < pages; i++) p.write(a + i * C.PAGE_SIZE, 1);
   const seconds = (performance.now() - t0) / 1000;
+  const after = k.vmstat?.pgfault;
   p.munmap(a, bytes);
-  return { seconds };
+  const pgfault = before === undefined || after === undefined ? null : after - before;
+  if (pgfault !== null && pgfault !== pages) {
+    throw new Error(`simulator run: expected ${pages} faults (vmstat pgfault), got ${pgfault}`);
+  }
+  return { seconds, pgfault };
 }
 
 /** Check the size argument: whole 4 KiB pages. */
@@ -169,10 +181,24 @@ export function benchKernelFaults(
   return { rows, checks };
 }
 
-/** The simulator side. */
-export function benchSimulatorFaults(sim: Simulator, options: FaultBenchOptions): FaultRow[] {
+/**
+ * The simulator side: rows plus the simulated pgfault delta of each measured
+ * run (null where the model keeps no vmstat).
+ */
+export function benchSimulatorFaults(
+  sim: Simulator,
+  options: FaultBenchOptions,
+): { rows: FaultRow[]; pgfaults: (number | null)[] } {
   const pages = pagesOf(options.bytes, sim.constants.PAGE_SIZE);
-  return repeat("simulator", pages, options, () => simulatorFaultRun(sim, options.bytes).seconds);
+  const pgfaults: (number | null)[] = [];
+  let warm = true;
+  const rows = repeat("simulator", pages, options, () => {
+    const { seconds, pgfault } = simulatorFaultRun(sim, options.bytes);
+    if (!warm) pgfaults.push(pgfault);
+    warm = false;
+    return seconds;
+  });
+  return { rows, pgfaults };
 }
 
 /** The median faults/s of one system's rows, or null if it has none. */
@@ -194,6 +220,14 @@ export function faultSummary(rows: readonly FaultRow[], options: FaultBenchOptio
   const pages = rows[0]?.pages ?? options.bytes / 4096;
   return `4K anon write faults/s: simulator ${show(sim)}, kernel ${show(kernel)}${ratio} ` +
     `(${formatBytes(options.bytes)}, ${pages} pages, median of ${options.repetitions})`;
+}
+
+/** What the simulator's counters showed, for the dataset notes and the printout. */
+export function describeSimulatorChecks(pgfaults: readonly (number | null)[]): string {
+  if (pgfaults.length === 0 || pgfaults.some((n) => n === null)) {
+    return "the simulator's fault count was not checked (no vmstat)";
+  }
+  return `the simulator's vmstat pgfault rose by exactly ${pgfaults[0]} in every repetition`;
 }
 
 /** What the kernel checks showed, for the dataset notes and the printout. */

@@ -7,6 +7,7 @@ import {
   faultSummary,
   kernelFaultRun,
   medianRate,
+  simulatorFaultRun,
 } from "./faults.ts";
 
 /** A test double for the facade: records each call, models nothing. */
@@ -39,7 +40,7 @@ function recordingSimulator(): { sim: Simulator; calls: string[] } {
 Deno.test("benchSimulatorFaults() writes each page once per run, fresh simulate() per run", () => {
   const { sim, calls } = recordingSimulator();
   const lines: string[] = [];
-  const rows = benchSimulatorFaults(sim, {
+  const { rows, pgfaults } = benchSimulatorFaults(sim, {
     bytes: 2 * 4096,
     repetitions: 2,
     progress: (l) => lines.push(l),
@@ -54,8 +55,20 @@ Deno.test("benchSimulatorFaults() writes each page once per run, fresh simulate(
     ],
   );
   for (const r of rows) assert.equal(r.faultsPerSecond, r.pages / r.seconds);
+  assert.deepEqual(pgfaults, [null, null], "the double keeps no vmstat");
   assert.equal(lines.length, 3);
   assert.match(lines[1], /^\[faults\] simulator 1\/2: /);
+});
+
+Deno.test("simulatorFaultRun() fails when the model's pgfault count disagrees with the pages", () => {
+  const { sim } = recordingSimulator();
+  const counting: Simulator = {
+    ...sim,
+    simulate: () => ({ ...sim.simulate(), vmstat: { pgfault: 0 } }),
+  };
+  assert.throws(() => simulatorFaultRun(counting, 4096), {
+    message: "simulator run: expected 1 faults (vmstat pgfault), got 0",
+  });
 });
 
 Deno.test("benchSimulatorFaults() rejects a size that is not whole pages, quoting it", () => {

@@ -22,6 +22,7 @@ import {
   benchKernelFaults,
   benchSimulatorFaults,
   describeChecks,
+  describeSimulatorChecks,
   type FaultBenchOptions,
   type FaultRow,
   faultSummary,
@@ -98,7 +99,11 @@ function setupLines(probe: HostProbe, config: BenchConfig): string[] {
 }
 
 /** Prose for the faults dataset's provenance. */
-function faultNotes(config: BenchConfig, checks: KernelRunCheck[]): string {
+function faultNotes(
+  config: BenchConfig,
+  checks: KernelRunCheck[],
+  pgfaults: (number | null)[],
+): string {
   return `Each repetition maps ${formatBytes(config.faultBytes)} of anonymous private memory ` +
     `and writes one byte to each 4 KiB page, timing only the write loop (mmap, munmap, ` +
     `simulate() and spawn() are outside it). Kernel: mmap through libc via Deno FFI, ` +
@@ -106,7 +111,7 @@ function faultNotes(config: BenchConfig, checks: KernelRunCheck[]): string {
     `mTHP, writes through a Uint8Array view of the mapping. Simulator: a fresh simulate() ` +
     `and spawn() per repetition, p.write(addr, 1) per page. Each system runs one unrecorded ` +
     `warm-up first, then ${config.repetitions} recorded repetitions; kernel runs first, in ` +
-    `the same process. Checks: ${describeChecks(checks)}.`;
+    `the same process. Checks: ${describeChecks(checks)}; ${describeSimulatorChecks(pgfaults)}.`;
 }
 
 /** Prose for the memory dataset's provenance. */
@@ -132,7 +137,7 @@ function runFaults(
   probe: HostProbe,
   sim: SimulatorStatus,
   problems: string[],
-): { rows: FaultRow[]; checks: KernelRunCheck[] } {
+): { rows: FaultRow[]; checks: KernelRunCheck[]; pgfaults: (number | null)[] } {
   const options: FaultBenchOptions = {
     bytes: config.faultBytes,
     repetitions: config.repetitions,
@@ -147,11 +152,18 @@ function runFaults(
   } else {
     problems.push(`real-kernel faults not measured: ${probe.ffi.reason}`);
   }
-  if (sim.ok) rows.push(...benchSimulatorFaults(sim.sim, options));
-  else problems.push(`simulator faults not measured: ${sim.reason}`);
+  let pgfaults: (number | null)[] = [];
+  if (sim.ok) {
+    const simulated = benchSimulatorFaults(sim.sim, options);
+    rows.push(...simulated.rows);
+    pgfaults = simulated.pgfaults;
+  } else {
+    problems.push(`simulator faults not measured: ${sim.reason}`);
+  }
   console.log(faultSummary(rows, options));
   if (checks.length > 0) console.log(`  ${describeChecks(checks)}`);
-  return { rows, checks };
+  if (pgfaults.length > 0) console.log(`  ${describeSimulatorChecks(pgfaults)}`);
+  return { rows, checks, pgfaults };
 }
 
 /** Benchmark 2: one child process per size. */
@@ -197,7 +209,7 @@ async function main(): Promise<void> {
         "bench/faults.ts",
         started,
         probe,
-        faultNotes(config, faults.checks),
+        faultNotes(config, faults.checks, faults.pgfaults),
       );
       const url = await writeDatasetAtomic("faults_sim_vs_kernel.json", {
         provenance,
