@@ -77,6 +77,18 @@ export function parseArgs(args: readonly string[]): BenchConfig {
   return config;
 }
 
+/**
+ * The 1-, 5- and 15-minute load averages from /proc/loadavg (fs/proc/loadavg.c),
+ * recorded because other work on the host slows both systems; null if unreadable.
+ */
+export function loadavg(): string | null {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return null;
+  }
+}
+
 /** Progress lines go to stderr, figures to stdout. */
 function progress(line: string): void {
   console.error(line);
@@ -103,6 +115,7 @@ function faultNotes(
   config: BenchConfig,
   checks: KernelRunCheck[],
   pgfaults: (number | null)[],
+  load: string,
 ): string {
   return `Each repetition maps ${formatBytes(config.faultBytes)} of anonymous private memory ` +
     `and writes one byte to each 4 KiB page, timing only the write loop (mmap, munmap, ` +
@@ -111,11 +124,16 @@ function faultNotes(
     `mTHP, writes through a Uint8Array view of the mapping. Simulator: a fresh simulate() ` +
     `and spawn() per repetition, p.write(addr, 1) per page. Each system runs one unrecorded ` +
     `warm-up first, then ${config.repetitions} recorded repetitions; kernel runs first, in ` +
-    `the same process. Checks: ${describeChecks(checks)}; ${describeSimulatorChecks(pgfaults)}.`;
+    `the same process. Checks: ${describeChecks(checks)}; ${describeSimulatorChecks(pgfaults)}. ` +
+    `Host load: ${load}.`;
 }
 
 /** Prose for the memory dataset's provenance. */
-function memoryNotes(config: BenchConfig, reports: { setup: number; rss: number }[]): string {
+function memoryNotes(
+  config: BenchConfig,
+  reports: { setup: number; rss: number }[],
+  load: string,
+): string {
   const sizes = config.memoryPages.map((n, i) =>
     `${formatCount(n)} pages: simulate({ memory: ${simulatedMemoryFor(n)} }), fixed cost ` +
     `${reports[i].setup} B, process RSS ${reports[i].rss} B after the writes`
@@ -128,7 +146,7 @@ function memoryNotes(config: BenchConfig, reports: { setup: number; rss: number 
     `bytesPerPage: (reading after the writes − reading just before them) / N. Fixed cost: ` +
     `the growth from before simulate() to after mmap(), i.e. what the simulated kernel ` +
     `allocates up front. Targets: ≤ ${TARGET_BYTES_PER_PAGE} B per page, < ` +
-    `${formatBytes(TARGET_HEAP_AT_4M_PAGES)} heap at 4M pages. ${sizes}.`;
+    `${formatBytes(TARGET_HEAP_AT_4M_PAGES)} heap at 4M pages. ${sizes}. Host load: ${load}.`;
 }
 
 /** Benchmark 1. Returns the rows measured and the problems that kept a side from running. */
@@ -198,8 +216,12 @@ async function main(): Promise<void> {
   const sim = await loadSimulator();
   const problems: string[] = [];
 
+  const loadBefore = loadavg();
   const faults = runFaults(config, probe, sim, problems);
   const memory = await runMemory(config, sim, problems);
+  const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
+    `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
+  console.log(`host: ${load}`);
 
   if (!config.quick) {
     const complete = faults.rows.some((r) => r.system === "kernel") &&
@@ -209,7 +231,7 @@ async function main(): Promise<void> {
         "bench/faults.ts",
         started,
         probe,
-        faultNotes(config, faults.checks, faults.pgfaults),
+        faultNotes(config, faults.checks, faults.pgfaults, load),
       );
       const url = await writeDatasetAtomic("faults_sim_vs_kernel.json", {
         provenance,
@@ -222,7 +244,7 @@ async function main(): Promise<void> {
         "bench/sim_memory.ts",
         started,
         probe,
-        memoryNotes(config, memory.reports),
+        memoryNotes(config, memory.reports, load),
       );
       const url = await writeDatasetAtomic("sim_memory.json", { provenance, rows: memory.rows });
       console.log(`wrote ${url.pathname}`);
