@@ -37,7 +37,7 @@ const MASK64 = (1n << 64n) - 1n;
 /** PTE_PFN_MASK: bits 12-51. */
 export const PTE_PFN_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 /** _PAGE_NX as a 64-bit mask. */
-export const _PAGE_NX = BigInt(_PAGE_NX_HI) << 32n;
+export const _PAGE_NX = BigInt(_PAGE_NX_HI >>> 0) << 32n;
 
 /** The config-dependent software bits. */
 export interface PteBits {

@@ -53,7 +53,7 @@ export const _PAGE_UFFD_WP_BIT = 1 << _PAGE_BIT_UFFD_WP;
 export const _PAGE_SOFT_DIRTY_BIT = 1 << _PAGE_BIT_SOFT_DIRTY;
 export const _PAGE_PROTNONE = 1 << _PAGE_BIT_PROTNONE;
 /** NX within the high 32 bits. */
-export const _PAGE_NX_HI = 1 << (_PAGE_BIT_NX - 32);
+export const _PAGE_NX_HI = (1 << (_PAGE_BIT_NX - 32)) >>> 0;
 
 /*
  * Non-present (swap) PTEs reuse low bits (arch/x86/include/asm/pgtable_64.h):
