@@ -17,8 +17,8 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { removeIfPresent, writeTextFileAtomic } from "./_atomic.ts";
+import { NOTEBOOKS_DIR, REPO_ROOT } from "./_paths.ts";
 import { type RunCommand } from "./_command.ts";
 import { executeNotebook, exportHtml } from "./execute.ts";
 import { instrument, lessonCellIndex, uninstrument } from "./instrument.ts";
@@ -34,11 +34,7 @@ import {
 } from "./report.ts";
 import { SetupError, type SetupHost, setUpJupyter } from "./setup.ts";
 
-/** The repository root (this file is lib/notebook/lessons.ts). */
-export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Where lessons live. */
-export const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
+export { NOTEBOOKS_DIR, REPO_ROOT };
 
 /** Seconds one cell may run, unless --timeout says otherwise. */
 export const DEFAULT_CELL_TIMEOUT = 300;
