@@ -4,7 +4,8 @@
  * A lesson fails on the first of: an output of type "error" (a cell threw, an
  * exercise check threw, or a check cell found an unhandled rejection); a cell
  * whose value is a rejected promise; an exercise result that does not match
- * the bundle format below.
+ * the bundle format below; a cell that calls `Deno.test` (the kernel never
+ * runs it, so a wrong answer would pass silently).
  *
  * Exercise checks in the library display a bundle with the MIME type
  * {@link EXERCISE_MIME} and data `{ exercise, status, passed, total }`.
@@ -54,6 +55,8 @@ export function assess(nb: Notebook): Assessment {
   const exercises = new Map<string, ExerciseResult>();
   let failure: CellFailure | undefined;
   nb.cells.forEach((cell, index) => {
+    const problem = sourceProblem(cell);
+    if (problem && !failure) failure = { cell: index + 1, firstLine: firstLine(cell), ...problem };
     for (const output of cell.outputs ?? []) {
       const problem = outputProblem(output) ?? collectExercise(output, exercises);
       if (problem && !failure) {
@@ -65,6 +68,19 @@ export function assess(nb: Notebook): Assessment {
 }
 
 type Problem = Pick<CellFailure, "error" | "details">;
+
+// A call of Deno.test outside a line comment.
+const DENO_TEST = /^(?:(?!\/\/).)*\bDeno\.test\s*\(/m;
+
+/** A failure visible in the source: a `Deno.test` call, which the kernel ignores. */
+function sourceProblem(cell: Cell): Problem | undefined {
+  if (cell.cell_type !== "code" || !DENO_TEST.test(joinText(cell.source))) return undefined;
+  return {
+    error: "Deno.test in a cell: the Deno kernel does not run it, so it cannot fail the " +
+      "lesson; check exercises with the library's exercise checks instead",
+    details: [],
+  };
+}
 
 /** A failure shown by one output: an error, or a rejected promise as a value. */
 function outputProblem(output: Output): Problem | undefined {

@@ -91,6 +91,20 @@ Deno.test("assess() fails on a malformed exercise result, quoting it", () => {
   assert.match(assess(notebook([exercise(tooMany)])).failure!.error, /passed is more than total/);
 });
 
+Deno.test("assess() fails a cell that calls Deno.test, which the kernel never runs", () => {
+  const nb = notebook([], []);
+  nb.cells[1].source = '// not Deno.test("x")\nDeno.test("adds", () => {});';
+  assert.deepEqual(assess(nb).failure, {
+    cell: 2,
+    firstLine: '// not Deno.test("x")',
+    error: "Deno.test in a cell: the Deno kernel does not run it, so it cannot fail the " +
+      "lesson; check exercises with the library's exercise checks instead",
+    details: [],
+  });
+  nb.cells[1].source = '// Deno.test("x") would not run here\nconst x = 1;';
+  assert.equal(assess(nb).failure, undefined);
+});
+
 Deno.test("exerciseSummary() counts solved exercises", () => {
   assert.equal(exerciseSummary([]), "no exercises");
   assert.equal(

@@ -74,8 +74,12 @@ export function summaryTable(results: readonly LessonResult[], indexPath: string
     `Lessons (report: ${indexPath}):`,
     line(header),
     ...rows.map(line),
-    `${results.length} lessons: ${results.length - failed} ok, ${failed} failed`,
+    `${lessonCount(results.length)}: ${results.length - failed} ok, ${failed} failed`,
   ].join("\n");
+}
+
+function lessonCount(count: number): string {
+  return count === 1 ? "1 lesson" : `${count} lessons`;
 }
 
 function escapeHtml(text: string): string {
@@ -133,7 +137,7 @@ export function indexHtml(results: readonly LessonResult[], generated: Date): st
 </head>
 <body>
 <h1>mm-lab lessons</h1>
-<p>${results.length} lessons: ${results.length - failed} ok, ${failed} failed.
+<p>${lessonCount(results.length)}: ${results.length - failed} ok, ${failed} failed.
 Run ${escapeHtml(generated.toISOString())} with <code>deno task lessons</code>.</p>
 <table>
 <tr><th>Lesson</th><th>Status</th><th>Time</th><th>Failing cell</th><th>Exercises</th><th>Output</th></tr>

@@ -61,6 +61,10 @@ Deno.test("summaryTable() lines up one row per lesson", () => {
   );
 });
 
+Deno.test("summaryTable() says 1 lesson", () => {
+  assert.match(summaryTable([ok], "index.html"), /\n1 lesson: 1 ok, 0 failed$/);
+});
+
 Deno.test("indexHtml() escapes text and links only files that exist", () => {
   const html = indexHtml([ok, failed], new Date("2025-01-02T03:04:05Z"));
   assert.match(html, /<a href="00_tour\.html">HTML<\/a> <a href="00_tour\.ipynb">notebook<\/a>/);
