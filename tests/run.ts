@@ -7,7 +7,8 @@
  *    and bench/ (those that exist).
  * 3. `deno test -A` on every test file (unit tests beside the code in lib/,
  *    suites in tests/), with the extra arguments passed through (a
- *    `--filter`, say). Its output is streamed and its summary line read.
+ *    `--filter`, say; a leading `--` is dropped). Its output is streamed and
+ *    its summary line read.
  *
  * The set-up and each gate count as one test. The very last line printed is
  * `N passed, K failed`; the exit code is 1 if anything failed.
@@ -130,5 +131,7 @@ async function main(args: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  // `deno task test -- --filter x` hands the `--` on; it only separates.
+  const args = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+  Deno.exit(await main(args));
 }

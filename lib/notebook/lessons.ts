@@ -237,8 +237,10 @@ export interface Arguments {
 /** Parses the command line; throws {@link UsageError} quoting a bad argument. */
 export function parseArguments(args: readonly string[]): Arguments {
   const parsed: Arguments = { lessons: [], cellTimeout: DEFAULT_CELL_TIMEOUT, help: false };
-  for (const arg of args) {
-    const [flag, value] = arg.startsWith("--") ? splitFlag(arg) : [undefined, arg];
+  // `deno task lessons -- …` hands the `--` on, as people type it out of
+  // habit from npm: it separates nothing here.
+  for (const arg of args.filter((a) => a !== "--")) {
+    const [flag, value] = arg.startsWith("-") ? splitFlag(arg) : [undefined, arg];
     if (flag === undefined) parsed.lessons.push(value!);
     else if (flag === "--help" || flag === "-h") parsed.help = true;
     else if (flag === "--timeout") parsed.cellTimeout = positiveNumber(arg, value);

@@ -44,6 +44,12 @@ Deno.test("parseArguments() reads lessons, --timeout and --out", () => {
     help: false,
   });
   assert.equal(parseArguments(["--help"]).help, true);
+  assert.equal(parseArguments(["-h"]).help, true);
+  assert.deepEqual(parseArguments(["--", "--timeout=9", "00_tour"]), {
+    lessons: ["00_tour"],
+    cellTimeout: 9,
+    help: false,
+  });
 });
 
 Deno.test("parseArguments() quotes a bad argument", () => {
