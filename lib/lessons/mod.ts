@@ -1,0 +1,32 @@
+/**
+ * What the lesson notebooks use beyond the front door (lib/mod.ts): each
+ * lesson's checked exercises and its small display helpers.
+ *
+ * @module
+ */
+export {
+  asHtml,
+  cellText,
+  decodePagemapExercise,
+  faultinPage,
+  forkExclusiveExercise,
+  forkScenario,
+  PAGEMAP_FIELDS,
+  pagemapFields,
+  pagemapRow,
+  pageRows,
+  pageState,
+  pgtablesBytes,
+  pteAndFolioFlags,
+  ptepGet,
+  Table,
+  table,
+} from "./tour.ts";
+export type {
+  ExclusiveFlags,
+  ForkScenario,
+  ForkWrite,
+  PagemapFields,
+  PageUse,
+  Row,
+} from "./tour.ts";
