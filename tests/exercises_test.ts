@@ -1,0 +1,131 @@
+/**
+ * Every exercise check in a lesson rejects the stub the notebook ships and
+ * accepts the reference solution kept in tests/solutions/.
+ *
+ * The stubs are taken from the notebook itself: its setup cell and the cells
+ * that call `check(exercise, solution)` become a module (with the `check`
+ * lines left out and `../lib/` pointed at this repository), which the test
+ * imports. A stub edited in the notebook is therefore the stub tested here.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import fc from "fast-check";
+import { type Exercise, runCases } from "../lib/exercise/mod.ts";
+import { joinText, readNotebook } from "../lib/notebook/ipynb.ts";
+import { NOTEBOOKS_DIR, REPO_ROOT } from "../lib/notebook/lessons.ts";
+import * as lessons from "../lib/lessons/mod.ts";
+import type { ForkScenario, PageUse } from "../lib/lessons/mod.ts";
+import * as tour from "./solutions/00_tour.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyExercise = Exercise<any, any>;
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (input: any) => unknown;
+
+/** Each lesson with exercises, and the module of its reference solutions. */
+const SOLUTIONS: Record<string, Record<string, unknown>> = { "00_tour": tour };
+
+const CHECK_CALL = /^check\((\w+), (\w+)\);?\s*$/m;
+
+/** One `check(exercise, solution)` call of a notebook, with the stub it checks. */
+interface CheckedStub {
+  exerciseName: string;
+  solutionName: string;
+  stub: AnyFunction;
+}
+
+/** The stubs of `lesson`, evaluated from the notebook's own cells. */
+async function notebookStubs(lesson: string): Promise<CheckedStub[]> {
+  const nb = await readNotebook(join(NOTEBOOKS_DIR, `${lesson}.ipynb`));
+  const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => joinText(c.source));
+  const lib = pathToFileURL(join(REPO_ROOT, "lib")).href;
+  const setup = code[0].replaceAll(`"../lib/`, `"${lib}/`);
+  const checked = code.filter((source) => CHECK_CALL.test(source));
+  const calls = checked.map((source) => source.match(CHECK_CALL)!);
+  const body = checked.map((source) => source.replace(CHECK_CALL, "")).join("\n");
+  const names = calls.map((m) => m[2]);
+  const dir = await Deno.makeTempDir({ prefix: "mm-lab-stubs-" });
+  try {
+    const path = join(dir, `${lesson}_stubs.ts`);
+    await Deno.writeTextFile(path, `${setup}\n${body}\nexport { ${names.join(", ")} };\n`);
+    const module = await import(pathToFileURL(path).href);
+    return calls.map((m) => ({ exerciseName: m[1], solutionName: m[2], stub: module[m[2]] }));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function exerciseNamed(name: string): AnyExercise {
+  const exercise = (lessons as Record<string, unknown>)[name];
+  assert.ok(exercise, `lib/lessons/mod.ts exports no exercise ${name}`);
+  return exercise as AnyExercise;
+}
+
+for (const [lesson, solutions] of Object.entries(SOLUTIONS)) {
+  Deno.test(`${lesson}: each check rejects the notebook's stub and accepts the reference`, async (t) => {
+    const stubs = await notebookStubs(lesson);
+    assert.ok(stubs.length > 0, `${lesson} has no check(exercise, solution) cell`);
+    for (const { exerciseName, solutionName, stub } of stubs) {
+      await t.step(exerciseName, () => {
+        const exercise = exerciseNamed(exerciseName);
+        assert.equal(typeof stub, "function", `the notebook defines ${solutionName}`);
+        assert.equal(runCases(exercise, stub).status, "unsolved");
+        const reference = solutions[solutionName] as AnyFunction;
+        assert.equal(typeof reference, "function", `tests/solutions exports ${solutionName}`);
+        const result = runCases(exercise, reference);
+        const failing = result.cases.filter((c) => c.status !== "pass").map((c) => c.name);
+        assert.equal(result.status, "solved", `failing: ${failing.join(", ")}`);
+      });
+    }
+  });
+}
+
+Deno.test("00_tour: the notebook checks both exercises", async () => {
+  const stubs = await notebookStubs("00_tour");
+  assert.deepEqual(stubs.map((s) => s.exerciseName), [
+    "decodePagemapExercise",
+    "forkExclusiveExercise",
+  ]);
+});
+
+Deno.test("00_tour: a 32-bit PFN decoder passes the visible cases but not the hidden ones", () => {
+  const truncating = (raw: bigint) => ({
+    ...tour.decodePagemap(raw),
+    pfn: (raw & (1n << 63n)) !== 0n ? Number(raw & 0xffff_ffffn) : null,
+  });
+  const result = runCases(lessons.decodePagemapExercise, truncating);
+  assert.equal(result.status, "failed");
+  assert.ok(result.cases.filter((c) => !c.hidden).every((c) => c.status === "pass"));
+});
+
+Deno.test("00_tour: forgetting that the other process becomes exclusive fails", () => {
+  const writerOnly = (s: ForkScenario) => {
+    const flags = tour.predictExclusive({ before: s.before, writes: [] });
+    for (const w of s.writes) flags[w.by][w.page] = true;
+    return flags;
+  };
+  assert.equal(runCases(lessons.forkExclusiveExercise, writerOnly).status, "failed");
+});
+
+Deno.test("00_tour: the reference prediction matches the simulator on random scenarios", () => {
+  const use = fc.constantFrom<PageUse>("none", "read", "write");
+  const scenario = fc.array(use, { minLength: 1, maxLength: 6 }).chain((before) =>
+    fc.record({
+      before: fc.constant(before),
+      writes: fc.array(
+        fc.record({
+          by: fc.constantFrom<"parent" | "child">("parent", "child"),
+          page: fc.nat({ max: before.length - 1 }),
+        }),
+        { maxLength: 10 },
+      ),
+    })
+  );
+  fc.assert(
+    fc.property(scenario, (s) => {
+      assert.deepEqual(tour.predictExclusive(s), lessons.forkScenario(s));
+    }),
+    { seed: 0x7041, numRuns: 300 },
+  );
+});
