@@ -20,7 +20,7 @@ import { dirname, join, resolve } from "node:path";
 import { removeIfPresent, writeTextFileAtomic } from "./_atomic.ts";
 import { NOTEBOOKS_DIR, REPO_ROOT } from "./_paths.ts";
 import { type RunCommand } from "./_command.ts";
-import { executeNotebook, exportHtml } from "./execute.ts";
+import { executeNotebook, type Execution, exportHtml } from "./execute.ts";
 import { instrument, lessonCellIndex, uninstrument } from "./instrument.ts";
 import { firstLine, lessonName, type Notebook, notebookJson, readNotebook } from "./ipynb.ts";
 import { assess } from "./outcome.ts";
@@ -112,6 +112,7 @@ async function runLesson(
   try {
     source = await readNotebook(path);
   } catch (error) {
+    await removeOutputs(outDir, lesson);
     return result({ error: String(error), details: [] });
   }
   const working = instrument(source);
@@ -123,31 +124,42 @@ async function runLesson(
     run: options.run,
   });
   if (execution.kind === "crashed") {
-    // No executed notebook: do not leave an older run's files looking current.
-    await removeIfPresent(join(outDir, `${lesson}.ipynb`));
-    await removeIfPresent(join(outDir, `${lesson}.html`));
-    const index = execution.cellIndex === undefined
-      ? undefined
-      : lessonCellIndex(working, execution.cellIndex);
-    const cell = index === undefined ? {} : {
-      cell: index + 1,
-      firstLine: firstLine(source.cells[index]),
-    };
-    return result({ ...cell, error: execution.reason, details: execution.details });
+    await removeOutputs(outDir, lesson);
+    return result(crashFailure(execution, working, source));
   }
 
   const executed = uninstrument(execution.notebook);
   const { failure, exercises } = assess(executed);
-  const written = await writeOutputs(executed, lesson, outDir, workDir, options.run);
-  if (typeof written === "string") {
-    return result(failure ?? { error: written, details: [] }, { exercises });
-  }
-  return result(failure, { exercises, files: written });
+  const { files, error } = await writeOutputs(executed, lesson, outDir, workDir, options.run);
+  const exportFailure = error === undefined ? undefined : { error, details: [] };
+  return result(failure ?? exportFailure, { exercises, files });
+}
+
+/** Without an executed notebook, an older run's files must not look current. */
+async function removeOutputs(outDir: string, lesson: string): Promise<void> {
+  await removeIfPresent(join(outDir, `${lesson}.ipynb`));
+  await removeIfPresent(join(outDir, `${lesson}.html`));
+}
+
+/** The failure of a lesson whose execution stopped, pinned to a lesson cell if known. */
+function crashFailure(
+  crash: Extract<Execution, { kind: "crashed" }>,
+  working: Notebook,
+  source: Notebook,
+): LessonFailure {
+  const index = crash.cellIndex === undefined
+    ? undefined
+    : lessonCellIndex(working, crash.cellIndex);
+  const cell = index === undefined
+    ? {}
+    : { cell: index + 1, firstLine: firstLine(source.cells[index]) };
+  return { ...cell, error: crash.reason, details: crash.details };
 }
 
 /**
- * Writes `<lesson>.ipynb` and `<lesson>.html` in `workDir`, then renames both
- * into `outDir`. Returns their names, or an error message if the export failed.
+ * Writes `<lesson>.ipynb` and `<lesson>.html` in `workDir`, then renames them
+ * into `outDir`. Returns the names written, and an error message if the HTML
+ * export failed.
  */
 async function writeOutputs(
   executed: Notebook,
@@ -155,18 +167,18 @@ async function writeOutputs(
   outDir: string,
   workDir: string,
   run: RunCommand | undefined,
-): Promise<LessonResult["files"] | string> {
+): Promise<{ files: LessonResult["files"]; error?: string }> {
   const notebook = `${lesson}.ipynb`;
   const html = `${lesson}.html`;
   await Deno.writeTextFile(join(workDir, notebook), notebookJson(executed));
-  const exportError = await exportHtml(join(workDir, notebook), workDir, lesson, run);
+  const error = await exportHtml(join(workDir, notebook), workDir, lesson, run);
   await Deno.rename(join(workDir, notebook), join(outDir, notebook));
-  if (exportError !== undefined) {
+  if (error !== undefined) {
     await removeIfPresent(join(outDir, html));
-    return exportError;
+    return { files: { notebook }, error };
   }
   await Deno.rename(join(workDir, html), join(outDir, html));
-  return { notebook, html };
+  return { files: { notebook, html } };
 }
 
 /** The lessons in `dir`: its `.ipynb` files, sorted by name. */
