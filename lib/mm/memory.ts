@@ -186,6 +186,8 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
   const mm = vma.vm_mm;
   const core = mm.core;
   core.vmstat.pgfault++;
+  flags = sanitizeFaultFlags(vma, flags);
+  if (flags < 0) return VM_FAULT_SIGSEGV;
   const pt = pteAlloc(mm, address);
   if (!pt) return VM_FAULT_OOM;
   const idx = pteIndex(address);
@@ -200,6 +202,17 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
     origHi: pt.e[2 * idx + 1],
   };
   return handlePteFault(vmf);
+}
+
+/**
+ * sanitize_fault_flags(): an unshare fault only means something in a COW
+ * mapping (elsewhere it is dropped), and never together with a write
+ * (that is a caller bug: -1, which handleMmFault turns into SIGSEGV).
+ */
+function sanitizeFaultFlags(vma: Vma, flags: number): number {
+  if (!(flags & FAULT_FLAG_UNSHARE)) return flags;
+  if (flags & FAULT_FLAG_WRITE) return -1;
+  return isCowMapping(vma.vm_flags) ? flags : flags & ~FAULT_FLAG_UNSHARE;
 }
 
 /** handle_pte_fault(). */

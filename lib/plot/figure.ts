@@ -3,10 +3,11 @@
  *
  * A figure is displayed inline by the Deno Jupyter kernel (through
  * {@linkcode $display}) and also hands out its markup, for tests, snapshots
- * and the HTML export. An SVG root is sent as `image/svg+xml`; anything else
- * (Observable Plot wraps a chart with a title or legend in `<figure>`) as
- * `text/html`. Both carry a `text/plain` alternative, which is what a reader
- * sees in a plain-text export and what a terminal prints.
+ * and the HTML export. Every figure is sent as `text/html`, and an SVG root
+ * also as `image/svg+xml`: nbconvert's HTML export prefers `text/html`, and
+ * its template would strip the elements out of an `image/svg+xml` output.
+ * Both carry a `text/plain` alternative, which is what a reader sees in a
+ * plain-text export and what a terminal prints.
  *
  * @module
  */
@@ -72,7 +73,9 @@ export class Figure implements Displayable {
 
   /** The MIME bundle the Deno kernel displays. */
   [$display](): MediaBundle {
-    return { [this.mediaType]: this.outerHTML, "text/plain": this.text };
+    const bundle: MediaBundle = { "text/html": this.outerHTML, "text/plain": this.text };
+    if (this.mediaType === "image/svg+xml") bundle["image/svg+xml"] = this.outerHTML;
+    return bundle;
   }
 
   /** The markup, so that a figure can be spliced into an HTML page. */

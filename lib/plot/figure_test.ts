@@ -5,10 +5,14 @@ import { Figure } from "./figure.ts";
 
 const SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>`;
 
-Deno.test("Figure of SVG markup displays as image/svg+xml with a text alternative", () => {
+Deno.test("Figure of SVG markup displays as text/html and image/svg+xml with a text alternative", () => {
   const figure = new Figure(SVG, { text: "a dot" });
   assert.ok(isDisplayable(figure));
-  assert.deepEqual(figure[$display](), { "image/svg+xml": SVG, "text/plain": "a dot" });
+  assert.deepEqual(figure[$display](), {
+    "text/html": SVG,
+    "image/svg+xml": SVG,
+    "text/plain": "a dot",
+  });
   assert.equal(figure.svg, SVG);
   assert.equal(String(figure), SVG);
 });

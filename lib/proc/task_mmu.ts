@@ -99,10 +99,9 @@ export function pagemapEntry(mm: MmStruct, addr: number, showPfn: boolean): bigi
       frame &= PM_PFRAME_MASK;
     }
     flags |= PM_SWAP;
-    if (ops.isPfnSwapEntry(entry)) {
-      const pfn = ops.swpOffsetPfn(entry);
-      if (!folioTestAnon(core, pfn)) flags |= PM_FILE;
-      if (core.memmap.mapcount[pfn] === 1) flags |= PM_MMAP_EXCLUSIVE;
+    // Since v6.10 PM_MMAP_EXCLUSIVE is reported with PM_PRESENT only.
+    if (ops.isPfnSwapEntry(entry) && !folioTestAnon(core, ops.swpOffsetPfn(entry))) {
+      flags |= PM_FILE;
     }
     if (ops.pteMarkerEntryUffdWp(entry)) flags |= PM_UFFD_WP;
     if (ops.isGuardSwpEntry(entry)) flags |= PM_GUARD_REGION;
