@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { INJECTED_KEY } from "../lib/notebook/instrument.ts";
 import { stripAnsi } from "../lib/notebook/ansi.ts";
-import { joinText, readNotebook } from "../lib/notebook/ipynb.ts";
+import { joinText, lessonName, readNotebook } from "../lib/notebook/ipynb.ts";
 import { listLessons, REPO_ROOT, runLessons } from "../lib/notebook/lessons.ts";
 import { failureText, type LessonResult } from "../lib/notebook/report.ts";
+import { setUpJupyter } from "../lib/notebook/setup.ts";
 
 const FIXTURES = join(REPO_ROOT, "tests", "fixtures", "notebooks");
 const fixture = (name: string) => join(FIXTURES, `${name}.ipynb`);
@@ -38,12 +39,13 @@ Deno.test("every lesson in notebooks/ executes without errors", async (t) => {
     console.log("notebooks/ has no lessons yet: nothing to execute (fixtures are tested below).");
     return;
   }
+  await setUpJupyter();
   const outDir = await Deno.makeTempDir({ prefix: "mm-lab-lessons-" });
   try {
-    // Progress goes to stdout: lessons take a while.
-    const results = await runLessons(lessons, { outDir });
-    for (const result of results) {
-      await t.step(result.lesson, () => {
+    // One step per lesson, so that deno test reports each as it finishes.
+    for (const path of lessons) {
+      await t.step(lessonName(path), async () => {
+        const [result] = await runLessons([path], { outDir, setup: false, print: () => {} });
         assert.equal(result.status, "ok", `${result.lesson}: ${describe(result)}`);
       });
     }
