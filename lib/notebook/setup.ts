@@ -130,9 +130,7 @@ function installAdvice(host: SetupHost, why: string): string {
 export async function ensureDenoKernel(host: SetupHost): Promise<void> {
   const program = await registeredKernelProgram(host);
   if (program !== undefined && (await programExists(host, program))) {
-    if (
-      !isAbsolute(program) || await host.realPath(program) !== await host.realPath(host.denoPath)
-    ) {
+    if (!(await runsThisDeno(host, program))) {
       host.log(
         `Note: Jupyter's "${KERNEL_NAME}" kernel runs ${program}, not ${host.denoPath}; ` +
           `to switch, run \`${commandLine(host.denoPath, ["jupyter", "--install", "--force"])}\`.`,
@@ -187,6 +185,12 @@ function parseJson(text: string, origin: string): any {
       `${origin}: not JSON (${(error as Error).message}): ${text.slice(0, 200)}`,
     );
   }
+}
+
+/** True if `program` is the running Deno, perhaps behind a symbolic link. */
+async function runsThisDeno(host: SetupHost, program: string): Promise<boolean> {
+  if (!isAbsolute(program)) return false;
+  return await host.realPath(program) === await host.realPath(host.denoPath);
 }
 
 /** A relative program is looked up on PATH when the kernel starts: trust it. */
