@@ -65,10 +65,14 @@ export const QUICK: BenchConfig = {
   memoryPages: [2 ** 16, 2 ** 18],
 };
 
-/** Parse the command line: nothing, or `--quick`. A TypeError quotes anything else. */
+/**
+ * Parse the command line: nothing, or `--quick`; a `--` separator (as in
+ * `deno task bench -- --quick`) is skipped. A TypeError quotes anything else.
+ */
 export function parseArgs(args: readonly string[]): BenchConfig {
   let config = FULL;
   for (const arg of args) {
+    if (arg === "--") continue;
     if (arg === "--quick") config = QUICK;
     else {throw new TypeError(
         `unknown argument ${JSON.stringify(arg)} (usage: deno task bench [--quick])`,

@@ -4,6 +4,7 @@ import { FULL, parseArgs, QUICK } from "./main.ts";
 Deno.test("parseArgs() picks the full run by default and the quick one with --quick", () => {
   assert.equal(parseArgs([]), FULL);
   assert.equal(parseArgs(["--quick"]), QUICK);
+  assert.equal(parseArgs(["--", "--quick"]), QUICK);
   assert.deepEqual(
     { faultBytes: FULL.faultBytes, repetitions: FULL.repetitions, pages: FULL.memoryPages },
     { faultBytes: 2 ** 30, repetitions: 5, pages: [1_048_576, 4_194_304] },
