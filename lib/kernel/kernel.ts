@@ -6,6 +6,7 @@
 import { type KernelConfig, makeConfig } from "./config.ts";
 import { MmCore, type VmstatItem } from "../mm/core.ts";
 import { MmStruct } from "../mm/mm_types.ts";
+import { Errno } from "./errno.ts";
 import { checkInvariants } from "../mm/debug.ts";
 import { Process, type SpawnOptions } from "./process.ts";
 import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
@@ -45,6 +46,9 @@ export class Kernel {
 
   /** A new process with an empty address space. */
   spawn(opts: SpawnOptions = {}): Process {
+    if (this.core.memmap.nrFreePages === 0) {
+      throw new Errno("ENOMEM", "spawn", "no memory for a pgd");
+    }
     const pid = this.nextPid++;
     const mm = new MmStruct(this.core, pid);
     this.core.mms.add(mm);

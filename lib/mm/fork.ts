@@ -9,11 +9,17 @@
 import { AnonVma, MmStruct, VM_LOCKED, VM_LOCKONFAULT, VM_WIPEONFORK, Vma } from "./mm_types.ts";
 import { insertVma } from "./mmap.ts";
 import { copyPageRange } from "./memory.ts";
+import { exitMmap } from "./exit.ts";
 
-/** dup_mmap(): returns the child's mm, or null when out of memory. */
+/**
+ * dup_mmap(): returns the child's mm, or null when out of memory (the
+ * half-built mm is torn down again, as mmput() does after a failed fork).
+ */
 export function dupMmap(oldmm: MmStruct, childPid: number): MmStruct | null {
   const core = oldmm.core;
+  if (core.memmap.nrFreePages === 0) return null;
   const mm = new MmStruct(core, childPid);
+  core.mms.add(mm);
   mm.mmap_base = oldmm.mmap_base;
   oldmm.mmap_lock.downWrite("dup_mmap");
   try {
@@ -37,11 +43,13 @@ export function dupMmap(oldmm: MmStruct, childPid: number): MmStruct | null {
       }
       insertVma(mm, tmp);
       if (vma.vm_flags & VM_WIPEONFORK) continue;
-      if (copyPageRange(tmp, vma) < 0) return null;
+      if (copyPageRange(tmp, vma) < 0) {
+        exitMmap(mm);
+        return null;
+      }
     }
   } finally {
     oldmm.mmap_lock.upWrite();
   }
-  core.mms.add(mm);
   return mm;
 }
