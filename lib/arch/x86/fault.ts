@@ -45,6 +45,8 @@ export const X86_PF_USER = 1 << 2;
 
 /** Lowest non-canonical address with 4-level paging. */
 const NON_CANONICAL = 2 ** 47;
+/** Lowest canonical address of the upper (kernel) half. */
+const KERNEL_HALF = 2 ** 64 - 2 ** 47;
 const MAX_RETRIES = 8;
 
 /** Who is accessing: the process name and pid for the kernel log. */
@@ -59,6 +61,9 @@ export interface AccessContext {
  */
 export function mmuAccess(mm: MmStruct, addr: number, write: boolean, ctx: AccessContext): number {
   const need = write ? (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) : (_PAGE_PRESENT | _PAGE_USER);
+  // The CPU checks canonicality before it walks: the tables' indices only
+  // see bits 12-47, so an upper address must never reach the walk below.
+  if (addr >= NON_CANONICAL) doUserAddrFault(mm, addr, X86_PF_USER, ctx);
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     const key = Math.floor(addr / 2097152);
     let pt = mm.pteCacheKey === key ? mm.pteCacheTable : null;
@@ -101,6 +106,10 @@ export function doUserAddrFault(
   errorCode: number,
   ctx: AccessContext,
 ): void {
+  if (address >= KERNEL_HALF) {
+    // A kernel address: do_kern_addr_fault() → bad_area_nosemaphore().
+    throw new Signal("SIGSEGV", "SEGV_MAPERR", address);
+  }
   if (address >= NON_CANONICAL) {
     // A non-canonical address raises #GP, not #PF: SIGSEGV with SI_KERNEL.
     throw new Signal("SIGSEGV", "SI_KERNEL", 0);
