@@ -33,7 +33,23 @@ function ulong(value: unknown, name: string, syscall: string): number {
   if (!Number.isInteger(value) || value >= U64_LIMIT || value <= -U64_LIMIT) {
     throw new RangeError(`${syscall}: ${name} must be an integer below 2^64, got ${value}`);
   }
-  return value < 0 ? U64_LIMIT + value : value;
+  return value < 0 ? wrapNegative(value) : value;
+}
+
+/**
+ * 2^64 + value for a negative `value`, as C converts it. Near 2^64 doubles
+ * are 2048 apart, so the exact result may not be representable; where
+ * rounding would make a page-unaligned value look aligned (-1 would become
+ * 2^64), the neighbouring double on the side of the exact value is taken,
+ * so that the syscalls' alignment checks see what the kernel sees.
+ */
+function wrapNegative(value: number): number {
+  const exact = 2n ** 64n + BigInt(value);
+  const near = Number(exact);
+  if (exact % BigInt(C.PAGE_SIZE) === 0n || near % C.PAGE_SIZE !== 0) return near;
+  const bits = new BigUint64Array(new Float64Array([near]).buffer);
+  bits[0] += BigInt(near) < exact ? 1n : -1n;
+  return new Float64Array(bits.buffer)[0];
 }
 
 /** A C `int` argument: an integer, truncated to 32 bits as a C call would. */
