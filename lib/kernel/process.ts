@@ -258,19 +258,21 @@ export class Process {
     return this.installFd(new File(inode, true, true), (fl & C.MFD_CLOEXEC) !== 0);
   }
 
-  /** ftruncate(2) on a shmem fd. */
+  /**
+   * ftruncate(2) on a shmem fd (do_sys_ftruncate(): the length is checked
+   * before the fd). `length` is an off_t: values from 2^63 on wrap negative.
+   */
   ftruncate(fd: number, length: number): 0 {
     const sc = "ftruncate";
     this.alive(sc);
     const fdn = cint(fd, "fd", sc);
-    if (typeof length !== "number" || !Number.isInteger(length)) {
-      throw new RangeError(`${sc}: length must be an integer, got ${String(length)}`);
+    if (typeof length !== "number" || !Number.isInteger(length) || Math.abs(length) >= U64_LIMIT) {
+      throw new RangeError(`${sc}: length must be a 64-bit integer, got ${String(length)}`);
     }
+    if (length < 0 || length >= 2 ** 63) throw new Errno("EINVAL", sc, "negative length");
     const f = this.files.get(fdn);
     if (!f) throw new Errno("EBADF", sc, `fd ${fdn}`);
-    if (length < 0) throw new Errno("EINVAL", sc, "negative length");
     if (!f.file.writable) throw new Errno("EINVAL", sc, "fd not open for writing");
-    if (length > 2 ** 53) throw new Errno("EFBIG", sc);
     shmemSetSize(this.kernel.core, f.file.inode, length);
     return 0;
   }
