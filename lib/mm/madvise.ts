@@ -23,6 +23,7 @@ import {
   VM_NOHUGEPAGE,
   VM_PFNMAP,
   VM_RAND_READ,
+  VM_READ,
   VM_SEQ_READ,
   VM_SHARED,
   VM_WIPEONFORK,
@@ -30,8 +31,20 @@ import {
   type Vma,
   vmFlagsMod,
 } from "./mm_types.ts";
-import { mergeAround, pageAlign, populateRange, splitAt } from "./mmap.ts";
-import { lookupPteTable, pteIndex, vmNormalPage, zapPageRange } from "./memory.ts";
+import { mergeAround, pageAlign, splitAt } from "./mmap.ts";
+import {
+  FAULT_FLAG_WRITE,
+  handleMmFault,
+  lookupPteTable,
+  pteIndex,
+  VM_FAULT_HWPOISON,
+  VM_FAULT_HWPOISON_LARGE,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+  vmNormalPage,
+  zapPageRange,
+} from "./memory.ts";
 import { shmemUndoRange } from "./shmem.ts";
 import { folioTestAnon } from "./rmap.ts";
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT } from "../arch/x86/pgtable_types.ts";
@@ -252,14 +265,25 @@ function madviseRemove(vma: Vma, start: number, end: number): number {
   return 0;
 }
 
-/** madvise_populate(): fault the range in, for read or write. */
+/**
+ * madvise_populate() → faultin_page_range(): fault the range in page by
+ * page, for read or write, the way GUP does with FOLL_MADV_POPULATE. No VMA
+ * is -ENOMEM; a VMA this access is not allowed in (check_vma_flags(): no
+ * VM_READ for a read, no VM_WRITE for a write, VM_IO/VM_PFNMAP) is -EINVAL;
+ * a fault that would raise SIGBUS or SIGSEGV is -EFAULT, poison -EHWPOISON
+ * (vm_fault_to_errno() with FOLL_HWPOISON). Pages before the failing one
+ * stay populated.
+ */
 function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolean): number {
   for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
     const vma = mm.vmaLookup(addr);
     if (!vma) return E("ENOMEM");
     if (vma.vm_flags & (VM_PFNMAP | VM_IO)) return E("EINVAL");
-    const allowed = write ? (vma.vm_flags & VM_WRITE) : (vma.vm_flags & 0x7);
-    if (!allowed) return E("EFAULT");
+    if (!(vma.vm_flags & (write ? VM_WRITE : VM_READ))) return E("EINVAL");
+    const ret = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+    if (ret & VM_FAULT_OOM) return E("ENOMEM");
+    if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return E("EHWPOISON");
+    if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return E("EFAULT");
   }
-  return populateRange(mm, start, end, write);
+  return 0;
 }
