@@ -34,9 +34,12 @@ export const PROT_GROWSUP = 0x02000000;
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_SHARED_VALIDATE = 0x03;
+export const MAP_DROPPABLE = 0x08;
 export const MAP_TYPE = 0x0f;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+/** x86: place the mapping in the first 2 GiB (arch/x86/include/uapi/asm/mman.h). */
+export const MAP_32BIT = 0x40;
 export const MAP_GROWSDOWN = 0x0100;
 export const MAP_DENYWRITE = 0x0800;
 export const MAP_EXECUTABLE = 0x1000;
@@ -49,6 +52,11 @@ export const MAP_HUGETLB = 0x40000;
 export const MAP_SYNC = 0x80000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MAP_UNINITIALIZED = 0x4000000;
+/** MAP_HUGETLB page size as log2 in bits 26-31 (include/uapi/asm-generic/hugetlb_encode.h). */
+export const MAP_HUGE_SHIFT = 26;
+export const MAP_HUGE_MASK = 0x3f;
+export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 /** The value mmap returns on failure in C; the facade throws instead. */
 export const MAP_FAILED = -1;
 

@@ -36,6 +36,7 @@ export const ERRNO = {
   EPIPE: 32,
   ERANGE: 34,
   ENOSYS: 38,
+  EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   EHWPOISON: 133,
 } as const;

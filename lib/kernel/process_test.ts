@@ -55,8 +55,13 @@ Deno.test("mmap() errno cases", async (t) => {
     ],
     [
       "MAP_SHARED_VALIDATE with an unknown flag",
-      () => p.mmap(0, C.PAGE_SIZE, RW, C.MAP_SHARED_VALIDATE | C.MAP_ANONYMOUS | 0x400000),
+      () => p.mmap(0, C.PAGE_SIZE, RW, C.MAP_SHARED_VALIDATE | 0x400000, p.memfdCreate("v")),
       "EOPNOTSUPP",
+    ],
+    [
+      "MAP_SHARED_VALIDATE on anonymous memory",
+      () => p.mmap(0, C.PAGE_SIZE, RW, C.MAP_SHARED_VALIDATE | C.MAP_ANONYMOUS),
+      "EINVAL",
     ],
   ];
   for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(errno(fn), want));

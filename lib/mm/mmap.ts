@@ -5,19 +5,25 @@
  * Functions here return an address or a negative errno, as the kernel's do;
  * the process facade turns negatives into thrown Errno.
  *
- * Simplifications: no ASLR (mmap_base is fixed), no stack guard gaps (no
- * VM_GROWSDOWN stacks are created), hugetlb mappings fail with -ENOMEM as on
- * a system with no huge pages reserved, VM_ACCOUNT/overcommit not modelled.
+ * Simplifications: no ASLR (mmap_base is fixed), no stack guard gaps and no
+ * stack expansion (a MAP_GROWSDOWN VMA is an ordinary one), hugetlb mappings
+ * fail with -ENOMEM as on a system with no huge pages reserved,
+ * VM_ACCOUNT/overcommit not modelled.
  * @module
  */
 import { ERRNO } from "../kernel/errno.ts";
 import {
+  MAP_32BIT,
   MAP_ANONYMOUS,
   MAP_DENYWRITE,
   MAP_EXECUTABLE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_LOCKED,
   MAP_NONBLOCK,
@@ -27,13 +33,15 @@ import {
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
   MAP_STACK,
-  MAP_SYNC,
   MAP_TYPE,
   MAP_UNINITIALIZED,
   PAGE_SIZE,
+  PMD_SHIFT,
+  PMD_SIZE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  PUD_SHIFT,
   TASK_SIZE,
 } from "../kernel/constants.ts";
 import {
@@ -59,7 +67,6 @@ import {
   freePgtables,
   handleMmFault,
   VM_FAULT_ERROR,
-  VM_FAULT_OOM,
   ZAP_UNMAP,
   zapPageRange,
 } from "./memory.ts";
@@ -71,9 +78,10 @@ export const DEFAULT_MAX_MAP_COUNT = 65530;
 /** vm.mmap_min_addr default on x86-64. */
 export const MMAP_MIN_ADDR = 65536;
 
+/** LEGACY_MAP_MASK (include/linux/mman.h): the flags MAP_SHARED_VALIDATE accepts on shmem. */
 const LEGACY_MAP_MASK = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE |
   MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE |
-  MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB;
+  MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB;
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -179,20 +187,67 @@ function rangeFree(mm: MmStruct, addr: number, len: number): boolean {
 }
 
 /**
- * get_unmapped_area(), top-down (arch_get_unmapped_area_topdown): the hint
- * if it fits, otherwise the highest gap below mmap_base. Negative errno on
- * failure.
+ * round_hint_to_min(): a hint is rounded down to its page; a non-zero hint
+ * below mmap_min_addr is raised to it (so a hint of 1 means no hint).
  */
-export function getUnmappedArea(mm: MmStruct, addr: number, len: number, flags: number): number {
-  if (len > TASK_SIZE) return E("ENOMEM");
-  if (flags & MAP_FIXED) {
-    if (addr % PAGE_SIZE) return E("EINVAL");
-    if (addr > TASK_SIZE - len) return E("ENOMEM");
-    return addr;
-  }
+function roundHintToMin(hint: number): number {
+  hint -= hint % PAGE_SIZE;
+  return hint && hint < MMAP_MIN_ADDR ? MMAP_MIN_ADDR : hint;
+}
+
+/** mmap_address_hint_valid() with 4-level paging (DEFAULT_MAP_WINDOW is TASK_SIZE). */
+function hintValid(addr: number, len: number): boolean {
+  return addr <= TASK_SIZE - len;
+}
+
+/** The [begin, end) window of MAP_32BIT mappings (find_start_end(), no ASLR). */
+const MAP_32BIT_BEGIN = 0x40000000;
+const MAP_32BIT_END = 0x80000000;
+
+/**
+ * arch_get_unmapped_area() (bottom-up), used for MAP_32BIT and as the
+ * fallback of the top-down search: the hint if it fits below `end`,
+ * otherwise the lowest gap in [begin, end).
+ */
+function archGetUnmappedArea(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  begin: number,
+  end: number,
+): number {
+  if (len > end) return E("ENOMEM");
   if (addr) {
     addr = pageAlign(addr);
-    if (addr >= MMAP_MIN_ADDR && addr <= TASK_SIZE - len && rangeFree(mm, addr, len)) return addr;
+    if (hintValid(addr, len) && end - len >= addr && rangeFree(mm, addr, len)) return addr;
+  }
+  const v = mm.vmas;
+  for (let i = -1; i < v.length; i++) {
+    const floor = Math.max(i >= 0 ? v[i].vm_end : MMAP_MIN_ADDR, begin);
+    const ceiling = Math.min(i + 1 < v.length ? v[i + 1].vm_start : TASK_SIZE, end);
+    if (ceiling - floor >= len) return floor;
+  }
+  return E("ENOMEM");
+}
+
+/**
+ * arch_get_unmapped_area_topdown() (arch/x86/kernel/sys_x86_64.c): MAP_FIXED
+ * is taken as is, MAP_32BIT goes bottom-up in the first 2 GiB, a free hint
+ * is used, otherwise the highest gap below mmap_base, falling back to a
+ * bottom-up search above it.
+ */
+function archGetUnmappedAreaTopdown(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  flags: number,
+): number {
+  if (len > TASK_SIZE) return E("ENOMEM");
+  if (flags & MAP_FIXED) return addr;
+  if (flags & MAP_32BIT) return archGetUnmappedArea(mm, addr, len, MAP_32BIT_BEGIN, MAP_32BIT_END);
+  if (addr) {
+    addr -= addr % PAGE_SIZE;
+    if (hintValid(addr, len) && rangeFree(mm, addr, len)) return addr;
   }
   const v = mm.vmas;
   for (let i = v.length - 1; i >= -1; i--) {
@@ -201,18 +256,62 @@ export function getUnmappedArea(mm: MmStruct, addr: number, len: number, flags: 
     if (ceiling - floor >= len) return ceiling - len;
   }
   // Nothing below mmap_base: fall back to a bottom-up search above it.
-  for (let i = -1; i < v.length; i++) {
-    const floor = Math.max(i >= 0 ? v[i].vm_end : MMAP_MIN_ADDR, mm.mmap_base);
-    const ceiling = i + 1 < v.length ? v[i + 1].vm_start : TASK_SIZE;
-    if (ceiling - floor >= len) return floor;
-  }
-  return E("ENOMEM");
+  return archGetUnmappedArea(mm, 0, len, mm.mmap_base, TASK_SIZE);
 }
 
 /**
- * do_mmap() + mmap_region(): validate, pick an address, build (or merge)
- * the VMA, and populate it for MAP_POPULATE/MAP_LOCKED. Returns the address
- * or a negative errno.
+ * __get_unmapped_area(): pick the address of a new mapping and check it.
+ * `hpage` is the huge page size of a hugetlbfs mapping (0 otherwise), whose
+ * hugetlb_get_unmapped_area() wants length and fixed address aligned to it.
+ * Negative errno on failure.
+ */
+export function getUnmappedArea(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  flags: number,
+  hpage = 0,
+): number {
+  if (len > TASK_SIZE) return E("ENOMEM");
+  if (hpage) {
+    if (len % hpage) return E("EINVAL");
+    if ((flags & MAP_FIXED) && addr % hpage) return E("EINVAL");
+    if (addr) addr = Math.ceil(addr / hpage) * hpage;
+  }
+  addr = archGetUnmappedAreaTopdown(mm, addr, len, flags);
+  if (addr < 0) return addr;
+  if (addr > TASK_SIZE - len) return E("ENOMEM");
+  if (addr % PAGE_SIZE) return E("EINVAL");
+  return addr;
+}
+
+/** MAX_LFS_FILESIZE: the largest shmem (regular) file. */
+const MAX_LFS_FILESIZE = 2n ** 63n - 1n;
+
+/** file_mmap_ok() for a regular file: the mapped range must end within MAX_LFS_FILESIZE. */
+function fileMmapOk(pgoff: number, len: number): boolean {
+  const l = BigInt(len);
+  return l <= MAX_LFS_FILESIZE && BigInt(pgoff) <= (MAX_LFS_FILESIZE - l) >> 12n;
+}
+
+/** hstate_sizelog(): the huge page size MAP_HUGE_* asks for (2 MiB, 1 GiB), or 0. */
+function hstateSizelog(flags: number): number {
+  const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+  if (log === 0) return PMD_SIZE;
+  return log === PMD_SHIFT || log === PUD_SHIFT ? 2 ** log : 0;
+}
+
+/**
+ * ksys_mmap_pgoff() + do_mmap() + mmap_region(): validate, pick an address,
+ * build (or merge) the VMA, and populate it for MAP_POPULATE/MAP_LOCKED.
+ * Returns the address or a negative errno. The checks run in the kernel's
+ * order, since the first failing one decides the errno.
+ *
+ * Simplification: an anonymous MAP_HUGETLB mapping is checked as the kernel
+ * checks it (it is a file on the internal hugetlbfs mount), then fails with
+ * -ENOMEM because the huge page pool is empty; with MAP_NORESERVE the kernel
+ * would map it and raise SIGBUS at the first fault, the model still fails.
+ * MAP_DROPPABLE is not modelled (-EINVAL).
  */
 export function doMmap(
   mm: MmStruct,
@@ -225,24 +324,26 @@ export function doMmap(
   maxMapCount = DEFAULT_MAX_MAP_COUNT,
 ): number {
   const core = mm.core;
+  // ksys_mmap_pgoff(): MAP_HUGETLB is only for hugetlbfs files; an anonymous
+  // one becomes a hugetlbfs file (hugetlb_file_setup()) of the length
+  // rounded up to the huge page size.
+  let hpage = 0;
+  if (flags & MAP_HUGETLB) {
+    if (file) return E("EINVAL");
+    hpage = hstateSizelog(flags);
+    if (!hpage) return E("EINVAL");
+    len = Math.ceil(len / hpage) * hpage;
+    if (len >= 2 ** 64) len = 0; // ALIGN() wrapped around
+  }
+
+  // do_mmap()
   if (!len) return E("EINVAL");
-  if (!(flags & MAP_FIXED) && addr < MMAP_MIN_ADDR) addr = addr ? MMAP_MIN_ADDR : 0;
+  if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+  if (!(flags & MAP_FIXED)) addr = roundHintToMin(addr);
   len = pageAlign(len);
   if (!len || len > 2 ** 64 - PAGE_SIZE) return E("ENOMEM");
   if (mm.map_count > maxMapCount) return E("ENOMEM");
-  if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
-  const type = flags & MAP_TYPE;
-  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) {
-    return E("EINVAL");
-  }
-  if (
-    type === MAP_SHARED_VALIDATE && (flags & ~(LEGACY_MAP_MASK | MAP_FIXED_NOREPLACE | MAP_SYNC))
-  ) {
-    return E("EOPNOTSUPP");
-  }
-  if (type === MAP_SHARED_VALIDATE && (flags & MAP_SYNC)) return E("EOPNOTSUPP");
-  if ((flags & MAP_HUGETLB) && !file) return E("ENOMEM");
-  const start = getUnmappedArea(mm, addr, len, flags);
+  const start = getUnmappedArea(mm, addr, len, flags, hpage);
   if (start < 0) return start;
   if ((flags & MAP_FIXED_NOREPLACE) && !rangeFree(mm, start, len)) return E("EEXIST");
 
@@ -250,20 +351,48 @@ export function doMmap(
   if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
-  const shared = type === MAP_SHARED || type === MAP_SHARED_VALIDATE;
-  if (file) {
-    if (shared) {
-      if ((prot & PROT_WRITE) && !file.writable) return E("EACCES");
-      vmFlags |= VM_SHARED | VM_MAYSHARE;
-      if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+  const type = flags & MAP_TYPE;
+  let shared = false;
+  if (file || hpage) {
+    if (!fileMmapOk(pgoff, len)) return E("EOVERFLOW");
+    if (type !== MAP_SHARED && type !== MAP_SHARED_VALIDATE && type !== MAP_PRIVATE) {
+      return E("EINVAL");
     }
-    if (!file.readable) return E("EACCES");
-  } else if (shared) {
+    if (type !== MAP_PRIVATE) {
+      // MAP_SHARED ignores flags it does not know; MAP_SHARED_VALIDATE
+      // refuses them (shmem and hugetlbfs do not offer MAP_SYNC).
+      if (type === MAP_SHARED_VALIDATE && (flags & ~LEGACY_MAP_MASK)) return E("EOPNOTSUPP");
+      if (file && (prot & PROT_WRITE) && !file.writable) return E("EACCES");
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      if (file && !file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+      shared = true;
+    }
+    if (file && !file.readable) return E("EACCES");
     if (vmFlags & VM_GROWSDOWN) return E("EINVAL");
-    vmFlags |= VM_SHARED | VM_MAYSHARE;
-    pgoff = 0;
   } else {
-    pgoff = start / PAGE_SIZE;
+    switch (type) {
+      case MAP_SHARED:
+        if (vmFlags & VM_GROWSDOWN) return E("EINVAL");
+        vmFlags |= VM_SHARED | VM_MAYSHARE;
+        shared = true;
+        pgoff = 0;
+        break;
+      case MAP_PRIVATE:
+        pgoff = start / PAGE_SIZE;
+        break;
+      default:
+        return E("EINVAL");
+    }
+  }
+  if (hpage) {
+    // mmap_region() clears the range of a MAP_FIXED mapping before it calls
+    // hugetlbfs_file_mmap(), and leaves the gap when that fails
+    // (vms_abort_munmap_vmas()). hugetlbfs_file_mmap() wants a
+    // huge-page-aligned offset, then hugetlb_reserve_pages() finds the
+    // pool empty.
+    if (!rangeFree(mm, start, len)) doMunmapRange(mm, start, start + len);
+    if (pgoff % (hpage / PAGE_SIZE)) return E("EINVAL");
+    return E("ENOMEM");
   }
   if (core.config.MEM_SOFT_DIRTY) vmFlags |= VM_SOFTDIRTY;
 
@@ -285,24 +414,26 @@ export function doMmap(
 }
 
 /**
- * mm_populate() → populate_vma_page_range(): fault every page in; a private
- * writable mapping is faulted for write so COW is broken up front. Errors
- * are ignored, as in the kernel.
+ * mm_populate() → __mm_populate() → populate_vma_page_range(): fault every
+ * page in; a private writable mapping is faulted for write so COW is broken
+ * up front. PROT_NONE VMAs are never faulted in; a failing page ends the
+ * work in its VMA, and the next VMA is tried (errors are ignored, as
+ * mmap(MAP_POPULATE) does).
  */
-export function populateRange(
-  mm: MmStruct,
-  start: number,
-  end: number,
-  forceWrite?: boolean,
-): number {
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const vma = mm.vmaLookup(addr);
-    if (!vma) return E("ENOMEM");
-    const write = forceWrite ?? (vma.vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-    const ret = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
-    if (ret & VM_FAULT_ERROR) return ret & VM_FAULT_OOM ? E("ENOMEM") : E("EFAULT");
+export function populateRange(mm: MmStruct, start: number, end: number): void {
+  for (let addr = start; addr < end;) {
+    const vma = mm.findVma(addr);
+    if (!vma || vma.vm_start >= end) return;
+    addr = Math.max(addr, vma.vm_start);
+    const stop = Math.min(end, vma.vm_end);
+    if (vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) {
+      const write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+      for (; addr < stop; addr += PAGE_SIZE) {
+        if (handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0) & VM_FAULT_ERROR) break;
+      }
+    }
+    addr = stop;
   }
-  return 0;
 }
 
 /**
