@@ -16,13 +16,22 @@ import {
 import {
   type MmStruct,
   VM_EXEC,
+  VM_GROWSDOWN,
+  VM_LOCKED,
   VM_READ,
   VM_SHARED,
   VM_SOFTDIRTY,
   VM_WRITE,
   type Vma,
 } from "./mm_types.ts";
-import { calcVmProtBits, mergeAround, pageAlign, splitAt, vmGetPageProt } from "./mmap.ts";
+import {
+  calcVmProtBits,
+  mergeAround,
+  pageAlign,
+  populateRange,
+  splitAt,
+  vmGetPageProt,
+} from "./mmap.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "./memory.ts";
 import {
   _PAGE_ACCESSED,
@@ -40,7 +49,10 @@ import { folioTestAnon, pageAnonExclusive } from "./rmap.ts";
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
-/** do_mprotect_pkey() without protection keys. Returns 0 or a negative errno. */
+/**
+ * do_mprotect_pkey() without protection keys. Returns 0 or a negative errno.
+ * VMAs before a failing one keep their new protection, as in the kernel.
+ */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
   const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
   prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
@@ -49,12 +61,19 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
   if (!len) return 0;
   len = pageAlign(len);
   const end = start + len;
-  if (end <= start || end > 2 ** 64) return E("ENOMEM");
+  if (end >= 2 ** 64) return E("ENOMEM"); // start + len wrapped: end <= start
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return E("EINVAL");
   const first = mm.findVma(start);
   if (!first || first.vm_start >= end) return E("ENOMEM");
-  if (grows & PROT_GROWSDOWN) return E("EINVAL");
-  if (first.vm_start > start) return E("ENOMEM");
+  if (grows & PROT_GROWSDOWN) {
+    // PROT_GROWSDOWN: the change extends down to the start of a stack VMA.
+    start = first.vm_start;
+    if (!(first.vm_flags & VM_GROWSDOWN)) return E("EINVAL");
+  } else {
+    if (first.vm_start > start) return E("ENOMEM");
+    // PROT_GROWSUP needs VM_GROWSUP, which x86 does not have (VM_NONE).
+    if (grows & PROT_GROWSUP) return E("EINVAL");
+  }
   let tmp = start;
   while (tmp < end) {
     const vma = mm.vmaLookup(tmp);
@@ -75,10 +94,16 @@ function mprotectFixup(mm: MmStruct, vma: Vma, start: number, end: number, newfl
   splitAt(mm, start);
   splitAt(mm, end);
   const target = mm.vmaLookup(start)!;
+  const oldflags = target.vm_flags;
   target.vm_flags = newflags;
   target.setPageProt(vmGetPageProt(newflags));
   changeProtection(target, start, end, vmaWantsManualPteWriteUpgrade(target));
   mergeAround(mm, target);
+  // A private VM_LOCKED VMA becoming writable: break COW now rather than
+  // take a major fault on the first write.
+  if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && (newflags & VM_WRITE)) {
+    populateRange(mm, start, end);
+  }
 }
 
 /**
