@@ -33,6 +33,7 @@ import {
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
   MAP_STACK,
+  MAP_SYNC,
   MAP_TYPE,
   MAP_UNINITIALIZED,
   PAGE_SIZE,
@@ -47,6 +48,7 @@ import {
 import {
   type File,
   type MmStruct,
+  VM_ACCOUNT,
   VM_EXEC,
   VM_GROWSDOWN,
   VM_LOCKED,
@@ -54,10 +56,12 @@ import {
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
+  VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_SOFTDIRTY,
+  VM_SYNC,
   VM_WRITE,
   Vma,
 } from "./mm_types.ts";
@@ -149,7 +153,10 @@ function canMerge(a: Vma, b: Vma): boolean {
   if ((a.vm_file?.inode ?? null) !== (b.vm_file?.inode ?? null)) return false;
   if (a.vm_pgoff + (a.vm_end - a.vm_start) / PAGE_SIZE !== b.vm_pgoff) return false;
   if (a.anon_vma && b.anon_vma) return a.anon_vma === b.anon_vma;
-  return true;
+  // is_mergeable_anon_vma(): the VMA whose anon_vma the merged one would
+  // use must not be a fork child (one chained to its parents' anon_vmas).
+  const withAnon = a.anon_vma ? a : b.anon_vma ? b : null;
+  return withAnon === null || withAnon.anonVmaChain.length === 1;
 }
 
 /** Merges the VMA at `index` with its neighbours where allowed (vma_merge). */
@@ -347,9 +354,14 @@ export function doMmap(
   if (start < 0) return start;
   if ((flags & MAP_FIXED_NOREPLACE) && !rangeFree(mm, start, len)) return E("EEXIST");
 
+  // calc_vm_prot_bits() | calc_vm_flag_bits(): MAP_SYNC and MAP_STACK leave
+  // their mark even where they change nothing else (and VMAs differing in
+  // them do not merge).
   let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  if (flags & MAP_SYNC) vmFlags |= VM_SYNC;
+  if (flags & MAP_STACK) vmFlags |= VM_NOHUGEPAGE;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
   const type = flags & MAP_TYPE;
   let shared = false;
@@ -395,6 +407,9 @@ export function doMmap(
     return E("ENOMEM");
   }
   if (core.config.MEM_SOFT_DIRTY) vmFlags |= VM_SOFTDIRTY;
+  // mmap_region(): a private writable mapping is charged to the commit
+  // (accountable_mapping()); VM_ACCOUNT also decides which VMAs may merge.
+  if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vmFlags |= VM_ACCOUNT;
 
   // mmap_region(): MAP_FIXED replaces whatever was there.
   if (!rangeFree(mm, start, len)) doMunmapRange(mm, start, start + len);

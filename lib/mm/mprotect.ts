@@ -15,9 +15,12 @@ import {
 } from "../kernel/constants.ts";
 import {
   type MmStruct,
+  VM_ACCOUNT,
   VM_EXEC,
   VM_GROWSDOWN,
+  VM_HUGETLB,
   VM_LOCKED,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_SOFTDIRTY,
@@ -91,6 +94,16 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
 /** mprotect_fixup(): split to [start, end), set the flags, change the PTEs, merge. */
 function mprotectFixup(mm: MmStruct, vma: Vma, start: number, end: number, newflags: number): void {
   if (newflags === vma.vm_flags) return;
+  // Commit accounting: a private mapping made writable is charged
+  // (VM_ACCOUNT); the charge is only given back when an anonymous mapping
+  // that never had an anon_vma is made read-only again.
+  if (newflags & VM_WRITE) {
+    if (!(vma.vm_flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) {
+      newflags = (newflags | VM_ACCOUNT) >>> 0;
+    }
+  } else if ((vma.vm_flags & VM_ACCOUNT) && vma.isAnonymous && !vma.anon_vma) {
+    newflags = (newflags & ~VM_ACCOUNT) >>> 0;
+  }
   splitAt(mm, start);
   splitAt(mm, end);
   const target = mm.vmaLookup(start)!;

@@ -14,7 +14,17 @@ import {
   PG_swapbacked,
   PG_uptodate,
 } from "./memmap.ts";
-import { AnonVma, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type Vma } from "./mm_types.ts";
+import {
+  AnonVma,
+  MM_ANONPAGES,
+  MM_FILEPAGES,
+  MM_SHMEMPAGES,
+  VM_EXEC,
+  VM_READ,
+  VM_SOFTDIRTY,
+  VM_WRITE,
+  type Vma,
+} from "./mm_types.ts";
 import { VmBugError } from "../kernel/bug.ts";
 
 /** folio_test_anon(). */
@@ -53,10 +63,40 @@ export function folioMarkDirty(core: MmCore, pfn: number): void {
  */
 export function anonVmaPrepare(core: MmCore, vma: Vma): boolean {
   if (vma.anon_vma) return true;
-  const av = core.register((id) => new AnonVma(id, null)) as AnonVma;
+  const av = findMergeableAnonVma(vma) ??
+    core.register((id) => new AnonVma(id, null)) as AnonVma;
   vma.anon_vma = av;
   vma.anonVmaChain = [av];
   return true;
+}
+
+/**
+ * anon_vma_compatible(): adjacent VMAs `a` then `b` that could one day be
+ * merged again (same file, flags equal but for access and soft-dirty bits,
+ * contiguous page offsets).
+ */
+function anonVmaCompatible(a: Vma, b: Vma): boolean {
+  const ignore = VM_READ | VM_WRITE | VM_EXEC | VM_SOFTDIRTY;
+  return a.vm_end === b.vm_start && a.vm_file === b.vm_file &&
+    ((a.vm_flags ^ b.vm_flags) & ~ignore) === 0 &&
+    b.vm_pgoff === a.vm_pgoff + (b.vm_start - a.vm_start) / 4096;
+}
+
+/**
+ * find_mergeable_anon_vma(): reuse the anon_vma of the next, then the
+ * previous VMA, when it is compatible and not a fork child's (its chain
+ * holds only that anon_vma), so that mprotect() can merge the VMAs again
+ * later.
+ */
+function findMergeableAnonVma(vma: Vma): AnonVma | null {
+  const vmas = vma.vm_mm.vmas;
+  const i = vmas.indexOf(vma);
+  const reusable = (old: Vma | undefined, a: Vma | undefined, b: Vma | undefined) =>
+    old && a && b && anonVmaCompatible(a, b) && old.anon_vma && old.anonVmaChain.length === 1
+      ? old.anon_vma
+      : null;
+  const next = vmas[i + 1], prev = i > 0 ? vmas[i - 1] : undefined;
+  return reusable(next, vma, next) ?? reusable(prev, prev, vma);
 }
 
 /**
