@@ -2,11 +2,11 @@
  * madvise() (mm/madvise.c, v6.18): validation, the walk over VMAs (holes give
  * -ENOMEM after the mapped parts are done), and the advice the model acts on.
  *
- * Simplifications: MADV_COLD/PAGEOUT do nothing observable (no swap device);
- * MADV_WILLNEED has nothing to read ahead; MADV_FREE only cleans and ages
- * the PTEs of exclusive anonymous pages (the pages go only under memory
- * pressure, which the model does not create). Advice the model does not
- * implement yet fails with EINVAL and says so.
+ * Simplifications: MADV_COLD only checks its arguments (the model has no
+ * LRU lists to move pages on); MADV_WILLNEED has nothing to read ahead;
+ * MADV_PAGEOUT is the model's only reclaim, with no swap device (see
+ * vmscan.ts). Advice the model does not implement yet fails with EINVAL
+ * and says so.
  * @module
  */
 import { ERRNO } from "../kernel/errno.ts";
@@ -19,6 +19,7 @@ import {
   VM_HUGETLB,
   VM_IO,
   VM_LOCKED,
+  VM_MAYWRITE,
   VM_MERGEABLE,
   VM_NOHUGEPAGE,
   VM_PFNMAP,
@@ -47,7 +48,16 @@ import {
 } from "./memory.ts";
 import { shmemUndoRange } from "./shmem.ts";
 import { folioTestAnon } from "./rmap.ts";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT } from "../arch/x86/pgtable_types.ts";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+} from "../arch/x86/pgtable_types.ts";
+import { pteFromHalves } from "../arch/x86/pgtable.ts";
+import { pteToSwpEntry } from "../pgtable/swapops.ts";
+import { PG_dirty, PG_swapbacked } from "./memmap.ts";
+import { shrinkFolio } from "./vmscan.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -118,7 +128,7 @@ export function doMadvise(
   const len = pageAlign(lenIn);
   if (lenIn && !len) return { ret: E("EINVAL") };
   const end = start + len;
-  if (end < start || end > 2 ** 64) return { ret: E("EINVAL") };
+  if (end >= 2 ** 64) return { ret: E("EINVAL") }; // start + len wrapped: end < start
   if (end === start) return { ret: 0 };
   if (NOT_MODELLED.has(advice)) {
     return { ret: E("EINVAL"), detail: `advice ${advice} is not modelled by this kernel model` };
@@ -163,11 +173,12 @@ function madviseVmaBehavior(
     case C.MADV_REMOVE:
       return madviseRemove(vma, start, end);
     case C.MADV_WILLNEED:
+      return 0;
     case C.MADV_COLD:
     case C.MADV_PAGEOUT:
-      if ((advice !== C.MADV_WILLNEED) && (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB))) {
-        return E("EINVAL");
-      }
+      // can_madv_lru_vma()
+      if (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return E("EINVAL");
+      if (advice === C.MADV_PAGEOUT) madvisePageout(vma, start, end);
       return 0;
     case C.MADV_NORMAL:
       return updateFlags(mm, vma, start, end, 0, VM_RAND_READ | VM_SEQ_READ);
@@ -236,29 +247,93 @@ function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: bool
   return 0;
 }
 
-/** madvise_free_single_vma(), reduced to what the model can observe. */
+/** The start of the next PMD's span: where the next PTE table begins. */
+function nextPmdBoundary(addr: number): number {
+  return (Math.floor(addr / C.PMD_SIZE) + 1) * C.PMD_SIZE;
+}
+
+/**
+ * madvise_free_single_vma() → madvise_free_pte_range(): clean and age the
+ * PTEs of the range and mark their folios lazyfree (folio_mark_lazyfree()
+ * clears PG_swapbacked), so that reclaim may drop them instead of swapping
+ * them out, unless they are written again first. A folio that is already
+ * dirty is only handled if this is its one mapping. Poison entries are
+ * cleared.
+ */
 function madviseFree(vma: Vma, start: number, end: number): number {
+  // madvise_dontneed_free_valid_vma(), then: anonymous memory only.
+  if (vma.vm_flags & (VM_PFNMAP | VM_LOCKED)) return E("EINVAL");
   if (!vma.isAnonymous) return E("EINVAL");
   const mm = vma.vm_mm;
   const core = mm.core;
+  const m = core.memmap;
   for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
     const pt = lookupPteTable(mm, addr);
-    if (!pt) continue;
+    if (!pt) {
+      addr = nextPmdBoundary(addr) - C.PAGE_SIZE;
+      continue;
+    }
     const i = pteIndex(addr);
-    const lo = pt.e[2 * i];
-    if (!(lo & _PAGE_PRESENT)) continue;
-    const pfn = vmNormalPage(lo, pt.e[2 * i + 1]);
-    if (pfn < 0 || !folioTestAnon(core, pfn) || core.memmap.mapcount[pfn] !== 1) continue;
+    const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+    if (lo === 0 && hi === 0) continue;
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+      const entry = pteToSwpEntry(pteFromHalves(lo, hi));
+      if (core.swapops.isHwpoisonEntry(entry) || core.swapops.isPoisonedSwpEntry(entry)) {
+        pt.ptl!.lock("madvise_free_pte_range");
+        pt.setHalves(i, 0, 0);
+        pt.ptl!.unlock();
+      }
+      continue;
+    }
+    const pfn = vmNormalPage(lo, hi);
+    if (pfn < 0 || !folioTestAnon(core, pfn)) continue;
+    if (m.flags[pfn] & PG_dirty) {
+      if (m.mapcount[pfn] !== 1) continue;
+      m.flags[pfn] &= ~PG_dirty;
+    }
+    pt.ptl!.lock("madvise_free_pte_range");
     pt.e[2 * i] = lo & ~(_PAGE_DIRTY | _PAGE_ACCESSED);
+    pt.ptl!.unlock();
+    m.flags[pfn] &= ~PG_swapbacked;
   }
   return 0;
 }
 
-/** madvise_remove(): punch a hole in the shmem file behind a shared mapping. */
+/**
+ * madvise_cold_or_pageout_pte_range() for MADV_PAGEOUT, then reclaim_pages():
+ * every page of the range mapped only here (folio_maybe_mapped_shared()
+ * says no) is aged and reclaimed at once. The zero page is left alone.
+ */
+function madvisePageout(vma: Vma, start: number, end: number): void {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
+    const pt = lookupPteTable(mm, addr);
+    if (!pt) {
+      addr = nextPmdBoundary(addr) - C.PAGE_SIZE;
+      continue;
+    }
+    const i = pteIndex(addr);
+    const lo = pt.e[2 * i];
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) continue;
+    const pfn = vmNormalPage(lo, pt.e[2 * i + 1]);
+    if (pfn < 0 || core.memmap.mapcount[pfn] > 1) continue;
+    pt.ptl!.lock("madvise_cold_or_pageout_pte_range");
+    pt.e[2 * i] = lo & ~_PAGE_ACCESSED;
+    shrinkFolio(vma, pt, i, pfn);
+    pt.ptl!.unlock();
+  }
+}
+
+/**
+ * madvise_remove(): punch a hole in the shmem file behind a shared mapping.
+ * The mapping must be shared and may-write (vma_is_shared_maywrite()): a
+ * shared mapping made read-only by mprotect() still qualifies.
+ */
 function madviseRemove(vma: Vma, start: number, end: number): number {
   if (vma.vm_flags & VM_LOCKED) return E("EINVAL");
   if (!vma.vm_file) return E("EINVAL");
-  if ((vma.vm_flags & (VM_SHARED | VM_WRITE)) !== (VM_SHARED | VM_WRITE)) return E("EACCES");
+  if ((vma.vm_flags & (VM_SHARED | VM_MAYWRITE)) !== (VM_SHARED | VM_MAYWRITE)) return E("EACCES");
   const first = vma.linearPageIndex(start);
   const last = vma.linearPageIndex(end);
   shmemUndoRange(vma.vm_mm.core, vma.vm_file.inode, first, last, false);

@@ -1,0 +1,57 @@
+/**
+ * Reclaim of single folios (mm/vmscan.c shrink_folio_list(), mm/rmap.c
+ * try_to_unmap_one(), v6.18), as MADV_PAGEOUT drives it: the model has no
+ * memory pressure and no swap device, so this is the only reclaim there is.
+ *
+ * Simplification: the folio is mapped by the one PTE the caller names (the
+ * caller skips folios mapped more than once, as MADV_PAGEOUT does).
+ * @module
+ */
+import type { PageTable } from "../pgtable/pgtable.ts";
+import type { Vma } from "./mm_types.ts";
+import { _PAGE_DIRTY } from "../arch/x86/pgtable_types.ts";
+import { PG_dirty, PG_swapbacked } from "./memmap.ts";
+import { folioMarkDirty, folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
+
+/**
+ * shrink_folio_list() for the folio `pfn` mapped at `pt[idx]` in `vma`.
+ * Called with the PTE lock held. With no swap device:
+ *
+ *  1. an anonymous, swap-backed folio needs swap space (add_to_swap()
+ *     fails): it stays mapped;
+ *  2. a lazyfree anonymous folio (MADV_FREE cleared PG_swapbacked) whose PTE
+ *     is still clean is discarded; one written since is kept and becomes
+ *     swap-backed again (try_to_unmap_one());
+ *  3. a shmem folio is unmapped (try_to_unmap()); a clean one then leaves
+ *     the page cache (__remove_mapping()), a dirty one stays there, since
+ *     shmem_writeout() has no swap to write it to.
+ */
+export function shrinkFolio(vma: Vma, pt: PageTable, idx: number, pfn: number): void {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  const lo = pt.e[2 * idx];
+  const anon = folioTestAnon(core, pfn);
+  if (anon) {
+    if (m.flags[pfn] & PG_swapbacked) return; // step 1
+    if ((lo & _PAGE_DIRTY) || (m.flags[pfn] & PG_dirty)) { // step 2, redirtied
+      m.flags[pfn] |= PG_dirty | PG_swapbacked;
+      return;
+    }
+  } else if (lo & _PAGE_DIRTY) {
+    folioMarkDirty(core, pfn);
+  }
+  // try_to_unmap_one(): the PTE goes, and with it the mapping's reference.
+  pt.setHalves(idx, 0, 0);
+  mm.rss[mmCounter(core, pfn)]--;
+  folioRemoveRmapPte(core, pfn);
+  m.put(pfn);
+  if (anon || (m.flags[pfn] & PG_dirty)) return;
+  // __remove_mapping() → __filemap_remove_folio(): a clean page-cache folio goes.
+  const mapping = vma.vm_file!.inode.mapping;
+  mapping.pages.delete(m.index[pfn]);
+  m.mapping[pfn] = 0;
+  core.vmstat.nr_file_pages--;
+  core.vmstat.nr_shmem--;
+  m.put(pfn);
+}
