@@ -177,3 +177,23 @@ Deno.test("exit_mmap leaves no pages and no log complaints", () => {
   assert.deepEqual(k.dmesg, []);
   assert.equal(k.vmstat.nr_anon_pages, 0);
 });
+
+Deno.test("fork() with memory exhausted fails with ENOMEM and leaves no half-built mm", () => {
+  const k = simulate({ memory: 512 * C.PAGE_SIZE });
+  const p = k.spawn();
+  const a = p.mmap(0, 64 * C.PAGE_SIZE, RW, ANON);
+  for (let i = 0; i < 64; i++) p.write(a + i * C.PAGE_SIZE, 1);
+  // Eat the rest of memory with one more mapping, until the write that OOMs.
+  const b = p.mmap(0, 1024 * C.PAGE_SIZE, RW, ANON);
+  let i = 0;
+  try {
+    for (; i < 1024; i++) p.write(b + i * C.PAGE_SIZE, 1);
+  } catch (e) {
+    assert.equal((e as { signo?: string }).signo, "SIGKILL");
+  }
+  assert.ok(i < 1024, "memory ran out");
+  const mms = k.core.mms.size;
+  assert.throws(() => p.fork(), (e: unknown) => (e as { errno?: string }).errno === "ENOMEM");
+  assert.equal(k.core.mms.size, mms);
+  k.check();
+});
