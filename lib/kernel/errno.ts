@@ -5,8 +5,15 @@
  * @module
  */
 
-/** errno names and numbers as on x86-64 Linux. */
+/**
+ * errno name → number: include/uapi/asm-generic/errno-base.h (1–34) and
+ * errno.h (35–133), v6.18, which x86-64 uses. Aliases (EWOULDBLOCK = EAGAIN,
+ * EDEADLOCK = EDEADLK, ENOTSUP = EOPNOTSUPP) are left out so that each
+ * number has one name; kernel-internal codes (ERESTARTSYS …) never reach
+ * user space and are left out too.
+ */
 export const ERRNO = {
+  // include/uapi/asm-generic/errno-base.h
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,
@@ -14,15 +21,20 @@ export const ERRNO = {
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
+  ENOEXEC: 8,
   EBADF: 9,
+  ECHILD: 10,
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EFAULT: 14,
+  ENOTBLK: 15,
   EBUSY: 16,
   EEXIST: 17,
   EXDEV: 18,
   ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
   EINVAL: 22,
   ENFILE: 23,
   EMFILE: 24,
@@ -34,10 +46,105 @@ export const ERRNO = {
   EROFS: 30,
   EMLINK: 31,
   EPIPE: 32,
+  EDOM: 33,
   ERANGE: 34,
+  // include/uapi/asm-generic/errno.h
+  EDEADLK: 35,
+  ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENOMSG: 42,
+  EIDRM: 43,
+  ECHRNG: 44,
+  EL2NSYNC: 45,
+  EL3HLT: 46,
+  EL3RST: 47,
+  ELNRNG: 48,
+  EUNATCH: 49,
+  ENOCSI: 50,
+  EL2HLT: 51,
+  EBADE: 52,
+  EBADR: 53,
+  EXFULL: 54,
+  ENOANO: 55,
+  EBADRQC: 56,
+  EBADSLT: 57,
+  EBFONT: 59,
+  ENOSTR: 60,
+  ENODATA: 61,
+  ETIME: 62,
+  ENOSR: 63,
+  ENONET: 64,
+  ENOPKG: 65,
+  EREMOTE: 66,
+  ENOLINK: 67,
+  EADV: 68,
+  ESRMNT: 69,
+  ECOMM: 70,
+  EPROTO: 71,
+  EMULTIHOP: 72,
+  EDOTDOT: 73,
+  EBADMSG: 74,
   EOVERFLOW: 75,
+  ENOTUNIQ: 76,
+  EBADFD: 77,
+  EREMCHG: 78,
+  ELIBACC: 79,
+  ELIBBAD: 80,
+  ELIBSCN: 81,
+  ELIBMAX: 82,
+  ELIBEXEC: 83,
+  EILSEQ: 84,
+  ERESTART: 85,
+  ESTRPIPE: 86,
+  EUSERS: 87,
+  ENOTSOCK: 88,
+  EDESTADDRREQ: 89,
+  EMSGSIZE: 90,
+  EPROTOTYPE: 91,
+  ENOPROTOOPT: 92,
+  EPROTONOSUPPORT: 93,
+  ESOCKTNOSUPPORT: 94,
   EOPNOTSUPP: 95,
+  EPFNOSUPPORT: 96,
+  EAFNOSUPPORT: 97,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ENETDOWN: 100,
+  ENETUNREACH: 101,
+  ENETRESET: 102,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  ENOBUFS: 105,
+  EISCONN: 106,
+  ENOTCONN: 107,
+  ESHUTDOWN: 108,
+  ETOOMANYREFS: 109,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTDOWN: 112,
+  EHOSTUNREACH: 113,
+  EALREADY: 114,
+  EINPROGRESS: 115,
+  ESTALE: 116,
+  EUCLEAN: 117,
+  ENOTNAM: 118,
+  ENAVAIL: 119,
+  EISNAM: 120,
+  EREMOTEIO: 121,
+  EDQUOT: 122,
+  ENOMEDIUM: 123,
+  EMEDIUMTYPE: 124,
+  ECANCELED: 125,
+  ENOKEY: 126,
+  EKEYEXPIRED: 127,
+  EKEYREVOKED: 128,
+  EKEYREJECTED: 129,
+  EOWNERDEAD: 130,
+  ENOTRECOVERABLE: 131,
+  ERFKILL: 132,
   EHWPOISON: 133,
 } as const;
 
@@ -50,19 +157,28 @@ export type ErrnoName = keyof typeof ERRNO;
  * carries it, so partial progress is visible to the caller.
  */
 export class Errno extends Error {
-  readonly errno: ErrnoName;
+  readonly errno: ErrnoName | `E${number}`;
   readonly code: number;
   readonly syscall: string;
   readonly result: number | undefined;
 
-  constructor(errno: ErrnoName, syscall: string, detail?: string, result?: number) {
+  constructor(errno: ErrnoName | `E${number}`, syscall: string, detail?: string, result?: number) {
     super(`${syscall}: ${errno}${detail ? ` (${detail})` : ""}`);
     this.name = "Errno";
     this.errno = errno;
-    this.code = ERRNO[errno];
+    this.code = errno in ERRNO ? ERRNO[errno as ErrnoName] : Number(errno.slice(1));
     this.syscall = syscall;
     this.result = result;
   }
+}
+
+/**
+ * The Errno for errno number `code` (its sign ignored), as the live kernel
+ * reports it; a number outside the table is named `E<n>`.
+ */
+export function errnoFromCode(code: number, syscall: string, detail?: string): Errno {
+  const n = Math.abs(code);
+  return new Errno(errnoName(n) ?? `E${n}`, syscall, detail);
 }
 
 /** Name of an errno number, for decoding a -errno result. */

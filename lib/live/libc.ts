@@ -14,7 +14,7 @@
  * @module
  */
 
-import { Errno } from "./errno.ts";
+import { errnoFromCode } from "./errno.ts";
 import {
   madvName,
   MAP_ANONYMOUS,
@@ -126,7 +126,7 @@ export function strerror(n: number): string {
 function check(ret: number | bigint, call: () => string): void {
   if (ret !== -1 && ret !== -1n) return;
   const n = errno();
-  throw new Errno(call(), n, strerror(n));
+  throw errnoFromCode(n, call(), strerror(n));
 }
 
 /** `0x…` for addresses in messages, the way strace shows them. */
