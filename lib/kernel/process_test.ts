@@ -1,31 +1,10 @@
 import assert from "node:assert/strict";
 import { simulate } from "./kernel.ts";
 import * as C from "./constants.ts";
-import { Errno } from "./errno.ts";
-import { Signal } from "./signal.ts";
+import { errnoOf, signalOf } from "../../tests/_outcome.ts";
 
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
-
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
-
-function signal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Signal) return `${e.signo}/${e.code}`;
-    throw e;
-  }
-  return "ok";
-}
 
 Deno.test("mmap() errno cases", async (t) => {
   const k = simulate();
@@ -64,7 +43,7 @@ Deno.test("mmap() errno cases", async (t) => {
       "EINVAL",
     ],
   ];
-  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(errno(fn), want));
+  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(errnoOf(fn), want));
 });
 
 Deno.test("munmap(), mprotect(), madvise() errno cases", async (t) => {
@@ -89,7 +68,7 @@ Deno.test("munmap(), mprotect(), madvise() errno cases", async (t) => {
     }, "EINVAL"],
     ["MADV_REMOVE on private memory", () => p.madvise(a, C.PAGE_SIZE, C.MADV_REMOVE), "EINVAL"],
   ];
-  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(errno(fn), want));
+  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(errnoOf(fn), want));
 });
 
 Deno.test("memory accesses raise the signal a real process would get", async (t) => {
@@ -108,7 +87,7 @@ Deno.test("memory accesses raise the signal a real process would get", async (t)
     ["a non-canonical address", () => p.read(2 ** 50), "SIGSEGV/SI_KERNEL"],
     ["read of a read-only mapping", () => p.read(a), "ok"],
   ];
-  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(signal(fn), want));
+  for (const [name, fn, want] of rows) await t.step(name, () => assert.equal(signalOf(fn), want));
   k.check();
 });
 
@@ -121,7 +100,7 @@ Deno.test("arguments outside the ABI are TypeError/RangeError quoting the value"
 
 Deno.test("negative lengths wrap as in C: munmap(addr, -1) is EINVAL", () => {
   const p = simulate().spawn();
-  assert.equal(errno(() => p.munmap(0x10000, -1)), "EINVAL");
+  assert.equal(errnoOf(() => p.munmap(0x10000, -1)), "EINVAL");
 });
 
 Deno.test("mprotect() upgrades an exclusive anon PTE to writable without a fault", () => {
@@ -147,16 +126,16 @@ Deno.test("ftruncate() shrinking a memfd unmaps the tail: later access is SIGBUS
   const f = p.mmap(0, 2 * C.PAGE_SIZE, RW, C.MAP_SHARED, fd, 0);
   p.write(f + C.PAGE_SIZE, 1);
   p.ftruncate(fd, C.PAGE_SIZE);
-  assert.equal(signal(() => p.read(f + C.PAGE_SIZE)), "SIGBUS/BUS_ADRERR");
+  assert.equal(signalOf(() => p.read(f + C.PAGE_SIZE)), "SIGBUS/BUS_ADRERR");
   k.check();
 });
 
 Deno.test("memfd_create() flag validation", () => {
   const p = simulate().spawn();
-  assert.equal(errno(() => p.memfdCreate("x", 0x100)), "EINVAL");
-  assert.equal(errno(() => p.memfdCreate("x".repeat(250))), "EINVAL");
-  assert.equal(errno(() => p.ftruncate(99, 0)), "EBADF");
-  assert.equal(errno(() => p.close(99)), "EBADF");
+  assert.equal(errnoOf(() => p.memfdCreate("x", 0x100)), "EINVAL");
+  assert.equal(errnoOf(() => p.memfdCreate("x".repeat(250))), "EINVAL");
+  assert.equal(errnoOf(() => p.ftruncate(99, 0)), "EBADF");
+  assert.equal(errnoOf(() => p.close(99)), "EBADF");
 });
 
 Deno.test("a shared anonymous mapping stays shared across fork", () => {

@@ -6,22 +6,13 @@
  * madvise_populate(), mm/gup.c faultin_page_range(), check_vma_flags()).
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, type Process, simulate } from "../../lib/mod.ts";
+import { constants as C, type Process, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const SIZE = 16 * P;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 /** range_is_populated(): every page present in pagemap. */
 function rangeIsPopulated(p: Process, start: number, size: number): boolean {

@@ -6,31 +6,12 @@
  * checked on Linux 6.18.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, Signal, simulate } from "../../lib/mod.ts";
+import { constants as C, simulate } from "../../lib/mod.ts";
+import { errnoOf, signalOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
-
-function signalOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Signal) return `${e.signo}/${e.code}`;
-    throw e;
-  }
-  return "ok";
-}
 
 Deno.test("madvise() errno cases, one row each", async (t) => {
   const p = simulate().spawn();

@@ -5,23 +5,14 @@
  * wrong, where a mapping lands, and what a failed MAP_FIXED leaves behind.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, simulate } from "../../lib/mod.ts";
+import { constants as C, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 /** A region far from where the model places mappings by itself. */
 const BASE = 0x100000000000;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 /** A process with 4 pages mapped at BASE and a 4-page memfd. */
 function setup() {

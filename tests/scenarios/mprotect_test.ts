@@ -4,22 +4,13 @@
  * partial progress, and what happens to the PTEs. Checked on Linux 6.18.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, simulate } from "../../lib/mod.ts";
+import { constants as C, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const BASE = 0x100000000000;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 Deno.test("mprotect() errno cases, one row each", async (t) => {
   const p = simulate().spawn();

@@ -4,22 +4,13 @@
  * freed behind them (free_pgtables()). Checked on Linux 6.18.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, Signal, simulate } from "../../lib/mod.ts";
+import { constants as C, Signal, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const BASE = 0x100000000000;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 function ranges(maps: string): string[] {
   return maps.split("\n").filter((l) => l).map((l) => l.split(" ").slice(0, 2).join(" "));

@@ -5,20 +5,11 @@
  * 6.18.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, Signal, simulate } from "../../lib/mod.ts";
+import { constants as C, Signal, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 /** A byte read, or the signal as "SIGNO/CODE". */
 function readOf(p: { read(a: number): number }, addr: number): number | string {

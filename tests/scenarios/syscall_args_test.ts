@@ -5,19 +5,10 @@
  * (checked against Linux 6.18, where mprotect((void *)-1, ...) is EINVAL).
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, simulate } from "../../lib/mod.ts";
+import { constants as C, simulate } from "../../lib/mod.ts";
+import { errnoOf } from "../_outcome.ts";
 
 const P = C.PAGE_SIZE;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 Deno.test("a negative address just below 2^64 keeps its page offset", async (t) => {
   const p = simulate().spawn();
