@@ -36,8 +36,6 @@ import { mergeAround, pageAlign, splitAt } from "./mmap.ts";
 import {
   FAULT_FLAG_WRITE,
   handleMmFault,
-  lookupPteTable,
-  pteIndex,
   VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE,
   VM_FAULT_OOM,
@@ -57,6 +55,7 @@ import {
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
+import { walkPteRange } from "./pagewalk.ts";
 import { shrinkFolio } from "./vmscan.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
@@ -247,11 +246,6 @@ function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: bool
   return 0;
 }
 
-/** The start of the next PMD's span: where the next PTE table begins. */
-function nextPmdBoundary(addr: number): number {
-  return (Math.floor(addr / C.PMD_SIZE) + 1) * C.PMD_SIZE;
-}
-
 /**
  * madvise_free_single_vma() → madvise_free_pte_range(): clean and age the
  * PTEs of the range and mark their folios lazyfree (folio_mark_lazyfree()
@@ -264,38 +258,26 @@ function madviseFree(vma: Vma, start: number, end: number): number {
   // madvise_dontneed_free_valid_vma(), then: anonymous memory only.
   if (vma.vm_flags & (VM_PFNMAP | VM_LOCKED)) return E("EINVAL");
   if (!vma.isAnonymous) return E("EINVAL");
-  const mm = vma.vm_mm;
-  const core = mm.core;
+  const core = vma.vm_mm.core;
   const m = core.memmap;
-  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
-    const pt = lookupPteTable(mm, addr);
-    if (!pt) {
-      addr = nextPmdBoundary(addr) - C.PAGE_SIZE;
-      continue;
-    }
-    const i = pteIndex(addr);
+  walkPteRange(vma.vm_mm, start, end, "madvise_free_pte_range", (pt, i) => {
     const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-    if (lo === 0 && hi === 0) continue;
     if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
       const entry = pteToSwpEntry(pteFromHalves(lo, hi));
       if (core.swapops.isHwpoisonEntry(entry) || core.swapops.isPoisonedSwpEntry(entry)) {
-        pt.ptl!.lock("madvise_free_pte_range");
         pt.setHalves(i, 0, 0);
-        pt.ptl!.unlock();
       }
-      continue;
+      return;
     }
     const pfn = vmNormalPage(lo, hi);
-    if (pfn < 0 || !folioTestAnon(core, pfn)) continue;
+    if (pfn < 0 || !folioTestAnon(core, pfn)) return;
     if (m.flags[pfn] & PG_dirty) {
-      if (m.mapcount[pfn] !== 1) continue;
+      if (m.mapcount[pfn] !== 1) return;
       m.flags[pfn] &= ~PG_dirty;
     }
-    pt.ptl!.lock("madvise_free_pte_range");
     pt.e[2 * i] = lo & ~(_PAGE_DIRTY | _PAGE_ACCESSED);
-    pt.ptl!.unlock();
     m.flags[pfn] &= ~PG_swapbacked;
-  }
+  });
   return 0;
 }
 
@@ -305,24 +287,15 @@ function madviseFree(vma: Vma, start: number, end: number): number {
  * says no) is aged and reclaimed at once. The zero page is left alone.
  */
 function madvisePageout(vma: Vma, start: number, end: number): void {
-  const mm = vma.vm_mm;
-  const core = mm.core;
-  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
-    const pt = lookupPteTable(mm, addr);
-    if (!pt) {
-      addr = nextPmdBoundary(addr) - C.PAGE_SIZE;
-      continue;
-    }
-    const i = pteIndex(addr);
+  const core = vma.vm_mm.core;
+  walkPteRange(vma.vm_mm, start, end, "madvise_cold_or_pageout_pte_range", (pt, i) => {
     const lo = pt.e[2 * i];
-    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) continue;
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return;
     const pfn = vmNormalPage(lo, pt.e[2 * i + 1]);
-    if (pfn < 0 || core.memmap.mapcount[pfn] > 1) continue;
-    pt.ptl!.lock("madvise_cold_or_pageout_pte_range");
+    if (pfn < 0 || core.memmap.mapcount[pfn] > 1) return;
     pt.e[2 * i] = lo & ~_PAGE_ACCESSED;
     shrinkFolio(vma, pt, i, pfn);
-    pt.ptl!.unlock();
-  }
+  });
 }
 
 /**

@@ -35,7 +35,8 @@ import {
   splitAt,
   vmGetPageProt,
 } from "./mmap.ts";
-import { lookupPteTable, pteIndex, vmNormalPage } from "./memory.ts";
+import { vmNormalPage } from "./memory.ts";
+import { walkPteRange } from "./pagewalk.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -148,18 +149,10 @@ export function changeProtection(
   end: number,
   tryChangeWritable: boolean,
 ): void {
-  const mm = vma.vm_mm;
   const keepLo = chgMaskLo(vma);
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const pt = lookupPteTable(mm, addr);
-    if (!pt) {
-      addr = (Math.floor(addr / 2097152) + 1) * 2097152 - PAGE_SIZE;
-      continue;
-    }
-    const i = pteIndex(addr);
+  walkPteRange(vma.vm_mm, start, end, "change_pte_range", (pt, i) => {
     const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) continue;
-    pt.ptl!.lock("change_pte_range");
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return;
     let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
     const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
     if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
@@ -167,8 +160,7 @@ export function changeProtection(
     }
     pt.e[2 * i] = nlo >>> 0;
     pt.e[2 * i + 1] = nhi;
-    pt.ptl!.unlock();
-  }
+  });
 }
 
 /** can_change_pte_writable(). */
