@@ -5,7 +5,6 @@
  * @module
  */
 export {
-  asHtml,
   cellText,
   decodePagemapExercise,
   faultinPage,

@@ -28,7 +28,6 @@ import { defineExercise, type Exercise } from "../exercise/exercise.ts";
 import { formatValue } from "../exercise/format.ts";
 import { $display, type Displayable, type MediaBundle } from "../plot/display.ts";
 import type { BitField } from "../plot/entry_bits.ts";
-import type { Figure } from "../plot/figure.ts";
 
 // --- tables ----------------------------------------------------------------------
 
@@ -104,18 +103,6 @@ export class Table implements Displayable {
 /** A table the notebook displays; `caption` heads it. */
 export function table(rows: readonly Row[], caption?: string): Table {
   return new Table(rows, caption);
-}
-
-/**
- * A figure displayed as `text/html` (its SVG markup inside), beside its
- * plain text. nbconvert 6.5's HTML export passes `image/svg+xml` outputs
- * through its `clean_html` filter, which strips every SVG element and
- * leaves only the text; `text/html` outputs are exported as they are.
- */
-export function asHtml(figure: Figure): Displayable {
-  return {
-    [$display]: () => ({ "text/html": figure.outerHTML, "text/plain": figure.text }),
-  };
 }
 
 // --- looking at one page -----------------------------------------------------------

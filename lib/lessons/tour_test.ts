@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
 import { $display } from "../plot/display.ts";
-import { entryBitsSvg } from "../plot/entry_bits.ts";
 import { check, runCases, todo } from "../exercise/exercise.ts";
 import {
-  asHtml,
   cellText,
   decodePagemapExercise,
   type ExclusiveFlags,
@@ -57,14 +55,6 @@ Deno.test("table() has the columns of all rows in first-seen order, as text and 
 
 Deno.test("table() rejects what is not an array of rows", () => {
   assert.throws(() => table("rows" as unknown as []), TypeError);
-});
-
-Deno.test("asHtml() shows a figure's markup as text/html with its plain text", () => {
-  const figure = entryBitsSvg(0x67n, PAGEMAP_FIELDS, { title: "pagemap" });
-  const bundle = asHtml(figure)[$display]();
-  assert.deepEqual(Object.keys(bundle).sort(), ["text/html", "text/plain"]);
-  assert.equal(bundle["text/html"], figure.outerHTML);
-  assert.equal(bundle["text/plain"], figure.text);
 });
 
 Deno.test("ptepGet() reads pte_none before the first access and the zero page after a read", () => {
