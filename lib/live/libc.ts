@@ -1,7 +1,7 @@
 /**
  * A small typed binding to the host's libc through Deno FFI: the memory
- * system calls the live-kernel lab needs (mmap, munmap, mprotect, madvise),
- * sysconf for the page size, and errno.
+ * system calls the live-kernel lab needs (mmap, munmap, mprotect, madvise,
+ * memfd_create, ftruncate, close, open, pread), sysconf for the page size, and errno.
  *
  * Failures are thrown as {@link Errno} naming the errno (`ENOMEM`), the way a C
  * program sees -1 and errno. Addresses and lengths are plain numbers (user
@@ -27,8 +27,8 @@ import {
 
 /**
  * The libc symbols this module calls, with their C prototypes.
- * A later part of the live lab (ioctl for userfaultfd and PAGEMAP_SCAN,
- * pread for /proc/self/pagemap) adds rows here.
+ * A later part of the live lab (ioctl for userfaultfd and PAGEMAP_SCAN)
+ * adds rows here.
  */
 const LIBC_SYMBOLS = {
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
@@ -39,6 +39,16 @@ const LIBC_SYMBOLS = {
   mprotect: { parameters: ["usize", "usize", "i32"], result: "i32" },
   // int madvise(void *addr, size_t length, int advice);
   madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  // int memfd_create(const char *name, unsigned int flags);
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // int ftruncate(int fd, off_t length);
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset);
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   // long sysconf(int name);
   sysconf: { parameters: ["i32"], result: "i64" },
   // int *__errno_location(void);  (glibc: the calling thread's errno)
@@ -71,7 +81,7 @@ export type FfiStatus = { usable: true } | { usable: false; reason: string };
 let opened: { libc: Libc } | { reason: string } | undefined;
 
 /** Open libc once; remember the failure reason instead of throwing it each time. */
-function open(): { libc: Libc } | { reason: string } {
+function openLibc(): { libc: Libc } | { reason: string } {
   if (opened) return opened;
   if (Deno.build.os !== "linux") {
     opened = { reason: `the host OS is ${Deno.build.os}, the live lab needs Linux` };
@@ -93,14 +103,14 @@ function open(): { libc: Libc } | { reason: string } {
 
 /** The opened libc symbols; throws {@link FfiUnavailable} if there are none. */
 function libc(): Libc {
-  const o = open();
+  const o = openLibc();
   if ("reason" in o) throw new FfiUnavailable(o.reason);
   return o.libc;
 }
 
 /** Whether libc is callable through FFI in this process (never throws). */
 export function ffiStatus(): FfiStatus {
-  const o = open();
+  const o = openLibc();
   return "reason" in o ? { usable: false, reason: o.reason } : { usable: true };
 }
 
@@ -188,6 +198,70 @@ export function madvise(addr: number, length: number, advice: number): void {
     libc().madvise(BigInt(addr), BigInt(length), advice),
     () => `madvise(${hex(addr)}, ${length}, ${madvName(advice)})`,
   );
+}
+
+/** memfd_create(2): a new anonymous shmem file; returns its descriptor. */
+export function memfdCreate(name: string, flags = 0): number {
+  const cName = new TextEncoder().encode(name + "\0");
+  const fd = libc().memfd_create(cName, flags >>> 0);
+  check(fd, () => `memfd_create(${JSON.stringify(name)}, 0x${(flags >>> 0).toString(16)})`);
+  return fd;
+}
+
+/** ftruncate(2); throws {@link Errno} on failure. */
+export function ftruncate(fd: number, length: number): void {
+  check(libc().ftruncate(fd, BigInt(length)), () => `ftruncate(${fd}, ${length})`);
+}
+
+/** close(2); throws {@link Errno} on failure. */
+export function close(fd: number): void {
+  check(libc().close(fd), () => `close(${fd})`);
+}
+
+/** open(2) flags used here (include/uapi/asm-generic/fcntl.h). */
+export const O_RDONLY = 0o0;
+export const O_CLOEXEC = 0o2000000;
+
+/**
+ * open(2) read-only; returns the descriptor. Through libc rather than
+ * Deno.open, so that /proc/self files need only `--allow-ffi`.
+ */
+export function open(path: string, flags = O_RDONLY | O_CLOEXEC): number {
+  const fd = libc().open(new TextEncoder().encode(path + "\0"), flags, 0);
+  check(fd, () => `open(${JSON.stringify(path)}, 0o${flags.toString(8)})`);
+  return fd;
+}
+
+/** pread(2) into `buf` from file offset `offset`; returns the bytes read (0 at the end). */
+export function pread(fd: number, buf: Uint8Array, offset: number): number {
+  const ret = libc().pread(fd, buf, BigInt(buf.length), BigInt(offset));
+  check(ret, () => `pread(${fd}, ${buf.length}, ${offset})`);
+  return Number(ret);
+}
+
+/** The whole contents of a (/proc) file, read with open(2) and pread(2). */
+export function readProcFile(path: string): Uint8Array {
+  const fd = open(path);
+  try {
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    for (;;) {
+      const buf = new Uint8Array(65536);
+      const n = pread(fd, buf, offset);
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      offset += n;
+    }
+    const out = new Uint8Array(offset);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } finally {
+    close(fd);
+  }
 }
 
 /** sysconf(3); throws {@link Errno} if the name is unknown to libc. */

@@ -11,3 +11,8 @@ export * from "./libc.ts";
 export * from "./probe.ts";
 export * from "./smaps.ts";
 export * from "./vmstat.ts";
+export * from "./config.ts";
+export * from "./process.ts";
+export * from "./normalize.ts";
+export * from "./scenario.ts";
+export * from "./differential.ts";

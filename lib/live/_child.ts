@@ -1,0 +1,115 @@
+/**
+ * The child side of {@link runLiveScenarios}: reads a batch of scenarios as
+ * JSON on stdin, runs them one after the other on this process's real
+ * address space, and writes one JSON line per step to stdout as soon as the
+ * step is done, so that the parent knows how far a scenario got when a
+ * SIGSEGV or SIGBUS ends this process.
+ *
+ * Lines: `{"s":n,"i":k,"o":outcome}` per step, `{"s":n,"end":true}` once
+ * scenario n is cleaned up. Run with `--allow-ffi` only: /proc/self is read through libc.
+ * @module
+ */
+
+import { LiveProcess } from "./process.ts";
+import { munmap, pageSize, readProcFile } from "./libc.ts";
+import { runScenario, type ScenarioOp, type StepGuard } from "./scenario.ts";
+import { MAP_FIXED } from "./mman.ts";
+
+const ps = pageSize();
+const encoder = new TextEncoder();
+
+function line(value: unknown): void {
+  const bytes = encoder.encode(JSON.stringify(value) + "\n");
+  for (let n = 0; n < bytes.length;) n += Deno.stdout.writeSync(bytes.subarray(n));
+}
+
+/** [start, end) of each mapping in /proc/self/maps. */
+function procMaps(): [number, number][] {
+  return new TextDecoder().decode(readProcFile("/proc/self/maps")).trim().split("\n").map((l) => {
+    const [s, e] = l.split(" ")[0].split("-");
+    return [parseInt(s, 16), parseInt(e, 16)];
+  });
+}
+
+/**
+ * Keeps a scenario to the pages it mapped itself: a step whose range
+ * includes a page the scenario does not own, while some other mapping of
+ * this Deno process (V8's heap, a thread stack) sits there, is refused.
+ */
+class OwnPages implements StepGuard {
+  readonly pages = new Set<number>();
+
+  private range(op: ScenarioOp, a: (number | string)[]): [number, number] | null {
+    const n = (i: number) => a[i] as number;
+    switch (op.op) {
+      case "mmap":
+        return n(3) & MAP_FIXED ? [n(0), n(1)] : null;
+      case "munmap":
+      case "mprotect":
+      case "madvise":
+        return [n(0), n(1)];
+      case "read":
+      case "write":
+      case "pagemap":
+        return [n(0), 1];
+      default:
+        return null;
+    }
+  }
+
+  before(op: ScenarioOp, a: (number | string)[]): string | null {
+    const r = this.range(op, a);
+    if (!r) return null;
+    const first = Math.floor(r[0] / ps), last = Math.floor((r[0] + Math.max(r[1], 1) - 1) / ps);
+    if (last - first > 1 << 16) return `range of ${last - first + 1} pages is too large to check`;
+    let foreign: [number, number][] | undefined;
+    for (let pg = first; pg <= last; pg++) {
+      if (this.pages.has(pg)) continue;
+      foreign ??= procMaps();
+      const addr = pg * ps;
+      if (foreign.some(([s, e]) => s <= addr && addr < e)) {
+        return `page 0x${addr.toString(16)} is mapped by the Deno process itself`;
+      }
+    }
+    return null;
+  }
+
+  after(op: ScenarioOp, a: (number | string)[], result: unknown): void {
+    const pagesOf = (addr: number, len: number) => {
+      const first = Math.floor(addr / ps), end = Math.ceil((addr + len) / ps);
+      return Array.from({ length: end - first }, (_, i) => first + i);
+    };
+    if (op.op === "mmap") {
+      for (const pg of pagesOf(result as number, a[1] as number)) this.pages.add(pg);
+    }
+    if (op.op === "munmap") {
+      for (const pg of pagesOf(a[0] as number, a[1] as number)) this.pages.delete(pg);
+    }
+  }
+
+  /** munmap every page still owned, in runs. */
+  release(): void {
+    const sorted = [...this.pages].sort((x, y) => x - y);
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+      munmap(sorted[i] * ps, (j - i + 1) * ps);
+      i = j + 1;
+    }
+    this.pages.clear();
+  }
+}
+
+const input = JSON.parse(await new Response(Deno.stdin.readable).text()) as {
+  first: number;
+  scenarios: ScenarioOp[][];
+};
+using p = new LiveProcess();
+input.scenarios.forEach((ops, k) => {
+  const s = input.first + k;
+  const guard = new OwnPages();
+  const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard);
+  guard.release();
+  for (const fd of context.openFds()) p.close(fd);
+  line({ s, end: true });
+});

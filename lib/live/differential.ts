@@ -1,0 +1,143 @@
+/**
+ * Differential runs: the same scenarios on the simulator and on the host
+ * kernel, outcomes compared after normalisation (lib/live/normalize.ts).
+ *
+ * The live side runs in child Deno processes (lib/live/_child.ts), many
+ * scenarios per child; a scenario whose memory access raises SIGSEGV or
+ * SIGBUS ends that child, its last outcome becomes `{ signal }` from the
+ * child's exit status, and a new child carries on with the next scenario.
+ * @module
+ */
+
+import { simulate } from "../kernel/kernel.ts";
+import type { KernelConfig } from "../kernel/config.ts";
+import { PAGE_SIZE } from "../kernel/constants.ts";
+import type { Outcome } from "./normalize.ts";
+import { runScenario, type ScenarioOp } from "./scenario.ts";
+
+/** Run each scenario on a fresh simulated process of one kernel configured as `config`. */
+export function runModelScenarios(
+  scenarios: readonly ScenarioOp[][],
+  config: Partial<KernelConfig>,
+): Outcome[][] {
+  const k = simulate({ config });
+  return scenarios.map((ops) => {
+    const p = k.spawn();
+    try {
+      return runScenario(p, ops, PAGE_SIZE).outcomes;
+    } finally {
+      p.exit();
+    }
+  });
+}
+
+/**
+ * The child's permissions: FFI for the system calls (it reads /proc/self/maps
+ * and /proc/self/pagemap through libc too, since Deno asks for all access to
+ * open files under /proc).
+ */
+export const CHILD_PERMISSIONS = ["--allow-ffi"] as const;
+
+/** Options of {@link runLiveScenarios}. */
+export interface LiveRunOptions {
+  /** Children running at the same time (default: the CPUs, at most 4). */
+  parallel?: number;
+  /** Scenarios handed to one child at a time (default 200). */
+  batch?: number;
+}
+
+/** Counters of one {@link runLiveScenarios} call. */
+export interface LiveRunStats {
+  children: number;
+  signals: Record<string, number>;
+}
+
+const CHILD = new URL("./_child.ts", import.meta.url);
+
+/**
+ * Run `scenarios[first..]` in one child until it exits; record each
+ * scenario's outcomes in `out`. Returns the index of the first scenario not
+ * finished, and the signal that ended the child (or null).
+ */
+async function runChild(
+  scenarios: readonly ScenarioOp[][],
+  first: number,
+  end: number,
+  out: Outcome[][],
+): Promise<{ next: number; signal: string | null }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CHILD_PERMISSIONS, "--no-prompt", CHILD.href],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(
+    new TextEncoder().encode(JSON.stringify({ first, scenarios: scenarios.slice(first, end) })),
+  );
+  await writer.close();
+  const { stdout, stderr, signal, code } = await child.output();
+  let next = first;
+  for (const l of new TextDecoder().decode(stdout).split("\n")) {
+    if (!l) continue;
+    const msg = JSON.parse(l) as { s: number; i?: number; o?: Outcome; end?: boolean };
+    if (msg.end) next = msg.s + 1;
+    else (out[msg.s] ??= [])[msg.i!] = msg.o!;
+  }
+  if (signal !== null) {
+    if (next >= end) throw new Error(`live child died by ${signal} after its last scenario`);
+    (out[next] ??= []).push({ signal });
+    return { next: next + 1, signal };
+  }
+  if (code !== 0 || next < end) {
+    throw new Error(
+      `live child exited with code ${code} at scenario ${next}: ${
+        new TextDecoder().decode(stderr)
+      }`,
+    );
+  }
+  return { next, signal: null };
+}
+
+/**
+ * Run every scenario on the host kernel, in child Denos; the result lists
+ * each scenario's outcomes. Needs Linux and permission to run Deno with FFI.
+ */
+export async function runLiveScenarios(
+  scenarios: readonly ScenarioOp[][],
+  options: LiveRunOptions = {},
+): Promise<{ outcomes: Outcome[][]; stats: LiveRunStats }> {
+  const parallel = options.parallel ?? Math.min(4, navigator.hardwareConcurrency || 1);
+  const batch = options.batch ?? 200;
+  const out: Outcome[][] = scenarios.map(() => []);
+  const stats: LiveRunStats = { children: 0, signals: {} };
+  let nextBatch = 0;
+  const worker = async () => {
+    while (nextBatch < scenarios.length) {
+      const start = nextBatch;
+      const end = Math.min(scenarios.length, start + batch);
+      nextBatch = end;
+      for (let i = start; i < end;) {
+        const r = await runChild(scenarios, i, end, out);
+        stats.children++;
+        if (r.signal) stats.signals[r.signal] = (stats.signals[r.signal] ?? 0) + 1;
+        i = r.next;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return { outcomes: out, stats };
+}
+
+/**
+ * Whether two runs of one scenario agree. A live run that stopped as
+ * `unsafe` is compared on the steps before it only.
+ */
+export function outcomesAgree(model: readonly Outcome[], live: readonly Outcome[]): boolean {
+  const cut = live.findIndex((o) => "unsafe" in o);
+  const n = cut < 0 ? Math.max(model.length, live.length) : cut;
+  for (let i = 0; i < n; i++) {
+    if (JSON.stringify(model[i]) !== JSON.stringify(live[i])) return false;
+  }
+  return true;
+}

@@ -1,0 +1,117 @@
+/**
+ * Normalisation: the one place that says which differences between the
+ * simulator and the host kernel are not differences of behaviour, and how
+ * each is taken out before two runs of a scenario are compared.
+ *
+ * 1. Addresses. The kernel picks where a mapping goes (and other threads
+ *    of the Deno process map memory too), so no address is compared.
+ *    Scenarios name addresses symbolically, `{ m: i, page, byte }` = the
+ *    address returned by op `i` (an mmap) plus pages and bytes (see
+ *    lib/live/scenario.ts). An mmap's result becomes `"new"` (placed by the
+ *    kernel) or `"fixed"` (the MAP_FIXED address asked for).
+ * 2. File descriptors. Both kernels hand out the lowest free fd, but the
+ *    Deno process has fds of its own; a memfd_create result becomes
+ *    `"fd"`, and later ops name it `{ fd: i }` (the op that created it).
+ * 3. PFNs and swap offsets are dropped from pagemap entries: only the flag
+ *    bits (present, swapped, file, exclusive, soft-dirty, uffd-wp, guard)
+ *    are compared.
+ * 4. Kernel configuration. MEM_SOFT_DIRTY decides whether pagemap bit 55
+ *    can ever be set, MEMORY_FAILURE how poison is reported: the model is
+ *    configured from the host's /proc/config.gz ({@link hostModelConfig}),
+ *    not the other way round.
+ * 5. mmap_min_addr. The model uses x86-64's default (65536); as root the
+ *    host lets MAP_FIXED map below its own vm.mmap_min_addr (CAP_SYS_RAWIO).
+ *    Scenarios therefore never name an absolute address: every address is
+ *    relative to a mapping the scenario made ({@link MMAP_MIN_ADDR_NOTE}).
+ * 6. Signals. A child's exit status shows the signal number, not si_code or
+ *    si_addr, so a simulated `Signal` is compared by its signo alone.
+ * @module
+ */
+
+import type { KernelConfig } from "../kernel/config.ts";
+import { Errno } from "../kernel/errno.ts";
+import { Signal } from "../kernel/signal.ts";
+import type { PagemapEntry } from "../proc/task_mmu.ts";
+import { modelConfigFromKconfig, readHostKconfig } from "./config.ts";
+
+/** Why scenarios use no absolute addresses (item 5 of the module note). */
+export const MMAP_MIN_ADDR_NOTE =
+  "addresses are relative to mappings the scenario made, never below vm.mmap_min_addr";
+
+/** A pagemap entry without PFN, swap type and offset, and the raw value. */
+export interface PagemapFlags {
+  present: boolean;
+  swapped: boolean;
+  file: boolean;
+  exclusive: boolean;
+  softDirty: boolean;
+  uffdWp: boolean;
+  guard: boolean;
+}
+
+/** Item 3: the flag bits of a pagemap entry. */
+export function normalizePagemap(e: PagemapEntry): PagemapFlags {
+  const { present, swapped, file, exclusive, softDirty, uffdWp, guard } = e;
+  return { present, swapped, file, exclusive, softDirty, uffdWp, guard };
+}
+
+/** A value a scenario step returned, in a form that compares across kernels. */
+export type Normalized =
+  | number
+  | null
+  | "new"
+  | "fixed"
+  | "fd"
+  | number[]
+  | PagemapFlags;
+
+/**
+ * What one scenario step came to: `ok` with the normalised result, the
+ * errno name, the signal name (item 6), `unresolved` when an argument names
+ * a mapping or fd whose creating op failed (the step is not made), or
+ * `unsafe` when the live runner refused to touch memory it does not own.
+ */
+export type Outcome =
+  | { ok: Normalized }
+  | { errno: string }
+  | { signal: string }
+  | { unresolved: true }
+  | { unsafe: string };
+
+/**
+ * Items 1-3: the result of op `name` normalised. `fixedAddr` is the
+ * address a MAP_FIXED mmap asked for (undefined for other calls).
+ */
+export function normalizeResult(name: string, value: unknown, fixedAddr?: number): Normalized {
+  switch (name) {
+    case "mmap":
+      return fixedAddr !== undefined && value === fixedAddr ? "fixed" : "new";
+    case "memfdCreate":
+      return "fd";
+    case "pagemap":
+      return normalizePagemap(value as PagemapEntry);
+    case "read":
+      return value instanceof Uint8Array ? [...value] : value as number;
+    default:
+      return typeof value === "number" ? value : null;
+  }
+}
+
+/** Items 6 and the errno: what a thrown `Errno` or `Signal` becomes; anything else is rethrown. */
+export function normalizeThrown(e: unknown): Outcome {
+  if (e instanceof Errno) return { errno: e.errno };
+  if (e instanceof Signal) return { signal: e.signo };
+  throw e;
+}
+
+/**
+ * Item 4: the model configuration matching the host (from /proc/config.gz),
+ * or the reason it cannot be read.
+ */
+export function hostModelConfig(): { config: KernelConfig } | { reason: string } {
+  try {
+    return { config: modelConfigFromKconfig(readHostKconfig()) };
+  } catch (e) {
+    return { reason: `cannot read /proc/config.gz: ${(e as Error).message}` };
+  }
+}

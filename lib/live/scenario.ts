@@ -1,0 +1,199 @@
+/**
+ * Scenarios as plain JSON, runnable on any process facade: a simulated
+ * `Process` or a {@link LiveProcess}. A scenario is a list of ops
+ * `{ op: "mmap", args: [...] }` whose arguments are numbers, strings, or
+ * symbolic references resolved at run time:
+ *
+ * - `{ m: i, page?: k, byte?: b }`: the address returned by op `i` (an mmap)
+ *   plus `k` pages and `b` bytes;
+ * - `{ fd: i }`: the descriptor returned by op `i` (a memfdCreate), or -1
+ *   once a `close` op has closed it (so a stale fd is EBADF on both kernels,
+ *   never some other file the Deno process opened meanwhile).
+ *
+ * Running one gives a list of {@link Outcome}s (lib/live/normalize.ts).
+ * @module
+ */
+
+import { normalizeResult, normalizeThrown, type Outcome } from "./normalize.ts";
+import { MAP_FIXED } from "./mman.ts";
+
+/** The facade methods a scenario may call. */
+export const SCENARIO_OPS = [
+  "mmap",
+  "munmap",
+  "mprotect",
+  "madvise",
+  "read",
+  "write",
+  "pagemap",
+  "memfdCreate",
+  "ftruncate",
+  "close",
+] as const;
+export type ScenarioOpName = (typeof SCENARIO_OPS)[number];
+
+/** An address relative to the mapping op `m` made. */
+export interface AddrRef {
+  m: number;
+  page?: number;
+  byte?: number;
+}
+
+/** The descriptor op `fd` made. */
+export interface FdRef {
+  fd: number;
+}
+
+export type ScenarioArg = number | string | AddrRef | FdRef;
+
+/** One step of a scenario. */
+export interface ScenarioOp {
+  op: ScenarioOpName;
+  args: ScenarioArg[];
+}
+
+/** The part of a process facade scenarios use (`Process` and `LiveProcess` both fit). */
+export interface Facade {
+  mmap(
+    addr: number,
+    length: number,
+    prot: number,
+    flags: number,
+    fd?: number,
+    offset?: number,
+  ): number;
+  munmap(addr: number, length: number): number;
+  mprotect(addr: number, length: number, prot: number): number;
+  madvise(addr: number, length: number, advice: number): number;
+  read(addr: number): number;
+  write(addr: number, data: number): void;
+  pagemap(addr: number): unknown;
+  memfdCreate(name: string, flags?: number): number;
+  ftruncate(fd: number, length: number): number;
+  close(fd: number): number;
+}
+
+/**
+ * A check the live runner makes before each step with the resolved
+ * arguments: a reason to stop (the step would touch memory the scenario
+ * does not own), or null. `after` learns each step's result.
+ */
+export interface StepGuard {
+  before(op: ScenarioOp, args: (number | string)[]): string | null;
+  after(op: ScenarioOp, args: (number | string)[], result: unknown): void;
+}
+
+/** What the runner remembers of earlier steps to resolve references. */
+export class ScenarioContext {
+  readonly addrs = new Map<number, number>();
+  readonly fds = new Map<number, number>();
+  readonly closed = new Set<number>();
+
+  constructor(readonly pageSize: number) {}
+
+  /** The concrete arguments of `op`, or null if a reference names a failed op. */
+  resolve(op: ScenarioOp): (number | string)[] | null {
+    const out: (number | string)[] = [];
+    for (const a of op.args) {
+      if (typeof a === "number" || typeof a === "string") out.push(a);
+      else if ("m" in a) {
+        const base = this.addrs.get(a.m);
+        if (base === undefined) return null;
+        out.push(base + (a.page ?? 0) * this.pageSize + (a.byte ?? 0));
+      } else {
+        const fd = this.fds.get(a.fd);
+        if (fd === undefined) return null;
+        out.push(this.closed.has(a.fd) ? -1 : fd);
+      }
+    }
+    return out;
+  }
+
+  /** Remember what step `index` returned. */
+  record(index: number, op: ScenarioOp, result: unknown): void {
+    if (op.op === "mmap") this.addrs.set(index, result as number);
+    if (op.op === "memfdCreate") this.fds.set(index, result as number);
+    if (op.op === "close") {
+      const ref = op.args[0];
+      if (typeof ref === "object" && "fd" in ref) this.closed.add(ref.fd);
+    }
+  }
+
+  /** Descriptors made and not closed yet (for clean-up). */
+  openFds(): number[] {
+    return [...this.fds].filter(([i]) => !this.closed.has(i)).map(([, fd]) => fd);
+  }
+}
+
+function call(p: Facade, name: ScenarioOpName, a: (number | string)[]): unknown {
+  const n = (i: number) => a[i] as number;
+  switch (name) {
+    case "mmap":
+      return p.mmap(n(0), n(1), n(2), n(3), n(4) ?? -1, n(5) ?? 0);
+    case "munmap":
+      return p.munmap(n(0), n(1));
+    case "mprotect":
+      return p.mprotect(n(0), n(1), n(2));
+    case "madvise":
+      return p.madvise(n(0), n(1), n(2));
+    case "read":
+      return p.read(n(0));
+    case "write":
+      return p.write(n(0), n(1));
+    case "pagemap":
+      return p.pagemap(n(0));
+    case "memfdCreate":
+      return p.memfdCreate(a[0] as string, n(1) ?? 0);
+    case "ftruncate":
+      return p.ftruncate(n(0), n(1));
+    case "close":
+      return p.close(n(0));
+  }
+}
+
+/**
+ * Run `ops` on `p`, reporting each step's outcome to `emit` as soon as it
+ * is known (a live child may die on the next step). Stops after a signal or
+ * an `unsafe` step. Returns the outcomes and the context (for clean-up).
+ */
+export function runScenario(
+  p: Facade,
+  ops: readonly ScenarioOp[],
+  pageSize: number,
+  emit: (index: number, outcome: Outcome) => void = () => {},
+  guard?: StepGuard,
+): { outcomes: Outcome[]; context: ScenarioContext } {
+  const context = new ScenarioContext(pageSize);
+  const outcomes: Outcome[] = [];
+  const push = (i: number, o: Outcome) => {
+    outcomes.push(o);
+    emit(i, o);
+  };
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    const args = context.resolve(op);
+    if (args === null) {
+      push(i, { unresolved: true });
+      continue;
+    }
+    const unsafe = guard?.before(op, args) ?? null;
+    if (unsafe !== null) {
+      push(i, { unsafe });
+      break;
+    }
+    let outcome: Outcome;
+    try {
+      const result = call(p, op.op, args);
+      context.record(i, op, result);
+      guard?.after(op, args, result);
+      const flags = op.op === "mmap" ? (args[3] as number) : 0;
+      const fixed = flags & MAP_FIXED ? (args[0] as number) : undefined;
+      outcome = { ok: normalizeResult(op.op, result, fixed) };
+    } catch (e) {
+      outcome = normalizeThrown(e);
+    }
+    push(i, outcome);
+    if ("signal" in outcome) break;
+  }
+  return { outcomes, context };
+}
