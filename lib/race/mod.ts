@@ -1,0 +1,45 @@
+/**
+ * Races: a deterministic interleaving explorer. Threads are step functions
+ * that yield at every lock, unlock and shared-state access; `explore()` runs
+ * every interleaving (with state hashing and sleep sets), checks the
+ * invariants after each step, and returns "all N interleavings safe" or the
+ * shortest counterexample, which `replay()` runs again step by step and
+ * `timelineSvg()` draws.
+ *
+ * @module
+ */
+export { structuralHash } from "./hash.ts";
+export { dependent, STEP_OPS, stepLabel } from "./step.ts";
+export type {
+  AccessOp,
+  AccessStep,
+  LocalStep,
+  RwsemOp,
+  RwsemStep,
+  SpinOp,
+  SpinStep,
+  Step,
+  Thread,
+} from "./step.ts";
+export { Execution } from "./run.ts";
+export type {
+  BlockedThread,
+  Failure,
+  FailureKind,
+  RaceScenario,
+  ScenarioInstance,
+  ScenarioLike,
+  TraceStep,
+} from "./run.ts";
+export { explore, formatResult } from "./explore.ts";
+export type {
+  CounterexampleResult,
+  ExploreOptions,
+  ExploreProgress,
+  ExploreResult,
+  ExploreStats,
+  IncompleteResult,
+  SafeResult,
+  Trace,
+} from "./explore.ts";
+export { Replay, replay } from "./replay.ts";

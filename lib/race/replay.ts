@@ -1,0 +1,87 @@
+/**
+ * Replaying a counterexample: the same scenario, run again from `setup()`
+ * under the trace's schedule, one step at a time, so that a notebook can
+ * stop after any step and look at the state.
+ *
+ * @module
+ */
+import type { Trace } from "./explore.ts";
+import { Execution, type Failure, type TraceStep } from "./run.ts";
+
+/** A trace being replayed. */
+export class Replay<S = unknown> implements Iterable<TraceStep> {
+  readonly trace: Trace<S>;
+  readonly #run: Execution<S>;
+  readonly #schedule: number[];
+
+  constructor(trace: Trace<S>) {
+    this.trace = trace;
+    this.#run = new Execution(trace.scenario);
+    const names = this.#run.names;
+    this.#schedule = trace.schedule.map((name) => {
+      const i = names.indexOf(name);
+      if (i < 0) {
+        throw new RangeError(
+          `Trace names thread "${name}", which the scenario does not have (${names.join(", ")})`,
+        );
+      }
+      return i;
+    });
+  }
+
+  /** The scenario's state after the steps done so far. */
+  get state(): S {
+    return this.#run.state;
+  }
+
+  /** The steps done so far. */
+  get steps(): readonly TraceStep[] {
+    return this.#run.steps;
+  }
+
+  /** How many steps have been done. */
+  get position(): number {
+    return this.#run.steps.length;
+  }
+
+  /** True once every step of the trace has been done. */
+  get done(): boolean {
+    return this.position >= this.#schedule.length;
+  }
+
+  /** The failure, once the replay has reached it. */
+  get failure(): Failure | null {
+    return this.#run.failure;
+  }
+
+  /** Do the next step of the trace and return it (undefined at the end). */
+  step(): TraceStep | undefined {
+    if (this.done) return undefined;
+    const t = this.#schedule[this.position];
+    if (!this.#run.enabled(t) || this.#run.failure !== null) {
+      throw new Error(
+        `Replay diverged at step ${this.position}: thread ${
+          this.#run.names[t]
+        } cannot run; the scenario's setup() or threads are not deterministic`,
+      );
+    }
+    this.#run.exec(t);
+    return this.#run.steps.at(-1);
+  }
+
+  /** Do the remaining steps; returns the failure reached (null if none). */
+  run(): Failure | null {
+    while (this.step() !== undefined);
+    return this.failure;
+  }
+
+  /** Steps through the rest of the trace. */
+  *[Symbol.iterator](): Iterator<TraceStep> {
+    for (let s = this.step(); s !== undefined; s = this.step()) yield s;
+  }
+}
+
+/** Start replaying `trace` from the scenario's initial state. */
+export function replay<S>(trace: Trace<S>): Replay<S> {
+  return new Replay(trace);
+}
