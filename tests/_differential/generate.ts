@@ -1,0 +1,157 @@
+/**
+ * Random scenarios for the differential suite: short op sequences over
+ * anonymous private and shared mappings and memfd mappings, with munmap,
+ * mprotect, madvise, reads, writes and pagemap reads. Every address is
+ * relative to a mapping the sequence made and stays inside the pages that
+ * mapping first covered (lib/live/normalize.ts, items 1 and 5), so the live
+ * run never names memory the Deno process owns.
+ * @module
+ */
+
+import type { ScenarioOp } from "../../lib/live/scenario.ts";
+import * as C from "../../lib/kernel/constants.ts";
+import { Prng } from "./prng.ts";
+
+/** The longest sequence generated. */
+export const MAX_OPS = 12;
+const PS = C.PAGE_SIZE;
+
+/** Protections, read-write most often: PROT_NONE and read-only accesses end a sequence. */
+const PROTS = [
+  C.PROT_READ | C.PROT_WRITE,
+  C.PROT_READ | C.PROT_WRITE,
+  C.PROT_READ | C.PROT_WRITE,
+  C.PROT_READ | C.PROT_WRITE,
+  C.PROT_READ,
+  C.PROT_READ,
+  C.PROT_NONE,
+] as const;
+
+const ADVICE = [
+  C.MADV_DONTNEED,
+  C.MADV_POPULATE_READ,
+  C.MADV_POPULATE_WRITE,
+  C.MADV_REMOVE,
+] as const;
+
+/** A mapping the sequence made: the op that made it and the pages it first covered. */
+interface Made {
+  op: number;
+  pages: number;
+}
+
+/** A byte offset inside a page that reaches both of its ends now and then. */
+function byteIn(r: Prng): number {
+  return r.pick([0, 1, PS - 1, r.int(0, PS - 1)]);
+}
+
+/** One sequence of 1 to {@link MAX_OPS} ops. */
+export function generateScenario(r: Prng): ScenarioOp[] {
+  const ops: ScenarioOp[] = [];
+  const maps: Made[] = [];
+  const memfds: number[] = [];
+  // Where the kernel puts a new mapping is not compared (normalize.ts, item 1),
+  // but after a munmap it may put it in the hole, where the sequence can still
+  // name the old mapping's pages: from then on, new mappings are MAP_FIXED only.
+  let unmapped = false;
+  const n = r.int(1, MAX_OPS);
+  const range = (m: Made) => {
+    const page = r.int(0, m.pages - 1);
+    return { ref: { m: m.op, page }, len: r.int(1, m.pages - page) * PS };
+  };
+  while (ops.length < n) {
+    const kind = maps.length === 0 ? "mmap" : r.weighted({
+      mmap: maps.length < 4 || unmapped ? 3 : 0,
+      memfd: memfds.length < 2 ? 1 : 0,
+      ftruncate: memfds.length ? 2 : 0,
+      close: memfds.length ? 0.5 : 0,
+      munmap: 1,
+      mprotect: 2,
+      madvise: 3,
+      read: 4,
+      write: 4,
+      pagemap: 5,
+    });
+    switch (kind) {
+      case "memfd":
+        memfds.push(ops.length);
+        ops.push({ op: "memfdCreate", args: [`d${ops.length}`, 0] });
+        break;
+      case "ftruncate": {
+        const size = r.int(0, 6) * PS + (r.chance(0.2) ? r.int(1, PS - 1) : 0);
+        ops.push({ op: "ftruncate", args: [{ fd: r.pick(memfds) }, size] });
+        break;
+      }
+      case "close":
+        ops.push({ op: "close", args: [{ fd: r.pick(memfds) }] });
+        break;
+      case "mmap": {
+        const type = r.weighted({ anonPrivate: 3, anonShared: 2, memfd: 3 });
+        if (type === "memfd" && memfds.length === 0) {
+          memfds.push(ops.length);
+          ops.push({ op: "memfdCreate", args: [`d${ops.length}`, 0] });
+          ops.push({ op: "ftruncate", args: [{ fd: memfds[0] }, r.int(1, 6) * PS] });
+          if (ops.length >= n) break;
+        }
+        let flags = type === "anonPrivate"
+          ? C.MAP_PRIVATE | C.MAP_ANONYMOUS
+          : type === "anonShared"
+          ? C.MAP_SHARED | C.MAP_ANONYMOUS
+          : r.pick([C.MAP_PRIVATE, C.MAP_SHARED]);
+        if (r.chance(0.15)) flags |= C.MAP_POPULATE;
+        let pages = r.int(1, 6);
+        let addr: ScenarioOp["args"][number] = 0;
+        if (maps.length && (unmapped || r.chance(0.2))) {
+          const into = r.pick(maps);
+          const page = r.int(0, into.pages - 1);
+          pages = r.int(1, into.pages - page);
+          addr = { m: into.op, page };
+          flags |= C.MAP_FIXED;
+        }
+        const fd = type === "memfd" ? { fd: r.pick(memfds) } : -1;
+        const offset = type === "memfd" ? r.int(0, 2) * PS : 0;
+        const prot = r.pick(PROTS);
+        if (!(flags & C.MAP_FIXED)) maps.push({ op: ops.length, pages });
+        ops.push({ op: "mmap", args: [addr, pages * PS, prot, flags, fd, offset] });
+        break;
+      }
+      case "munmap": {
+        const { ref, len } = range(r.pick(maps));
+        ops.push({ op: "munmap", args: [ref, len] });
+        unmapped = true;
+        break;
+      }
+      case "mprotect": {
+        const { ref, len } = range(r.pick(maps));
+        ops.push({ op: "mprotect", args: [ref, len, r.pick(PROTS)] });
+        break;
+      }
+      case "madvise": {
+        const { ref, len } = range(r.pick(maps));
+        ops.push({ op: "madvise", args: [ref, len, r.pick(ADVICE)] });
+        break;
+      }
+      case "read":
+      case "write":
+      case "pagemap": {
+        const m = r.pick(maps);
+        const at = {
+          m: m.op,
+          page: r.int(0, m.pages - 1),
+          byte: kind === "pagemap" ? 0 : byteIn(r),
+        };
+        ops.push(
+          kind === "write" ? { op: "write", args: [at, r.int(1, 255)] } : { op: kind, args: [at] },
+        );
+        break;
+      }
+    }
+  }
+  return ops.slice(0, n);
+}
+
+/** `count` sequences from `seed`. */
+export function generateScenarios(seed: number, count: number): ScenarioOp[][] {
+  const r = new Prng(seed);
+  return Array.from({ length: count }, () => generateScenario(r));
+}

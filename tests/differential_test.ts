@@ -1,0 +1,110 @@
+/**
+ * Differential suite: seeded random op sequences run on the simulator and
+ * on this host's kernel (the oracle), outcomes compared after the
+ * normalisation of lib/live/normalize.ts. Each disagreement is printed as a
+ * minimal reproducer (shrunk by dropping ops).
+ *
+ * Where the host cannot run live (not Linux, no FFI, no permission to run a
+ * child Deno, no /proc/config.gz), the live part says so and why and passes;
+ * the model part always runs.
+ */
+import assert from "node:assert/strict";
+import { ffiStatus } from "../lib/live/libc.ts";
+import { hostModelConfig, type Outcome } from "../lib/live/normalize.ts";
+import { outcomesAgree, runLiveScenarios, runModelScenarios } from "../lib/live/differential.ts";
+import type { ScenarioOp } from "../lib/live/scenario.ts";
+import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
+import { shrink } from "./_differential/shrink.ts";
+
+const SEED = 0x6d6d6c62;
+const COUNT = 2000;
+const scenarios = generateScenarios(SEED, COUNT);
+
+/** Why this host cannot run the live half, or null if it can. */
+function liveUnavailable(): string | null {
+  if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}, not Linux`;
+  const ffi = ffiStatus();
+  if (!ffi.usable) return ffi.reason;
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    return "no permission to run a child Deno (--allow-run)";
+  }
+  const config = hostModelConfig();
+  return "reason" in config ? config.reason : null;
+}
+
+Deno.test(`differential: ${COUNT} seeded sequences of at most ${MAX_OPS} ops run on the model`, () => {
+  assert.equal(scenarios.length, COUNT);
+  assert.ok(scenarios.every((s) => s.length >= 1 && s.length <= MAX_OPS));
+  const config = hostModelConfig();
+  const outcomes = runModelScenarios(scenarios, "config" in config ? config.config : {});
+  for (const [i, o] of outcomes.entries()) {
+    assert.ok(o.length >= 1 && o.length <= scenarios[i].length, `scenario ${i}`);
+  }
+});
+
+function show(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): string {
+  return ops.map((op, i) => {
+    const m = JSON.stringify(model[i] ?? "-"), l = JSON.stringify(live[i] ?? "-");
+    const mark = m === l ? "  " : "≠ ";
+    return `${mark}${i}: ${op.op}(${JSON.stringify(op.args).slice(1, -1)})\n` +
+      `     model ${m}\n     live  ${l}`;
+  }).join("\n");
+}
+
+/** The first step where the runs differ, as "op: model vs live" (groups disagreements). */
+function signature(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): string {
+  const i = model.findIndex((o, k) => JSON.stringify(o) !== JSON.stringify(live[k]));
+  const at = i < 0 ? model.length : i;
+  const kind = (o: Outcome | undefined) =>
+    o === undefined ? "-" : "ok" in o ? "ok" : JSON.stringify(o);
+  return `${ops[at]?.op ?? "end"}: model ${kind(model[at])} vs live ${kind(live[at])}`;
+}
+
+Deno.test(`differential: ${COUNT} seeded sequences agree between the model and this kernel`, async () => {
+  const why = liveUnavailable();
+  if (why !== null) {
+    console.log(`skipped the live half: ${why}`);
+    return;
+  }
+  const host = hostModelConfig();
+  if (!("config" in host)) return;
+  const config = host.config;
+  const t0 = performance.now();
+  const model = runModelScenarios(scenarios, config);
+  const t1 = performance.now();
+  const { outcomes: live, stats } = await runLiveScenarios(scenarios);
+  const t2 = performance.now();
+
+  const unsafe = live.filter((o) => o.some((x) => "unsafe" in x)).length;
+  const bad = scenarios.map((_, i) => i).filter((i) => !outcomesAgree(model[i], live[i]));
+  console.log(
+    `${COUNT} sequences (seed 0x${SEED.toString(16)}): model ${(t1 - t0).toFixed(0)} ms, ` +
+      `live ${(t2 - t1).toFixed(0)} ms in ${stats.children} children; ` +
+      `live signals ${JSON.stringify(stats.signals)}; ${unsafe} cut short (memory not owned); ` +
+      `${bad.length} disagree`,
+  );
+
+  // Shrink one reproducer per kind of disagreement.
+  const groups = new Map<string, number[]>();
+  for (const i of bad) {
+    const sig = signature(scenarios[i], model[i], live[i]);
+    groups.set(sig, [...(groups.get(sig) ?? []), i]);
+  }
+  const stillFails = async (candidates: ScenarioOp[][]) => {
+    const m = runModelScenarios(candidates, config);
+    const l = (await runLiveScenarios(candidates)).outcomes;
+    return candidates.map((_, i) => !outcomesAgree(m[i], l[i]));
+  };
+  const reports: string[] = [];
+  for (const [sig, members] of [...groups].slice(0, 5)) {
+    const small = await shrink(scenarios[members[0]], stillFails, MAX_OPS);
+    const m = runModelScenarios([small], config)[0];
+    const l = (await runLiveScenarios([small])).outcomes[0];
+    reports.push(
+      `── ${sig} (${members.length} sequences, first #${members[0]}), reproducer:\n` +
+        `${JSON.stringify(small)}\n${show(small, m, l)}`,
+    );
+  }
+  if (reports.length) console.log(reports.join("\n"));
+  assert.equal(bad.length, 0, `${bad.length} sequences disagree; reproducers above`);
+});
