@@ -43,3 +43,7 @@ export type {
   Trace,
 } from "./explore.ts";
 export { Replay, replay } from "./replay.ts";
+export { timelineSvg, timelineText } from "./timeline.ts";
+export type { TimelineOptions } from "./timeline.ts";
+export { abba, independent, lostUpdate } from "./textbook.ts";
+export type { AbbaState, CounterState, LostUpdateOptions } from "./textbook.ts";

@@ -211,7 +211,7 @@ export class Execution<S> {
       p === null ? `${this.pcs[i]}:done` : `${this.pcs[i]}:${stepKey(p)}`
     );
     const held = [...this.#locks.values()].filter((l) => l.locked).map((l) =>
-      `${l.name}=${this.#holders(l).join("+")}`
+      `${l.name}=${this.#holders(l).sort().join("+")}`
     ).sort();
     return `${user}\n${threads.join("\n")}\n${held.join(",")}`;
   }
