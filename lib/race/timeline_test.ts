@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { $display } from "../plot/display.ts";
-import { explore, type Trace } from "./explore.ts";
+import { explore, type ExploreResult, type Trace } from "./explore.ts";
 import { abba, lostUpdate } from "./textbook.ts";
 import { timelineSvg, timelineText } from "./timeline.ts";
 import { SpinLock } from "../kernel/locking.ts";
 import type { Step } from "./step.ts";
 
-function counterexample(r: ReturnType<typeof explore>): Trace {
+function counterexample<S>(r: ExploreResult<S>): Trace<S> {
   if (r.verdict !== "counterexample") throw new Error(`expected a counterexample: ${r.message}`);
   return r.trace;
 }
