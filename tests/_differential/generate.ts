@@ -22,7 +22,7 @@ const PROTS = [
   C.PROT_READ | C.PROT_WRITE,
   C.PROT_READ | C.PROT_WRITE,
   C.PROT_READ | C.PROT_WRITE,
-  C.PROT_READ,
+  C.PROT_READ | C.PROT_WRITE,
   C.PROT_READ,
   C.PROT_NONE,
 ] as const;
@@ -55,9 +55,15 @@ export function generateScenario(r: Prng): ScenarioOp[] {
   // name the old mapping's pages: from then on, new mappings are MAP_FIXED only.
   let unmapped = false;
   const n = r.int(1, MAX_OPS);
+  // A range inside the pages `m` first covered; now and then a misaligned
+  // start (EINVAL), a zero length, or a length the kernel rounds up.
   const range = (m: Made) => {
     const page = r.int(0, m.pages - 1);
-    return { ref: { m: m.op, page }, len: r.int(1, m.pages - page) * PS };
+    const byte = r.chance(0.04) ? r.int(1, PS - 1) : 0;
+    const ref = byte ? { m: m.op, page, byte } : { m: m.op, page };
+    const pages = r.int(1, m.pages - page);
+    const short = byte || (r.chance(0.1) ? r.int(1, PS - 1) : 0);
+    return { ref, len: r.chance(0.04) ? 0 : pages * PS - short };
   };
   while (ops.length < n) {
     const kind = maps.length === 0 ? "mmap" : r.weighted({
@@ -78,7 +84,9 @@ export function generateScenario(r: Prng): ScenarioOp[] {
         ops.push({ op: "memfdCreate", args: [`d${ops.length}`, 0] });
         break;
       case "ftruncate": {
-        const size = r.int(0, 6) * PS + (r.chance(0.2) ? r.int(1, PS - 1) : 0);
+        // Mostly large enough for the mappings (an access past EOF is SIGBUS).
+        const pages = r.chance(0.6) ? r.int(6, 8) : r.int(0, 6);
+        const size = pages * PS + (r.chance(0.2) ? r.int(1, PS - 1) : 0);
         ops.push({ op: "ftruncate", args: [{ fd: r.pick(memfds) }, size] });
         break;
       }
@@ -90,7 +98,7 @@ export function generateScenario(r: Prng): ScenarioOp[] {
         if (type === "memfd" && memfds.length === 0) {
           memfds.push(ops.length);
           ops.push({ op: "memfdCreate", args: [`d${ops.length}`, 0] });
-          ops.push({ op: "ftruncate", args: [{ fd: memfds[0] }, r.int(1, 6) * PS] });
+          ops.push({ op: "ftruncate", args: [{ fd: memfds[0] }, r.int(2, 8) * PS] });
           if (ops.length >= n) break;
         }
         let flags = type === "anonPrivate"
