@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import * as C from "../kernel/constants.ts";
+import { liveTestsEnabled } from "./_testing.ts";
+import { outcomesAgree, runLiveScenarios, runModelScenarios } from "./differential.ts";
+import type { ScenarioOp } from "./scenario.ts";
+
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+const SCENARIOS: ScenarioOp[][] = [
+  [
+    { op: "mmap", args: [0, C.PAGE_SIZE, C.PROT_READ, ANON, -1, 0] },
+    { op: "write", args: [{ m: 0 }, 1] },
+  ],
+  [
+    { op: "mmap", args: [0, C.PAGE_SIZE, RW, ANON, -1, 0] },
+    { op: "write", args: [{ m: 0 }, 1] },
+    { op: "read", args: [{ m: 0 }] },
+  ],
+];
+
+Deno.test("outcomesAgree() compares step by step, up to a step the live run refused", () => {
+  assert.ok(outcomesAgree([{ ok: 0 }, { ok: 1 }], [{ ok: 0 }, { ok: 1 }]));
+  assert.ok(!outcomesAgree([{ ok: 0 }, { ok: 1 }], [{ ok: 0 }, { ok: 2 }]));
+  assert.ok(!outcomesAgree([{ ok: 0 }], [{ ok: 0 }, { signal: "SIGSEGV" }]));
+  assert.ok(outcomesAgree([{ ok: 0 }, { ok: 1 }], [{ ok: 0 }, { unsafe: "not ours" }]));
+});
+
+Deno.test("runModelScenarios(): a write to a read-only page is SIGSEGV", () => {
+  assert.deepEqual(runModelScenarios(SCENARIOS, {}), [
+    [{ ok: "new" }, { signal: "SIGSEGV" }],
+    [{ ok: "new" }, { ok: null }, { ok: 1 }],
+  ]);
+});
+
+Deno.test("runLiveScenarios(): a child killed by SIGSEGV ends its scenario, the next runs on", {
+  ignore: !liveTestsEnabled(),
+}, async () => {
+  const { outcomes, stats } = await runLiveScenarios(SCENARIOS, { parallel: 1 });
+  assert.deepEqual(outcomes, runModelScenarios(SCENARIOS, {}));
+  assert.deepEqual(stats, { children: 2, signals: { SIGSEGV: 1 } });
+});

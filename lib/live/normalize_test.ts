@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import * as C from "../kernel/constants.ts";
+import { Errno } from "../kernel/errno.ts";
+import { Signal } from "../kernel/signal.ts";
+import { decodePagemapEntry } from "../proc/task_mmu.ts";
+import { normalizePagemap, normalizeResult, normalizeThrown } from "./normalize.ts";
+
+Deno.test("normalizePagemap() keeps the flag bits and drops the PFN and raw value", () => {
+  const e = decodePagemapEntry(C.PM_PRESENT | C.PM_MMAP_EXCLUSIVE | 0x1234n);
+  assert.deepEqual(normalizePagemap(e), {
+    present: true,
+    swapped: false,
+    file: false,
+    exclusive: true,
+    softDirty: false,
+    uffdWp: false,
+    guard: false,
+  });
+});
+
+Deno.test("normalizeResult(): mmap is new or fixed, memfd is fd, bytes are numbers", () => {
+  assert.equal(normalizeResult("mmap", 0x7f0000000000), "new");
+  assert.equal(normalizeResult("mmap", 0x7f0000001000, 0x7f0000001000), "fixed");
+  assert.equal(normalizeResult("memfdCreate", 7), "fd");
+  assert.deepEqual(normalizeResult("read", Uint8Array.of(1, 2)), [1, 2]);
+  assert.equal(normalizeResult("read", 9), 9);
+  assert.equal(normalizeResult("write", undefined), null);
+  assert.equal(normalizeResult("munmap", 0), 0);
+});
+
+Deno.test("normalizeThrown(): errno by name, signal by signo only", () => {
+  assert.deepEqual(normalizeThrown(new Errno("ENOMEM", "mmap")), { errno: "ENOMEM" });
+  assert.deepEqual(normalizeThrown(new Signal("SIGBUS", "BUS_ADRERR", 0x1000)), {
+    signal: "SIGBUS",
+  });
+  assert.throws(() => normalizeThrown(new TypeError("x")), TypeError);
+});

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { simulate } from "../kernel/kernel.ts";
+import * as C from "../kernel/constants.ts";
+import { runScenario, type ScenarioOp } from "./scenario.ts";
+
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+
+function run(ops: ScenarioOp[]) {
+  return runScenario(simulate().spawn(), ops, C.PAGE_SIZE).outcomes;
+}
+
+Deno.test("runScenario() resolves { m, page, byte } to the address op m returned", () => {
+  assert.deepEqual(
+    run([
+      { op: "mmap", args: [0, 2 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+      { op: "write", args: [{ m: 0, page: 1, byte: 3 }, 0x41] },
+      { op: "read", args: [{ m: 0, page: 1, byte: 3 }] },
+      { op: "mmap", args: [{ m: 0, page: 1 }, C.PAGE_SIZE, RW, ANON | C.MAP_FIXED, -1, 0] },
+      { op: "read", args: [{ m: 0, page: 1, byte: 3 }] },
+    ]),
+    [{ ok: "new" }, { ok: null }, { ok: 0x41 }, { ok: "fixed" }, { ok: 0 }],
+  );
+});
+
+Deno.test("runScenario(): a reference to a failed op is unresolved, a closed fd is -1", () => {
+  assert.deepEqual(
+    run([
+      { op: "mmap", args: [0, 0, RW, ANON, -1, 0] },
+      { op: "read", args: [{ m: 0 }] },
+      { op: "memfdCreate", args: ["t", 0] },
+      { op: "close", args: [{ fd: 2 }] },
+      { op: "ftruncate", args: [{ fd: 2 }, C.PAGE_SIZE] },
+    ]),
+    [{ errno: "EINVAL" }, { unresolved: true }, { ok: "fd" }, { ok: 0 }, { errno: "EBADF" }],
+  );
+});
+
+Deno.test("runScenario() stops at the first signal", () => {
+  assert.deepEqual(
+    run([
+      { op: "mmap", args: [0, C.PAGE_SIZE, C.PROT_NONE, ANON, -1, 0] },
+      { op: "read", args: [{ m: 0 }] },
+      { op: "pagemap", args: [{ m: 0 }] },
+    ]),
+    [{ ok: "new" }, { signal: "SIGSEGV" }],
+  );
+});
+
+Deno.test("runScenario() consults the guard and stops where it refuses", () => {
+  const refused: string[] = [];
+  const { outcomes } = runScenario(
+    simulate().spawn(),
+    [
+      { op: "mmap", args: [0, C.PAGE_SIZE, RW, ANON, -1, 0] },
+      { op: "write", args: [{ m: 0 }, 1] },
+      { op: "read", args: [{ m: 0 }] },
+    ],
+    C.PAGE_SIZE,
+    undefined,
+    {
+      before: (op) => op.op === "write" ? "not ours" : null,
+      after: (op) => refused.push(op.op),
+    },
+  );
+  assert.deepEqual(outcomes, [{ ok: "new" }, { unsafe: "not ours" }]);
+  assert.deepEqual(refused, ["mmap"]);
+});
