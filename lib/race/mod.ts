@@ -45,5 +45,5 @@ export type {
 export { Replay, replay } from "./replay.ts";
 export { timelineSvg, timelineText } from "./timeline.ts";
 export type { TimelineOptions } from "./timeline.ts";
-export { abba, independent, lostUpdate } from "./textbook.ts";
-export type { AbbaState, CounterState, LostUpdateOptions } from "./textbook.ts";
+export { abba, anonFaultRace, independent, lostUpdate } from "./textbook.ts";
+export type { AbbaState, AnonFaultState, CounterState, LostUpdateOptions } from "./textbook.ts";

@@ -112,3 +112,89 @@ export function independent(threads: number, steps: number): RaceScenario<{ slot
     },
   };
 }
+
+/** State of {@linkcode anonFaultRace}: one PTE, its lock, the mm's rss and the pages. */
+export interface AnonFaultState {
+  /** The pfn the PTE maps, 0 for pte_none. */
+  pte: number;
+  /** MM_ANONPAGES of the mm. */
+  rss: number;
+  /** Next pfn the allocator hands out. */
+  nextPfn: number;
+  /** Pages allocated and not freed. */
+  live: number[];
+  /** What each fault read from the PTE before taking the lock (vmf->orig_pte). */
+  orig: Record<string, number>;
+  /** The page each fault allocated. */
+  page: Record<string, number>;
+  ptl: SpinLock;
+}
+
+/**
+ * Two threads take a write fault on the same missing anonymous PTE, as
+ * do_anonymous_page() does in mm/memory.c (v6.18): read the PTE without its
+ * lock, allocate a zeroed folio, take the PTE lock, then install. With
+ * `recheck` (the kernel's code) the fault re-reads the PTE under the lock
+ * (vmf_pte_changed()) and backs off, freeing its page, when another fault
+ * got there first; without it both install, the first page leaks and rss
+ * counts two pages for one PTE. The model keeps only what the race needs:
+ * one PTE, no rmap, no userfaultfd.
+ */
+export function anonFaultRace(
+  options: { recheck?: boolean } = {},
+): RaceScenario<AnonFaultState> {
+  const recheck = options.recheck ?? true;
+  function* fault(s: AnonFaultState, me: string): Generator<Step, void> {
+    yield { op: "read", obj: "pte", label: "orig_pte = ptep_get()" };
+    s.orig[me] = s.pte;
+    if (s.orig[me] !== 0) return;
+    yield { op: "write", obj: "pages", label: "folio_alloc()" };
+    s.page[me] = s.nextPfn++;
+    s.live.push(s.page[me]);
+    yield { op: "lock", lock: s.ptl };
+    if (recheck) {
+      yield { op: "read", obj: "pte", label: "vmf_pte_changed()" };
+      if (s.pte !== s.orig[me]) {
+        yield { op: "unlock", lock: s.ptl };
+        yield { op: "write", obj: "pages", label: "folio_put()" };
+        s.live.splice(s.live.indexOf(s.page[me]), 1);
+        return;
+      }
+    }
+    yield { op: "write", obj: "rss", label: "inc_mm_counter()" };
+    s.rss++;
+    yield { op: "write", obj: "pte", label: "set_pte_at()" };
+    s.pte = s.page[me];
+    yield { op: "unlock", lock: s.ptl };
+  }
+  return {
+    name: `do_anonymous_page() ${recheck ? "with" : "without"} vmf_pte_changed()`,
+    setup() {
+      const state: AnonFaultState = {
+        pte: 0,
+        rss: 0,
+        nextPfn: 0x100,
+        live: [],
+        orig: {},
+        page: {},
+        ptl: new SpinLock("ptl"),
+      };
+      return { state, threads: { fault0: fault(state, "fault0"), fault1: fault(state, "fault1") } };
+    },
+    checkFinal(s) {
+      const mapped = s.pte === 0 ? 0 : 1;
+      if (s.rss !== mapped) {
+        throw new VmBugError("rss counter", `MM_ANONPAGES is ${s.rss}, page tables map ${mapped}`, {
+          rss: s.rss,
+          pte: s.pte,
+        });
+      }
+      const leaked = s.live.filter((pfn) => pfn !== s.pte);
+      if (leaked.length > 0) {
+        throw new VmBugError("refcount", `page ${leaked.join(", ")} allocated and never mapped`, {
+          pfn: leaked[0],
+        });
+      }
+    },
+  };
+}
