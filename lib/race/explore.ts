@@ -30,6 +30,9 @@
 import { Execution, type Failure, type ScenarioLike, toScenario, type TraceStep } from "./run.ts";
 import type { RaceScenario } from "./run.ts";
 import { dependent, type Step } from "./step.ts";
+import { $display, type MediaBundle } from "../plot/display.ts";
+import { escapeXml } from "../plot/_svg.ts";
+import { timelineSvg } from "./timeline.ts";
 
 /** A failing execution, replayable with `replay()`. */
 export interface Trace<S = unknown> {
@@ -125,7 +128,29 @@ export function explore<S>(
 ): ExploreResult<S> {
   const s = toScenario(scenario);
   const search = new Search(s, options);
-  return options.naive ? search.naive() : search.bfs();
+  return displayable(options.naive ? search.naive() : search.bfs());
+}
+
+/**
+ * Give a result a (non-enumerable) display method, so that a notebook cell
+ * ending in `explore(…)` shows the verdict, and for a counterexample its
+ * timeline.
+ */
+function displayable<R extends ExploreResult>(result: R): R {
+  Object.defineProperty(result, $display, {
+    enumerable: false,
+    value: (): MediaBundle => {
+      if (result.verdict !== "counterexample") {
+        return { "text/plain": result.message, "text/html": `<p>${escapeXml(result.message)}</p>` };
+      }
+      const figure = timelineSvg(result.trace);
+      return {
+        "text/plain": `${result.message}\n${figure.text}`,
+        "text/html": `<p>${escapeXml(result.message)}</p>${figure.svg}`,
+      };
+    },
+  });
+  return result;
 }
 
 /** The one-line verdict, as `message` says it. */

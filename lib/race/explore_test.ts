@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { VmBugError } from "../kernel/bug.ts";
+import { $display, type Displayable } from "../plot/display.ts";
 import { RwSemaphore, SpinLock } from "../kernel/locking.ts";
 import { explore, type ExploreProgress, type ExploreResult } from "./explore.ts";
 import { abba, independent, lostUpdate } from "./textbook.ts";
@@ -340,4 +341,20 @@ Deno.test("explore() keeps a thread's declared locals apart when hashing", () =>
     checkFinal: (s) => assert.equal(s.counter, 2),
   });
   assert.equal(checked.verdict, "counterexample");
+});
+
+Deno.test("explore() results display as their message, a counterexample with its timeline", () => {
+  const safe = explore(lostUpdate({ locked: true }));
+  const bundle = (safe as unknown as Displayable)[$display]();
+  assert.equal(
+    bundle["text/plain"],
+    "lost update (2 threads, spin_lock): all 2 interleavings safe (17 states)",
+  );
+  const bad = (explore(abba()) as unknown as Displayable)[$display]();
+  assert.match(
+    bad["text/html"] as string,
+    /^<p>ABBA \(T1 takes B then A\): counterexample in 2 steps: deadlock/,
+  );
+  assert.match(bad["text/html"] as string, /<svg xmlns=/);
+  assert.ok((bad["text/plain"] as string).includes("\nstuck  spin_lock(B) ✗  spin_lock(A) ✗\n"));
 });
