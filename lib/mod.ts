@@ -48,8 +48,8 @@ export {
   PGTY_table,
 } from "./mm/memmap.ts";
 export type { PageFlagName } from "./mm/memmap.ts";
-export { MmCore, VMSTAT_ITEMS } from "./mm/core.ts";
-export type { VmstatItem } from "./mm/core.ts";
+export { DEFAULT_VARIANTS, makeVariants, MmCore, VMSTAT_ITEMS } from "./mm/core.ts";
+export type { KernelVariants, VmstatItem } from "./mm/core.ts";
 export {
   FAULT_FLAG_UNSHARE,
   FAULT_FLAG_USER,
@@ -57,6 +57,7 @@ export {
   handleMmFault,
   VM_FAULT_ERROR,
   VM_FAULT_HWPOISON,
+  VM_FAULT_HWPOISON_SILENT,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_RETRY,
@@ -66,6 +67,14 @@ export {
   vmNormalPage,
 } from "./mm/memory.ts";
 export { folioTestAnon, pageAnonExclusive } from "./mm/rmap.ts";
+export * as uffd from "./userfaultfd/mod.ts";
+export { Userfaultfd } from "./userfaultfd/userfaultfd.ts";
+export type {
+  UffdHandler,
+  UffdMsg,
+  UffdMsgFork,
+  UffdMsgPagefault,
+} from "./userfaultfd/userfaultfd.ts";
 export { decodePagemapEntry, pagemapEntry } from "./proc/task_mmu.ts";
 export type { PagemapEntry } from "./proc/task_mmu.ts";
 

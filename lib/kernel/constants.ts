@@ -137,3 +137,6 @@ export const PAGE_IS_PFNZERO = 1 << 5;
 export const PAGE_IS_HUGE = 1 << 6;
 export const PAGE_IS_SOFT_DIRTY = 1 << 7;
 export const PAGE_IS_GUARD = 1 << 8;
+
+// userfaultfd (include/uapi/linux/userfaultfd.h)
+export * from "../userfaultfd/constants.ts";

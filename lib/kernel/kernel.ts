@@ -4,7 +4,7 @@
  * @module
  */
 import { type KernelConfig, makeConfig } from "./config.ts";
-import { MmCore, type VmstatItem } from "../mm/core.ts";
+import { type KernelVariants, makeVariants, MmCore, type VmstatItem } from "../mm/core.ts";
 import { MmStruct } from "../mm/mm_types.ts";
 import { Errno } from "./errno.ts";
 import { checkInvariants } from "../mm/debug.ts";
@@ -21,6 +21,8 @@ export interface SimulateOptions {
   config?: Partial<KernelConfig>;
   /** Simulated RAM in bytes (default 64 GiB; pages are only paid for when used). */
   memory?: number;
+  /** Historical or proposed versions of kernel code (default: v6.18 as released). */
+  variants?: Partial<KernelVariants>;
 }
 
 const DEFAULT_MEMORY = 64 * 2 ** 30;
@@ -41,7 +43,7 @@ export class Kernel {
       throw new RangeError(`unknown arch "${String(opts.arch)}": this model has "x86_64"`);
     }
     this.config = makeConfig(opts.config);
-    this.core = new MmCore(this.config, opts.memory ?? DEFAULT_MEMORY);
+    this.core = new MmCore(this.config, opts.memory ?? DEFAULT_MEMORY, makeVariants(opts.variants));
   }
 
   /** A new process with an empty address space. */

@@ -19,6 +19,12 @@ import { shmemFileSetup, shmemMaybeEvict, shmemSetSize } from "../mm/shmem.ts";
 import { decodePagemapEntry, type PagemapEntry, pagemapEntry } from "../proc/task_mmu.ts";
 import { mmuAccess } from "../arch/x86/fault.ts";
 import { exitMmap } from "../mm/exit.ts";
+import {
+  newUserfaultfd,
+  type UffdOwner,
+  Userfaultfd,
+  type UserfaultfdCtx,
+} from "../userfaultfd/userfaultfd.ts";
 
 const U64_LIMIT = 2 ** 64;
 
@@ -220,11 +226,48 @@ export class Process {
   /** fork(2): a child with a copy-on-write copy of this address space. */
   fork(): Process {
     this.alive("fork");
-    return this.kernel.forkProcess(this, (pid) => {
-      const mm = dupMmap(this.mm, pid);
+    // The child's userfaultfds (UFFD_FEATURE_EVENT_FORK) belong to the
+    // child, which exists only once its mm does.
+    let child: Process | null = null;
+    const comm = this.comm, capSysAdmin = this.capSysAdmin;
+    const owner: UffdOwner & { pid: number } = {
+      get mm() {
+        return child!.mm;
+      },
+      pid: 0,
+      comm,
+      capSysAdmin,
+      pageOfUser: (addr: number) => child!.pageOfUser(addr),
+    };
+    child = this.kernel.forkProcess(this, (pid) => {
+      owner.pid = pid;
+      const mm = dupMmap(this.mm, pid, owner);
       if (!mm) throw new Errno("ENOMEM", "fork");
       return mm;
     });
+    return child;
+  }
+
+  /**
+   * userfaultfd(2): a new userfaultfd for this address space. `flags`:
+   * O_CLOEXEC, O_NONBLOCK, UFFD_USER_MODE_ONLY.
+   */
+  userfaultfd(flags = 0): Userfaultfd {
+    const sc = "userfaultfd";
+    this.alive(sc);
+    const fl = cint(flags, "flags", sc) >>> 0;
+    if (!this.kernel.config.USERFAULTFD) throw new Errno("ENOSYS", sc);
+    const ctx = newUserfaultfd(this, fl, this.capSysAdmin);
+    if (typeof ctx === "number") check(ctx, sc);
+    return new Userfaultfd(ctx as UserfaultfdCtx);
+  }
+
+  /**
+   * The page frame behind `addr` as a user read reaches it (faulting it in
+   * if needed): UFFDIO_COPY's copy_from_user() of its source page.
+   */
+  pageOfUser(addr: number): number {
+    return mmuAccess(this.mm, addr, false, this);
   }
 
   /**

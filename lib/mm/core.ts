@@ -27,6 +27,36 @@ export type VmstatItem = typeof VMSTAT_ITEMS[number];
 /** Page frames reserved at boot below the first allocatable one. */
 export const RESERVED_LOW_PAGES = 256;
 
+/**
+ * Named variants of kernel code a lesson can switch on (`simulate({
+ * variants })`): each one is a version of the code that is not v6.18's.
+ */
+export interface KernelVariants {
+  /**
+   * The proposed VM_FAULT_HWPOISON_SILENT fault bit (never merged): a
+   * UFFDIO_POISON'd page faults with it, and do_sigbus() raises the same
+   * SIGBUS without the "MCE: Killing" log line, since no hardware error
+   * happened.
+   */
+  silentPoison: boolean;
+}
+
+export const DEFAULT_VARIANTS: Readonly<KernelVariants> = Object.freeze({ silentPoison: false });
+
+/** Merges variant switches into the defaults, rejecting unknown names. */
+export function makeVariants(v: Partial<KernelVariants> = {}): Readonly<KernelVariants> {
+  if (v === null || typeof v !== "object") {
+    throw new TypeError(`variants must be an object, got ${String(v)}`);
+  }
+  for (const [key, value] of Object.entries(v)) {
+    if (!(key in DEFAULT_VARIANTS)) throw new RangeError(`unknown kernel variant "${key}"`);
+    if (typeof value !== "boolean") {
+      throw new TypeError(`variant ${key} must be true or false, got ${String(value)}`);
+    }
+  }
+  return Object.freeze({ ...DEFAULT_VARIANTS, ...v });
+}
+
 export class MmCore {
   readonly memmap: MemMap;
   /** page->mapping targets: index 0 is "no mapping". */
@@ -44,7 +74,11 @@ export class MmCore {
   private warned = new Set<string>();
   private nextIno = 1;
 
-  constructor(readonly config: Readonly<KernelConfig>, memoryBytes: number) {
+  constructor(
+    readonly config: Readonly<KernelConfig>,
+    memoryBytes: number,
+    readonly variants: Readonly<KernelVariants> = DEFAULT_VARIANTS,
+  ) {
     this.memmap = new MemMap(memoryBytes);
     this.swapops = new SwapOps(config);
     this.bits = pteBits(config);

@@ -19,6 +19,7 @@ import {
   MM_SWAPENTS,
   type MmStruct,
   VM_SHARED,
+  VM_UFFD_MISSING,
   VM_WRITE,
   type Vma,
 } from "./mm_types.ts";
@@ -59,6 +60,12 @@ import {
 import { PG_dirty, PG_referenced } from "./memmap.ts";
 import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
 import { VmBugError } from "../kernel/bug.ts";
+import {
+  handleUserfault,
+  userfaultfdMinor,
+  userfaultfdMissing,
+  userfaultfdWp,
+} from "../userfaultfd/userfaultfd.ts";
 
 // enum fault_flag (include/linux/mm_types.h)
 export const FAULT_FLAG_WRITE = 1 << 0;
@@ -89,6 +96,13 @@ export const VM_FAULT_FALLBACK = 0x000800;
 export const VM_FAULT_DONE_COW = 0x001000;
 export const VM_FAULT_NEEDDSYNC = 0x002000;
 export const VM_FAULT_COMPLETED = 0x004000;
+/**
+ * VM_FAULT_HWPOISON_SILENT: the proposed (never merged) bit for poison that
+ * is not a hardware error (a UFFDIO_POISON marker): SIGBUS, no MCE log.
+ * Only returned with `variants: { silentPoison: true }`. 0x80 was free in
+ * v6.18's vm_fault_t.
+ */
+export const VM_FAULT_HWPOISON_SILENT = 0x000080;
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV |
   VM_FAULT_HWPOISON |
   VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK;
@@ -100,6 +114,7 @@ export function vmFaultNames(ret: number): string[] {
     ["VM_FAULT_SIGBUS", VM_FAULT_SIGBUS],
     ["VM_FAULT_MAJOR", VM_FAULT_MAJOR],
     ["VM_FAULT_HWPOISON", VM_FAULT_HWPOISON],
+    ["VM_FAULT_HWPOISON_SILENT", VM_FAULT_HWPOISON_SILENT],
     ["VM_FAULT_SIGSEGV", VM_FAULT_SIGSEGV],
     ["VM_FAULT_NOPAGE", VM_FAULT_NOPAGE],
     ["VM_FAULT_LOCKED", VM_FAULT_LOCKED],
@@ -169,7 +184,10 @@ export function pteIndex(addr: number): number {
 /** struct vm_fault: what the handlers below pass along. */
 interface VmFault {
   vma: Vma;
+  /** The page-aligned address. */
   address: number;
+  /** real_address: the exact faulting address (for UFFD_FEATURE_EXACT_ADDRESS). */
+  realAddress: number;
   flags: number;
   pgoff: number;
   pt: PageTable | null;
@@ -194,6 +212,7 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
   const vmf: VmFault = {
     vma,
     address: address - (address % 4096),
+    realAddress: address,
     flags,
     pgoff: vma.linearPageIndex(address),
     pt,
@@ -259,9 +278,14 @@ function doAnonymousPage(vmf: VmFault): number {
     const lo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL) >>> 0;
     const hi = pfnHi(core.zeroPfn) | vma.protHi;
     pt.ptl!.lock("do_anonymous_page");
-    if (!pt.isNone(i)) {
+    if (vmfPteChanged(vmf)) {
       pt.ptl!.unlock();
       return 0;
+    }
+    // Deliver the page fault to userland, checked inside the PTE lock.
+    if (userfaultfdMissing(vma)) {
+      pt.ptl!.unlock();
+      return handleUserfault(vmf, VM_UFFD_MISSING);
     }
     pt.setHalves(i, lo, hi);
     pt.ptl!.unlock();
@@ -274,16 +298,27 @@ function doAnonymousPage(vmf: VmFault): number {
   if (vma.vm_flags & VM_WRITE) lo = (lo | _PAGE_RW | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
   const hi = pfnHi(pfn) | vma.protHi;
   pt.ptl!.lock("do_anonymous_page");
-  if (!pt.isNone(i)) {
+  if (vmfPteChanged(vmf)) {
     pt.ptl!.unlock();
     core.memmap.put(pfn);
     return 0;
+  }
+  if (userfaultfdMissing(vma)) {
+    pt.ptl!.unlock();
+    core.memmap.put(pfn);
+    return handleUserfault(vmf, VM_UFFD_MISSING);
   }
   mm.rss[MM_ANONPAGES]++;
   folioAddNewAnonRmap(core, pfn, vma, vmf.address, true);
   pt.setHalves(i, lo, hi);
   pt.ptl!.unlock();
   return 0;
+}
+
+/** vmf_pte_changed(): the entry is no longer what the fault started from. */
+function vmfPteChanged(vmf: VmFault): boolean {
+  const pt = vmf.pt!;
+  return pt.e[2 * vmf.idx] !== vmf.origLo || pt.e[2 * vmf.idx + 1] !== vmf.origHi;
 }
 
 /** do_fault(): a file (shmem) VMA with no entry. */
@@ -293,10 +328,22 @@ function doFault(vmf: VmFault): number {
   return doSharedFault(vmf);
 }
 
-/** __do_fault() → shmem_fault(): the page-cache folio, or a vm_fault_t error. */
+/**
+ * __do_fault() → shmem_fault() → shmem_get_folio_gfp(): the page-cache
+ * folio, or a vm_fault_t error (negated). Past i_size is SIGBUS; then a
+ * VMA registered MINOR hands a cached page to userfaultfd, one registered
+ * MISSING hands over a hole.
+ */
 function doFaultGetFolio(vmf: VmFault): number {
-  const core = vmf.vma.vm_mm.core;
-  const pfn = shmemGetFolio(core, vmf.vma.vm_file!.inode, vmf.pgoff);
+  const { vma } = vmf;
+  const core = vma.vm_mm.core;
+  const inode = vma.vm_file!.inode;
+  if (vmf.pgoff < Math.ceil(inode.size / 4096)) {
+    const cached = filemapGetFolio(inode, vmf.pgoff) >= 0;
+    if (cached && userfaultfdMinor(vma)) return -handleUserfault(vmf, "minor");
+    if (!cached && userfaultfdMissing(vma)) return -handleUserfault(vmf, VM_UFFD_MISSING);
+  }
+  const pfn = shmemGetFolio(core, inode, vmf.pgoff);
   if (pfn === SHMEM_BEYOND_EOF) return -VM_FAULT_SIGBUS;
   if (pfn < 0) return -VM_FAULT_OOM;
   return pfn;
@@ -308,7 +355,9 @@ function doFaultGetFolio(vmf: VmFault): number {
  * VMA or the PTE table), then fault the page itself in if still missing.
  */
 function doReadFault(vmf: VmFault): number {
-  doFaultAround(vmf);
+  // should_fault_around(): not where uffd-wp or minor faults must be seen
+  // page by page (uffd_disable_fault_around()).
+  if (!userfaultfdWp(vmf.vma) && !userfaultfdMinor(vmf.vma)) doFaultAround(vmf);
   if (!vmf.pt!.isNone(vmf.idx)) return VM_FAULT_NOPAGE;
   const pfn = doFaultGetFolio(vmf);
   if (pfn < 0) return -pfn;
@@ -557,7 +606,9 @@ function handlePteMarker(vmf: VmFault, marker: number): number {
     core.warnOnce("empty-marker", "empty PTE marker");
     return VM_FAULT_SIGBUS;
   }
-  if (marker & PTE_MARKER_POISONED) return VM_FAULT_HWPOISON;
+  if (marker & PTE_MARKER_POISONED) {
+    return VM_FAULT_HWPOISON | (core.variants.silentPoison ? VM_FAULT_HWPOISON_SILENT : 0);
+  }
   if (marker & PTE_MARKER_GUARD) return VM_FAULT_SIGSEGV;
   // PTE_MARKER_UFFD_WP in a VMA no longer registered for uffd-wp:
   // pte_marker_clear(), then handle the fault as a missing page.

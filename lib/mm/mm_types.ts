@@ -13,6 +13,7 @@ import { RwSemaphore, SpinLock } from "../kernel/locking.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { type Pte, pteToHalves } from "../arch/x86/pgtable.ts";
 import type { MmCore } from "./core.ts";
+import type { UffdWait, UserfaultfdCtx } from "../userfaultfd/userfaultfd.ts";
 
 // vm_flags (include/linux/mm.h). Values above bit 30 are kept as unsigned.
 export const VM_NONE = 0x0;
@@ -47,6 +48,15 @@ export const VM_MIXEDMAP = 0x10000000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_MERGEABLE = 0x80000000;
+/**
+ * VM_UFFD_MINOR (VM_UFFD_MINOR_BIT = 41 with CONFIG_HAVE_ARCH_USERFAULTFD_MINOR).
+ * The model keeps vm_flags as an unsigned 32-bit number, so this bit lives
+ * in `Vma.vm_flags_hi` (bit 41 - 32) instead; see vmaUffdMinor().
+ */
+export const VM_UFFD_MINOR = 2 ** 41;
+export const VM_UFFD_MINOR_BIT = 41;
+/** VM_UFFD_MINOR within Vma.vm_flags_hi. */
+export const VM_UFFD_MINOR_HI = 1 << (VM_UFFD_MINOR_BIT - 32);
 
 /** The vm_flags names, for decoders and pictures. */
 export const VM_FLAG_NAMES: readonly (readonly [string, number])[] = [
@@ -143,6 +153,10 @@ export class Vma {
   anon_vma: AnonVma | null = null;
   /** The anon_vmas whose pages this VMA may map (anon_vma_chain). */
   anonVmaChain: AnonVma[] = [];
+  /** vm_flags bits 32-63 (only VM_UFFD_MINOR is modelled there). */
+  vm_flags_hi = 0;
+  /** vm_userfaultfd_ctx.ctx: the userfaultfd this VMA is registered with. */
+  vm_userfaultfd_ctx: UserfaultfdCtx | null = null;
 
   constructor(
     readonly vm_mm: MmStruct,
@@ -191,6 +205,14 @@ export class MmStruct {
   pteCacheKey = -1;
   pteCacheTable: PageTable | null = null;
   dead = false;
+  /**
+   * The userfaultfd wait of this mm's (single) thread: set by
+   * handle_userfault() while the fault path returns VM_FAULT_RETRY, taken
+   * by the arch fault handler once mmap_lock is dropped.
+   */
+  uffdWait: UffdWait | null = null;
+  /** Handler calls during the current access (a handler that never resolves ends in Blocked). */
+  uffdHandlerCalls = 0;
 
   constructor(readonly core: MmCore, readonly owner: number) {
     this.pgd = core.allocTable(this, "pgd");

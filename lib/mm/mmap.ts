@@ -141,6 +141,8 @@ export function splitVma(mm: MmStruct, vma: Vma, addr: number): Vma {
   upper.setPageProt(vma.vm_page_prot);
   upper.anon_vma = vma.anon_vma;
   upper.anonVmaChain = vma.anonVmaChain;
+  upper.vm_flags_hi = vma.vm_flags_hi;
+  upper.vm_userfaultfd_ctx = vma.vm_userfaultfd_ctx;
   vma.vm_end = addr;
   insertVma(mm, upper);
   return upper;
@@ -150,6 +152,9 @@ export function splitVma(mm: MmStruct, vma: Vma, addr: number): Vma {
 function canMerge(a: Vma, b: Vma): boolean {
   if (a.vm_end !== b.vm_start) return false;
   if (((a.vm_flags ^ b.vm_flags) & ~VM_SOFTDIRTY) !== 0) return false;
+  if (a.vm_flags_hi !== b.vm_flags_hi) return false;
+  // is_mergeable_vm_userfaultfd_ctx()
+  if (a.vm_userfaultfd_ctx !== b.vm_userfaultfd_ctx) return false;
   if ((a.vm_file?.inode ?? null) !== (b.vm_file?.inode ?? null)) return false;
   if (a.vm_pgoff + (a.vm_end - a.vm_start) / PAGE_SIZE !== b.vm_pgoff) return false;
   if (a.anon_vma && b.anon_vma) return a.anon_vma === b.anon_vma;

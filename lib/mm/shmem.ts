@@ -32,16 +32,35 @@ export function shmemGetFolio(core: MmCore, inode: Inode, index: number): number
   if (index >= Math.ceil(inode.size / PAGE_SIZE)) return SHMEM_BEYOND_EOF;
   const cached = inode.mapping.pages.get(index);
   if (cached !== undefined) return cached;
-  const m = core.memmap;
-  const pfn = m.allocPage();
+  const pfn = core.memmap.allocPage();
   if (pfn < 0) return -1;
+  shmemAddFolio(core, inode, index, pfn);
+  return pfn;
+}
+
+/**
+ * shmem_add_to_page_cache(): a newly allocated page (its one reference
+ * becomes the page cache's) enters the cache at `index`.
+ */
+export function shmemAddFolio(core: MmCore, inode: Inode, index: number, pfn: number): void {
+  const m = core.memmap;
   m.flags[pfn] = PG_uptodate | PG_swapbacked | PG_lru;
   m.mapping[pfn] = inode.mapping.id;
   m.index[pfn] = index;
   inode.mapping.pages.set(index, pfn);
   core.vmstat.nr_file_pages++;
   core.vmstat.nr_shmem++;
-  return pfn;
+}
+
+/** filemap_remove_folio() + folio_put(): drop the unmapped page at `index` from the cache. */
+export function shmemDeleteFolio(core: MmCore, inode: Inode, index: number): void {
+  const pfn = inode.mapping.pages.get(index);
+  if (pfn === undefined) return;
+  inode.mapping.pages.delete(index);
+  core.memmap.mapping[pfn] = 0;
+  core.vmstat.nr_file_pages--;
+  core.vmstat.nr_shmem--;
+  core.memmap.put(pfn);
 }
 
 /** filemap_get_folio() without allocation: the cached pfn or -1. */

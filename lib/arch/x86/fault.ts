@@ -31,12 +31,15 @@ import {
   VM_FAULT_ERROR,
   VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE,
+  VM_FAULT_HWPOISON_SILENT,
   VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
 } from "../../mm/memory.ts";
 import { Signal } from "../../kernel/signal.ts";
 import { VmBugError } from "../../kernel/bug.ts";
+import { userfaultfdWait } from "../../userfaultfd/userfaultfd.ts";
 
 /** The #PF error code bits (enum x86_pf_error_code). */
 export const X86_PF_PROT = 1 << 0;
@@ -64,6 +67,7 @@ export function mmuAccess(mm: MmStruct, addr: number, write: boolean, ctx: Acces
   // The CPU checks canonicality before it walks: the tables' indices only
   // see bits 12-47, so an upper address must never reach the walk below.
   if (addr >= NON_CANONICAL) doUserAddrFault(mm, addr, X86_PF_USER, ctx);
+  mm.uffdHandlerCalls = 0;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     const key = Math.floor(addr / 2097152);
     let pt = mm.pteCacheKey === key ? mm.pteCacheTable : null;
@@ -128,6 +132,13 @@ export function doUserAddrFault(
     mm.mmap_lock.upRead();
   }
   if (fault & VM_FAULT_ERROR) mmFaultError(mm, address, fault, ctx);
+  // VM_FAULT_RETRY from handle_userfault(): mmap_lock is dropped; wait for
+  // the monitor (the handler), then the caller retries the access.
+  const wait = mm.uffdWait;
+  if (fault & VM_FAULT_RETRY && wait) {
+    mm.uffdWait = null;
+    userfaultfdWait(wait, mm.uffdHandlerCalls++);
+  }
 }
 
 /** mm_fault_error(). */
@@ -152,6 +163,8 @@ function mmFaultError(mm: MmStruct, address: number, fault: number, ctx: AccessC
 function doSigbus(mm: MmStruct, address: number, fault: number, ctx: AccessContext): never {
   const core = mm.core;
   if (core.config.MEMORY_FAILURE && (fault & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE))) {
+    // The silent-poison variant: no hardware error happened, so no MCE line.
+    if (fault & VM_FAULT_HWPOISON_SILENT) throw new Signal("SIGBUS", "BUS_MCEERR_AR", address, 12);
     core.printk(
       `MCE: Killing ${ctx.comm}:${ctx.pid} due to hardware memory corruption fault at ${
         address.toString(16)

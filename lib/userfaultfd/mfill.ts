@@ -1,0 +1,304 @@
+/**
+ * Resolving userfaults from the monitor side (mm/userfaultfd.c, v6.18):
+ * mfill_atomic() for UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_CONTINUE and
+ * UFFDIO_POISON.
+ *
+ * Lock order: mmap_lock (read) → PTE lock. The source page of a copy is
+ * read before mmap_lock is taken (the kernel's copy_from_user() retry path
+ * outside the lock), so reading it may fault like any user access.
+ *
+ * Simplification: the destination VMA is looked up and validated again for
+ * every page (the kernel does so only after dropping the lock to copy), which
+ * gives the same results on one CPU.
+ * @module
+ */
+import { ERRNO } from "../kernel/errno.ts";
+import { Blocked, Signal } from "../kernel/signal.ts";
+import { PAGE_SIZE } from "../kernel/constants.ts";
+import { VM_SHARED, VM_UFFD_WP, VM_WRITE, type Vma } from "../mm/mm_types.ts";
+import { pteAlloc, pteIndex } from "../mm/memory.ts";
+import type { PageTable } from "../pgtable/pgtable.ts";
+import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
+import { _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from "../arch/x86/pgtable_types.ts";
+import { pteFromHalves } from "../arch/x86/pgtable.ts";
+import { PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, pteToSwpEntry } from "../pgtable/swapops.ts";
+import {
+  allocAnonFolio,
+  anonVmaPrepare,
+  folioAddFileRmapPte,
+  folioAddNewAnonRmap,
+  mmCounter,
+} from "../mm/rmap.ts";
+import { filemapGetFolio, shmemAddFolio, shmemDeleteFolio } from "../mm/shmem.ts";
+import type { UserfaultfdCtx } from "./userfaultfd.ts";
+
+const E = (name: keyof typeof ERRNO) => -ERRNO[name];
+
+/** enum mfill_atomic_mode, by name. */
+export type MfillMode = "copy" | "zeropage" | "continue" | "poison";
+/** MFILL_ATOMIC_WP: install the page write-protected with the uffd-wp bit. */
+export const MFILL_ATOMIC_WP = 1;
+
+/**
+ * uffd_mfill_lock() → uffd_lock_vma() + validate_dst_vma(): the VMA holding
+ * `dst`, given an anon_vma if private, covering the whole range and
+ * registered with a userfaultfd; else -ENOENT (-ENOMEM for the anon_vma).
+ */
+function uffdMfillLock(ctx: UserfaultfdCtx, dst: number, len: number): Vma | number {
+  const mm = ctx.mm;
+  const vma = mm.vmaLookup(dst);
+  if (!vma) return E("ENOENT");
+  if (!(vma.vm_flags & VM_SHARED) && !anonVmaPrepare(mm.core, vma)) return E("ENOMEM");
+  if (dst + len > vma.vm_end) return E("ENOENT");
+  if (!vma.vm_userfaultfd_ctx) return E("ENOENT");
+  return vma;
+}
+
+/**
+ * mfill_atomic(): fill [dst, dst+len) page by page. Returns the bytes done
+ * if any, else -errno (the ioctl turns a short count into -EAGAIN).
+ */
+export function mfillAtomic(
+  ctx: UserfaultfdCtx,
+  mode: MfillMode,
+  dst: number,
+  src: number,
+  len: number,
+  flags: number,
+): number {
+  const mm = ctx.mm;
+  let copied = 0;
+  let err = 0;
+  while (copied < len) {
+    const dstAddr = dst + copied;
+    // Step 1: for a copy, read the source page (copy_from_user()).
+    let srcPfn = -1;
+    if (mode === "copy") {
+      srcPfn = pageOfUser(ctx, src + copied);
+      if (srcPfn < 0) {
+        err = srcPfn;
+        break;
+      }
+    }
+    mm.mmap_lock.downRead();
+    try {
+      // Step 2: validate the destination VMA and the mode against it.
+      const vma = uffdMfillLock(ctx, dst, len);
+      if (typeof vma === "number") {
+        err = vma;
+        break;
+      }
+      if ((flags & MFILL_ATOMIC_WP) && !(vma.vm_flags & VM_UFFD_WP)) {
+        err = E("EINVAL");
+        break;
+      }
+      if (mode === "continue" && vma.isAnonymous) {
+        err = E("EINVAL");
+        break;
+      }
+      // Step 3: the page table, then the entry itself.
+      const pt = pteAlloc(mm, dstAddr);
+      if (!pt) {
+        err = E("ENOMEM");
+        break;
+      }
+      err = mfillAtomicPte(vma, pt, dstAddr, mode, srcPfn, flags);
+    } finally {
+      mm.mmap_lock.upRead();
+    }
+    if (err) break;
+    copied += PAGE_SIZE;
+  }
+  return copied ? copied : err;
+}
+
+/**
+ * The source page of a copy, faulted in as a user read would; -EFAULT
+ * where that access would raise a signal or block.
+ */
+function pageOfUser(ctx: UserfaultfdCtx, addr: number): number {
+  try {
+    return ctx.owner.pageOfUser(addr);
+  } catch (e) {
+    if (e instanceof Signal || e instanceof Blocked) return E("EFAULT");
+    throw e;
+  }
+}
+
+/** mfill_atomic_pte(): dispatch one page by mode and by mapping type. */
+function mfillAtomicPte(
+  vma: Vma,
+  pt: PageTable,
+  addr: number,
+  mode: MfillMode,
+  srcPfn: number,
+  flags: number,
+): number {
+  if (mode === "continue") return mfillAtomicPteContinue(vma, pt, addr, flags);
+  if (mode === "poison") return mfillAtomicPtePoison(vma, pt, addr);
+  // A hole in a private shmem mapping is filled with anonymous memory,
+  // without touching the file.
+  if (!(vma.vm_flags & VM_SHARED)) {
+    if (mode === "copy") return mfillAtomicPteCopy(vma, pt, addr, srcPfn, flags);
+    return mfillAtomicPteZeropage(vma, pt, addr);
+  }
+  return shmemMfillAtomicPte(vma, pt, addr, mode === "copy" ? srcPfn : -1, flags);
+}
+
+/** mfill_file_over_size(): a file page at or beyond i_size. */
+function mfillFileOverSize(vma: Vma, addr: number): boolean {
+  if (vma.isAnonymous) return false;
+  const inode = vma.vm_file!.inode;
+  return vma.linearPageIndex(addr) >= Math.ceil(inode.size / PAGE_SIZE);
+}
+
+/** A uffd-wp marker and nothing else (what an mfill may overwrite). */
+function isUffdWpMarkerOnly(vma: Vma, pt: PageTable, i: number): boolean {
+  const ops = vma.vm_mm.core.swapops;
+  const pte = pteFromHalves(pt.e[2 * i], pt.e[2 * i + 1]);
+  if (!ops.isPteMarker(pte)) return false;
+  return ops.pteMarkerGet(pteToSwpEntry(pte)) === PTE_MARKER_UFFD_WP;
+}
+
+/**
+ * mfill_atomic_install_pte(): map `pfn` dirty, writable if the VMA is (but
+ * never a page-cache page in a private mapping), uffd-wp if asked. -EEXIST
+ * unless the PTE is none or a uffd-wp marker (both MISSING and WP
+ * registered: a none PTE write-protected first, then filled); -EFAULT
+ * beyond i_size.
+ *
+ * Simplification: v6.18's pte_none_mostly() also lets any other PTE marker
+ * be overwritten; the model only lets a uffd-wp marker go, so a poisoned
+ * or guard entry stays (as UFFDIO_POISON's own check would want).
+ */
+function mfillAtomicInstallPte(
+  vma: Vma,
+  pt: PageTable,
+  addr: number,
+  pfn: number,
+  pageInCache: boolean,
+  flags: number,
+): number {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const i = pteIndex(addr);
+  let lo = (pfnLo(pfn) | vma.protLo | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+  const hi = pfnHi(pfn) | vma.protHi;
+  let writable = (vma.vm_flags & VM_WRITE) !== 0;
+  if (pageInCache && !(vma.vm_flags & VM_SHARED)) writable = false;
+  if (writable) lo |= _PAGE_RW;
+  if (flags & MFILL_ATOMIC_WP) lo = (lo & ~_PAGE_RW) | core.uffdWpLo;
+  pt.ptl!.lock("mfill_atomic_install_pte");
+  try {
+    if (mfillFileOverSize(vma, addr)) return E("EFAULT");
+    if (!pt.isNone(i) && !isUffdWpMarkerOnly(vma, pt, i)) return E("EEXIST");
+    if (pageInCache) {
+      core.memmap.refcount[pfn]++;
+      folioAddFileRmapPte(core, pfn);
+    } else {
+      folioAddNewAnonRmap(core, pfn, vma, addr, true);
+    }
+    mm.rss[mmCounter(core, pfn)]++;
+    pt.setHalves(i, lo >>> 0, hi);
+    return 0;
+  } finally {
+    pt.ptl!.unlock();
+  }
+}
+
+/** mfill_atomic_pte_copy(): a new anonymous folio holding the source page. */
+function mfillAtomicPteCopy(
+  vma: Vma,
+  pt: PageTable,
+  addr: number,
+  srcPfn: number,
+  flags: number,
+): number {
+  const core = vma.vm_mm.core;
+  const pfn = allocAnonFolio(core);
+  if (pfn < 0) return E("ENOMEM");
+  core.memmap.copyPage(pfn, srcPfn);
+  const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, false, flags);
+  if (ret) core.memmap.put(pfn);
+  return ret;
+}
+
+/** mfill_atomic_pte_zeropage(): map the shared zero page (pte_special); PTE must be none. */
+function mfillAtomicPteZeropage(vma: Vma, pt: PageTable, addr: number): number {
+  const core = vma.vm_mm.core;
+  const i = pteIndex(addr);
+  const lo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL) >>> 0;
+  const hi = pfnHi(core.zeroPfn) | vma.protHi;
+  pt.ptl!.lock("mfill_atomic_pte_zeropage");
+  try {
+    if (mfillFileOverSize(vma, addr)) return E("EFAULT");
+    if (!pt.isNone(i)) return E("EEXIST");
+    pt.setHalves(i, lo, hi);
+    return 0;
+  } finally {
+    pt.ptl!.unlock();
+  }
+}
+
+/**
+ * mfill_atomic_pte_poison(): install PTE_MARKER_POISONED. Refuses to
+ * overwrite any PTE, even a marker (-EEXIST).
+ */
+function mfillAtomicPtePoison(vma: Vma, pt: PageTable, addr: number): number {
+  const core = vma.vm_mm.core;
+  const i = pteIndex(addr);
+  pt.ptl!.lock("mfill_atomic_pte_poison");
+  try {
+    if (mfillFileOverSize(vma, addr)) return E("EFAULT");
+    if (!pt.isNone(i)) return E("EEXIST");
+    pt.set(i, core.swapops.makePteMarker(PTE_MARKER_POISONED));
+    return 0;
+  } finally {
+    pt.ptl!.unlock();
+  }
+}
+
+/**
+ * mfill_atomic_pte_continue(): map the page the page cache already holds
+ * (a minor fault resolved); -EFAULT if there is none.
+ */
+function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: number): number {
+  const inode = vma.vm_file!.inode;
+  const pgoff = vma.linearPageIndex(addr);
+  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) return E("EFAULT");
+  const pfn = filemapGetFolio(inode, pgoff);
+  if (pfn < 0) return E("EFAULT");
+  return mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
+}
+
+/**
+ * shmem_mfill_atomic_pte(): a new page-cache folio (the source page or
+ * zeroes) at the file offset, then its PTE. -EFAULT beyond i_size, -EEXIST
+ * if the page cache already holds the index.
+ */
+function shmemMfillAtomicPte(
+  vma: Vma,
+  pt: PageTable,
+  addr: number,
+  srcPfn: number,
+  flags: number,
+): number {
+  const core = vma.vm_mm.core;
+  const inode = vma.vm_file!.inode;
+  const pgoff = vma.linearPageIndex(addr);
+  const pfn = core.memmap.allocPage();
+  if (pfn < 0) return E("ENOMEM");
+  if (srcPfn >= 0) core.memmap.copyPage(pfn, srcPfn);
+  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) {
+    core.memmap.put(pfn);
+    return E("EFAULT");
+  }
+  if (filemapGetFolio(inode, pgoff) >= 0) {
+    core.memmap.put(pfn);
+    return E("EEXIST");
+  }
+  shmemAddFolio(core, inode, pgoff, pfn);
+  const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
+  if (ret) shmemDeleteFolio(core, inode, pgoff);
+  return ret;
+}

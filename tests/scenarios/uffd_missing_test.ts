@@ -1,0 +1,169 @@
+/**
+ * Missing-page faults on a userfaultfd (after selftests/mm/uffd-unit-tests.c
+ * "missing", "sigbus", "events" setup): the uffd_msg a fault queues, the
+ * handler that resolves it with UFFDIO_COPY/ZEROPAGE, and what happens with
+ * no handler or with UFFD_FEATURE_SIGBUS.
+ */
+import assert from "node:assert/strict";
+import {
+  Blocked,
+  constants as C,
+  type Process,
+  simulate,
+  type UffdMsgPagefault,
+} from "../../lib/mod.ts";
+import { errnoOf, signalOf } from "../_outcome.ts";
+
+const P = C.PAGE_SIZE;
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+const NR_PAGES = 8;
+
+/** Fills each page of `nr` pages at `src` with its page number (as uffd-unit-tests' area_src). */
+function sourceArea(p: Process, nr: number): number {
+  const src = p.mmap(0, nr * P, RW, ANON);
+  for (let i = 0; i < nr; i++) p.write(src + i * P, new Uint8Array([i, i, i, i]));
+  return src;
+}
+
+Deno.test("missing faults on anonymous memory are resolved by UFFDIO_COPY in the handler", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const src = sourceArea(p, NR_PAGES);
+  const dst = p.mmap(0, NR_PAGES * P, RW, ANON);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: NR_PAGES * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  const msgs: UffdMsgPagefault[] = [];
+  uffd.handler = (msg) => {
+    msgs.push(msg);
+    const off = msg.arg.pagefault.address - dst;
+    uffd.copy({ dst: dst + off, src: src + off, len: P, mode: 0 });
+  };
+  for (let i = 0; i < NR_PAGES; i++) {
+    if (i % 2) p.write(dst + i * P + 1, 0xee);
+    assert.equal(p.read(dst + i * P), i);
+  }
+  assert.equal(msgs.length, NR_PAGES);
+  assert.deepEqual(msgs[1], {
+    event: C.UFFD_EVENT_PAGEFAULT,
+    arg: { pagefault: { flags: C.UFFD_PAGEFAULT_FLAG_WRITE, address: dst + P, feat: { ptid: 0 } } },
+  });
+  assert.equal(msgs[0].arg.pagefault.flags, 0);
+  assert.equal(p.read(dst + P + 1), 0xee);
+  assert.equal(uffd.read(), null);
+  k.check();
+});
+
+Deno.test("with no handler the access throws Blocked and read() returns the message", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const dst = p.mmap(0, 2 * P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_EXACT_ADDRESS | C.UFFD_FEATURE_THREAD_ID });
+  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.throws(
+    () => p.write(dst + P + 0x123, 1),
+    (e) => e instanceof Blocked && e.addr === dst + P + 0x123,
+  );
+  assert.deepEqual(uffd.read(), {
+    event: C.UFFD_EVENT_PAGEFAULT,
+    arg: {
+      pagefault: {
+        flags: C.UFFD_PAGEFAULT_FLAG_WRITE,
+        address: dst + P + 0x123,
+        feat: { ptid: p.pid },
+      },
+    },
+  });
+  assert.equal(uffd.read(), null);
+  uffd.zeropage({ range: { start: dst + P, len: P } });
+  p.write(dst + P + 0x123, 1);
+  assert.equal(p.read(dst + P + 0x123), 1);
+  k.check();
+});
+
+Deno.test("a handler that never resolves the fault ends in Blocked, not a hang", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const dst = p.mmap(0, P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  let calls = 0;
+  uffd.onFault(() => calls++);
+  assert.throws(() => p.read(dst), Blocked);
+  assert.ok(calls > 0);
+  k.check();
+});
+
+Deno.test("UFFD_FEATURE_SIGBUS: a missing fault raises SIGBUS (BUS_ADRERR) instead of waiting", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const dst = p.mmap(0, 2 * P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_SIGBUS });
+  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  uffd.handler = () => assert.fail("no message with UFFD_FEATURE_SIGBUS");
+  assert.equal(signalOf(() => p.read(dst)), "SIGBUS/BUS_ADRERR");
+  assert.equal(signalOf(() => p.write(dst + P, 1)), "SIGBUS/BUS_ADRERR");
+  assert.deepEqual(k.dmesg, []);
+  k.check();
+});
+
+Deno.test("MAP_POPULATE-style faults (no FAULT_FLAG_ALLOW_RETRY) fail instead of waiting", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const dst = p.mmap(0, 2 * P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.throws(() => p.madvise(dst, 2 * P, C.MADV_POPULATE_WRITE));
+  assert.equal(p.pagemap(dst).present, false);
+  k.check();
+});
+
+Deno.test("missing faults on shmem: a hole in the page cache goes to the handler", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const src = sourceArea(p, NR_PAGES);
+  const fd = p.memfdCreate("uffd-shmem");
+  p.ftruncate(fd, NR_PAGES * P);
+  const dst = p.mmap(0, NR_PAGES * P, RW, C.MAP_SHARED, fd);
+  const alias = p.mmap(0, NR_PAGES * P, RW, C.MAP_SHARED, fd);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MISSING_SHMEM });
+  uffd.register({ range: { start: dst, len: NR_PAGES * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  let faults = 0;
+  uffd.handler = (msg) => {
+    faults++;
+    const off = msg.arg.pagefault.address - dst;
+    uffd.copy({ dst: dst + off, src: src + off, len: P });
+  };
+  for (let i = 0; i < NR_PAGES; i++) assert.equal(p.read(dst + i * P), i);
+  assert.equal(faults, NR_PAGES);
+  // The copies went into the page cache: the unregistered alias sees them.
+  for (let i = 0; i < NR_PAGES; i++) assert.equal(p.read(alias + i * P), i);
+  assert.equal(faults, NR_PAGES);
+  assert.equal(p.rss().MM_SHMEMPAGES, 2 * NR_PAGES);
+  k.check();
+});
+
+Deno.test("shmem: a page already in the page cache is not a missing fault; COPY onto it is EEXIST", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const src = sourceArea(p, 1);
+  const fd = p.memfdCreate("uffd-shmem");
+  p.ftruncate(fd, 2 * P);
+  const alias = p.mmap(0, 2 * P, RW, C.MAP_SHARED, fd);
+  p.write(alias, 9);
+  p.write(alias + P, 8);
+  const dst = p.mmap(0, 2 * P, RW, C.MAP_SHARED, fd);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.equal(p.read(dst), 9);
+  assert.equal(errnoOf(() => uffd.copy({ dst: dst + P, src, len: P })), "EEXIST");
+  assert.equal(p.read(dst + P), 8);
+  k.check();
+});
