@@ -42,14 +42,18 @@ export interface Trace<S = unknown> {
   threads: readonly string[];
   /** The thread that ran at each step. */
   schedule: readonly string[];
+  /** The steps done, the failing one last. */
   steps: readonly TraceStep[];
+  /** What went wrong after the last step. */
   failure: Failure;
 }
 
 /** How much was explored. */
 export interface ExploreStats {
   /** Complete executions covered: paths from the start to a final state
-   * through the transitions explored. */
+   * through the transitions explored (0 when a counterexample stopped the
+   * search). With sleep sets, each stands for a class of executions that
+   * differ only in the order of independent steps. */
   interleavings: number;
   /** States visited (distinct keys; tree nodes in naive mode), the initial one included. */
   states: number;
@@ -63,6 +67,7 @@ export interface ExploreStats {
 
 /** Every execution passed the checks. */
 export interface SafeResult extends ExploreStats {
+  /** Always "safe". */
   verdict: "safe";
   /** "all 6 interleavings safe (9 states)". */
   message: string;
@@ -70,30 +75,40 @@ export interface SafeResult extends ExploreStats {
 
 /** A shortest failing execution. */
 export interface CounterexampleResult<S = unknown> extends ExploreStats {
+  /** Always "counterexample". */
   verdict: "counterexample";
+  /** The failing execution, for `replay()` and `timelineSvg()`. */
   trace: Trace<S>;
+  /** "counterexample in 4 steps: VM_BUG_ON: …". */
   message: string;
 }
 
 /** A bound stopped the search before it could decide. */
 export interface IncompleteResult {
+  /** Always "incomplete". */
   verdict: "incomplete";
   /** Which bound: "steps", "states" or "time". */
   reason: "steps" | "states" | "time";
+  /** What was explored before the bound hit. */
   explored: ExploreStats;
+  /** "incomplete: stopped after 1000 states; no failure in 1001 states seen". */
   message: string;
 }
 
+/** What {@linkcode explore} returns. */
 export type ExploreResult<S = unknown> = SafeResult | CounterexampleResult<S> | IncompleteResult;
 
 /** Progress of a long search. */
 export interface ExploreProgress {
+  /** States visited so far. */
   states: number;
+  /** Transitions executed so far. */
   transitions: number;
   /** Depth of the states being expanded. */
   depth: number;
   /** States waiting to be expanded. */
   queued: number;
+  /** Milliseconds since the search started. */
   elapsedMs: number;
 }
 
@@ -118,6 +133,7 @@ export interface ExploreOptions {
    * search runs: "auto" (the default) prints inside a Jupyter kernel only.
    */
   print?: boolean | "auto";
+  /** Milliseconds between two printed lines. */
   printEveryMs?: number;
 }
 

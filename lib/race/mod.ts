@@ -19,6 +19,7 @@ export type {
   SpinOp,
   SpinStep,
   Step,
+  StepCommon,
   Thread,
 } from "./step.ts";
 export { Execution } from "./run.ts";

@@ -10,10 +10,12 @@ import { Execution, type Failure, type TraceStep } from "./run.ts";
 
 /** A trace being replayed. */
 export class Replay<S = unknown> implements Iterable<TraceStep> {
+  /** The trace replayed. */
   readonly trace: Trace<S>;
   readonly #run: Execution<S>;
   readonly #schedule: number[];
 
+  /** Set the trace's scenario up again, ready for the first step. */
   constructor(trace: Trace<S>) {
     this.trace = trace;
     this.#run = new Execution(trace.scenario);

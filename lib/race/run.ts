@@ -21,6 +21,7 @@ import {
 
 /** What a scenario's setup returns: a fresh state and the threads on it. */
 export interface ScenarioInstance<S> {
+  /** The shared state the threads work on. */
   state: S;
   /** The threads, by name (or as a list, named T0, T1, …). */
   threads: Record<string, Thread> | readonly Thread[];
@@ -62,20 +63,25 @@ export type FailureKind = "bug" | "deadlock" | "lock held";
 export interface TraceStep {
   /** Position in the execution, from 0. */
   index: number;
+  /** The thread that did it. */
   thread: string;
+  /** The step's op. */
   op: Step["op"];
   /** The lock's name for a lock op. */
   lock?: string;
   /** The objects of a read or write. */
   obj?: readonly string[];
+  /** What the timeline shows. */
   label: string;
 }
 
 /** A thread that cannot go on: it waits for a lock that another holds. */
 export interface BlockedThread {
+  /** The waiting thread. */
   thread: string;
   /** The step it waits to do, e.g. `spin_lock(B)`. */
   label: string;
+  /** The lock it waits for. */
   lock: string;
   /** Who holds the lock (thread names; "readers" for an rwsem held for read). */
   holders: string[];
@@ -83,7 +89,11 @@ export interface BlockedThread {
 
 /** Why an execution is a counterexample. */
 export interface Failure {
+  /** A broken invariant or an error thrown by a step ("bug"), every
+   * unfinished thread waiting for a lock ("deadlock"), or a lock still
+   * held when every thread has finished ("lock held"). */
   kind: FailureKind;
+  /** One line: the error's message, or which threads wait for what. */
   message: string;
   /** The step after which it was found (-1: before any step). */
   step: number;
@@ -101,9 +111,13 @@ type Lock = SpinLock | RwSemaphore;
 
 /** An execution of a scenario, advanced one step at a time. */
 export class Execution<S> {
+  /** The scenario being run. */
   readonly scenario: RaceScenario<S>;
+  /** Its state, as the steps done so far left it. */
   readonly state: S;
+  /** Thread names, in the order of the scenario's threads. */
   readonly names: readonly string[];
+  /** The steps done so far. */
   readonly steps: TraceStep[] = [];
   /** The step each thread will do next, null once it has finished. */
   readonly pending: (Step | null)[];
@@ -116,6 +130,7 @@ export class Execution<S> {
   /** Readers of each rwsem, which the semaphore itself does not record. */
   readonly #readers = new Map<Lock, string[]>();
 
+  /** Set the scenario up and run each thread to its first step. */
   constructor(scenario: RaceScenario<S>) {
     this.scenario = scenario;
     const { state, threads } = scenario.setup();

@@ -37,7 +37,7 @@ export type RwsemOp = "down_read" | "up_read" | "down_write" | "up_write";
 export type AccessOp = "read" | "write";
 
 /** Fields every step may carry. */
-interface StepCommon {
+export interface StepCommon {
   /** What the timeline shows for the step (defaults to the op and its target). */
   label?: string;
   /**
@@ -52,24 +52,32 @@ interface StepCommon {
 
 /** `spin_lock(lock)` or `spin_unlock(lock)`. */
 export interface SpinStep extends StepCommon {
+  /** Which operation. */
   op: SpinOp;
+  /** The spinlock_t (a SpinLock of lib/kernel/locking.ts). */
   lock: SpinLock;
 }
 
 /** `down_read(sem)`, `up_read(sem)`, `down_write(sem)` or `up_write(sem)`. */
 export interface RwsemStep extends StepCommon {
+  /** Which operation. */
   op: RwsemOp;
+  /** The rw_semaphore (an RwSemaphore of lib/kernel/locking.ts). */
   lock: RwSemaphore;
 }
 
 /** A read or write of the named shared objects ("counter", "pte[3]", "rss"). */
 export interface AccessStep extends StepCommon {
+  /** Read or write. */
   op: AccessOp;
+  /** The object touched, or several; names are free-form but must be the
+   * same in every thread that touches the object. */
   obj: string | readonly string[];
 }
 
 /** A step that touches nothing shared (thread-local work, a point to stop at). */
 export interface LocalStep extends StepCommon {
+  /** Always "local". */
   op: "local";
 }
 

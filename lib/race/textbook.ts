@@ -13,9 +13,11 @@ import type { Step } from "./step.ts";
 
 /** State of {@linkcode lostUpdate}: a shared counter and each thread's register. */
 export interface CounterState {
+  /** The shared counter. */
   counter: number;
   /** The value each thread read, kept here (not in a local) so that it is hashed. */
   tmp: Record<string, number>;
+  /** Taken around the increment when `locked`. */
   lock: SpinLock;
 }
 
@@ -63,7 +65,9 @@ export function lostUpdate(options: LostUpdateOptions = {}): RaceScenario<Counte
 
 /** State of {@linkcode abba}: two spinlocks. */
 export interface AbbaState {
+  /** Lock A. */
   a: SpinLock;
+  /** Lock B. */
   b: SpinLock;
   /** Writes done under both locks. */
   count: number;
@@ -127,6 +131,7 @@ export interface AnonFaultState {
   orig: Record<string, number>;
   /** The page each fault allocated. */
   page: Record<string, number>;
+  /** The PTE lock. */
   ptl: SpinLock;
 }
 
