@@ -169,11 +169,6 @@ function displayable<R extends ExploreResult>(result: R): R {
   return result;
 }
 
-/** The one-line verdict, as `message` says it. */
-export function formatResult(result: ExploreResult): string {
-  return result.message;
-}
-
 function inJupyter(): boolean {
   try {
     return (Deno as unknown as { jupyter?: unknown }).jupyter !== undefined;

@@ -6,6 +6,21 @@
  * shortest counterexample, which `replay()` runs again step by step and
  * `timelineSvg()` draws.
  *
+ * ```ts
+ * import { explore, replay, timelineSvg, lostUpdate } from "./mod.ts";
+ *
+ * explore(lostUpdate({ locked: true })).message;
+ * // "lost update (2 threads, spin_lock): all 2 interleavings safe (17 states)"
+ * const r = explore(lostUpdate());
+ * if (r.verdict === "counterexample") {
+ *   timelineSvg(r.trace); // a Figure: T0 and T1 both read before either writes
+ *   const again = replay(r.trace);
+ *   again.step(); // T0 read counter
+ *   again.run()?.message; // "VM_BUG_ON: lost update: counter is 1 after 2 increments …"
+ * }
+ * explore(lostUpdate(), { naive: true }); // no hashing, no reduction: for comparison
+ * ```
+ *
  * @module
  */
 export { structuralHash } from "./hash.ts";
@@ -32,7 +47,7 @@ export type {
   ScenarioLike,
   TraceStep,
 } from "./run.ts";
-export { explore, formatResult } from "./explore.ts";
+export { explore } from "./explore.ts";
 export type {
   CounterexampleResult,
   ExploreOptions,
