@@ -358,3 +358,19 @@ Deno.test("explore() results display as their message, a counterexample with its
   assert.match(bad["text/html"] as string, /<svg xmlns=/);
   assert.ok((bad["text/plain"] as string).includes("\nstuck  spin_lock(B) ✗  spin_lock(A) ✗\n"));
 });
+
+Deno.test("explore({ print: true }) prints a progress line while it searches", () => {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => lines.push(line);
+  try {
+    explore(independent(2, 2), { print: true, printEveryMs: 0 });
+  } finally {
+    console.log = log;
+  }
+  assert.ok(lines.length > 0);
+  assert.match(
+    lines[0],
+    /^explore: \d+ states, \d+ transitions, depth \d+, \d+ queued, \d+\.\d s$/,
+  );
+});

@@ -5,11 +5,14 @@
  *
  * @module
  */
+import { $display, type Displayable, type MediaBundle } from "../plot/display.ts";
+import type { Figure } from "../plot/figure.ts";
 import type { Trace } from "./explore.ts";
 import { Execution, type Failure, type TraceStep } from "./run.ts";
+import { timelineSvg } from "./timeline.ts";
 
 /** A trace being replayed. */
-export class Replay<S = unknown> implements Iterable<TraceStep> {
+export class Replay<S = unknown> implements Iterable<TraceStep>, Displayable {
   /** The trace replayed. */
   readonly trace: Trace<S>;
   readonly #run: Execution<S>;
@@ -75,6 +78,21 @@ export class Replay<S = unknown> implements Iterable<TraceStep> {
   run(): Failure | null {
     while (this.step() !== undefined);
     return this.failure;
+  }
+
+  /** The timeline of the steps done so far (the failure once reached). */
+  timeline(): Figure {
+    return timelineSvg(this.trace, { upTo: this.position });
+  }
+
+  /** A notebook shows where the replay is: the last step and the timeline so far. */
+  [$display](): MediaBundle {
+    const figure = this.timeline();
+    const last = this.steps.at(-1);
+    const where = `step ${this.position} of ${this.trace.steps.length}${
+      last === undefined ? "" : `: ${last.thread} ${last.label}`
+    }`;
+    return { "text/plain": `${where}\n${figure.text}`, "text/html": figure.svg };
   }
 
   /** Steps through the rest of the trace. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { $display } from "../plot/display.ts";
 import { explore, type ExploreResult, type Trace } from "./explore.ts";
 import { replay } from "./replay.ts";
 import { abba, lostUpdate } from "./textbook.ts";
@@ -52,4 +53,23 @@ Deno.test("replay() refuses a trace that names a thread the scenario lacks, or c
   const stuck = replay({ ...trace, schedule: ["T0", "T1", "T0"] });
   stuck.step(), stuck.step();
   assert.throws(() => stuck.step(), /Replay diverged at step 2: thread T0 cannot run/);
+});
+
+Deno.test("a Replay displays the timeline of the steps done so far", () => {
+  const r = replay(counterexample(explore(abba())));
+  r.step();
+  const bundle = r[$display]();
+  assert.equal(
+    bundle["text/plain"],
+    [
+      "step 1 of 2: T0 spin_lock(A)",
+      "step  T0            T1",
+      "----  ------------  --",
+      "1     spin_lock(A)",
+    ]
+      .join("\n"),
+  );
+  assert.match(bundle["text/html"] as string, /^<svg /);
+  r.run();
+  assert.match(r.timeline().text, /✗ deadlock/);
 });
