@@ -239,11 +239,14 @@ class Search<S> {
         this.#tick(node.path.length);
         const here = Execution.replay(this.#scenario, node.path);
         const enabled = here.enabledThreads();
-        const steps = here.pending;
+        const steps = here.pending.slice();
         const done: number[] = reduce ? [...node.sleep].filter((t) => enabled.includes(t)) : [];
-        for (const t of enabled) {
-          if (node.sleep.has(t) || (only !== undefined && !only.has(t))) continue;
-          const run = Execution.replay(this.#scenario, node.path);
+        const todo = enabled.filter((t) =>
+          !node.sleep.has(t) && (only === undefined || only.has(t))
+        );
+        for (const t of todo) {
+          // The last one goes on from `here`; the others start again.
+          const run = t === todo.at(-1) ? here : Execution.replay(this.#scenario, node.path);
           run.exec(t);
           this.#transitions++;
           if (run.failure) return this.#counterexample(run, nodes.size);
