@@ -16,9 +16,18 @@ import type { ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
 import { shrink } from "./_differential/shrink.ts";
 
-const SEED = 0x6d6d6c62;
-const COUNT = 2000;
+/** The fixed seed; DIFFERENTIAL_SEED and DIFFERENTIAL_COUNT explore others by hand. */
+const SEED = envNumber("DIFFERENTIAL_SEED") ?? 0x6d6d6c62;
+const COUNT = envNumber("DIFFERENTIAL_COUNT") ?? 2000;
 const scenarios = generateScenarios(SEED, COUNT);
+
+function envNumber(name: string): number | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  const text = Deno.env.get(name);
+  return text === undefined ? undefined : Number(text);
+}
 
 /** Why this host cannot run the live half, or null if it can. */
 function liveUnavailable(): string | null {
