@@ -63,3 +63,5 @@ export { timelineSvg, timelineText } from "./timeline.ts";
 export type { TimelineOptions } from "./timeline.ts";
 export { abba, anonFaultRace, independent, lostUpdate } from "./textbook.ts";
 export type { AbbaState, AnonFaultState, CounterState, LostUpdateOptions } from "./textbook.ts";
+export { exploreModes, ModeTable, SEARCH_MODES } from "./modes.ts";
+export type { ModeRow } from "./modes.ts";
