@@ -374,3 +374,48 @@ Deno.test("explore({ print: true }) prints a progress line while it searches", (
     /^explore: \d+ states, \d+ transitions, depth \d+, \d+ queued, \d+\.\d s$/,
   );
 });
+
+Deno.test("explore() reports a thread stuck on a lock that a finished thread kept", () => {
+  const r = explore(() => {
+    const lock = new SpinLock("ptl");
+    function* keeps(): Generator<Step, void> {
+      yield { op: "lock", lock };
+    }
+    function* waits(): Generator<Step, void> {
+      yield { op: "local" };
+      yield { op: "lock", lock };
+      yield { op: "unlock", lock };
+    }
+    return { state: {}, threads: { keeps: keeps(), waits: waits() } };
+  });
+  assert.equal(r.verdict, "counterexample");
+  if (r.verdict !== "counterexample") return;
+  assert.deepEqual(r.trace.schedule, ["keeps", "waits"]);
+  assert.equal(
+    r.trace.failure.message,
+    "deadlock: waits waits in spin_lock(ptl) held by keeps, which has finished",
+  );
+});
+
+Deno.test("explore() reports a VM_BUG_ON thrown by a thread's own code, naming the thread", () => {
+  const r = explore(() => {
+    const state = { pte: 0 };
+    function* zap(): Generator<Step, void> {
+      yield { op: "write", obj: "pte" };
+      state.pte = 0;
+    }
+    function* fault(): Generator<Step, void> {
+      yield { op: "write", obj: "pte" };
+      state.pte = 0x101;
+      yield { op: "read", obj: "pte" };
+      if (state.pte === 0) throw new VmBugError("pte", "the PTE vanished under the fault");
+    }
+    return { state, threads: { zap: zap(), fault: fault() } };
+  });
+  assert.equal(r.verdict, "counterexample");
+  if (r.verdict !== "counterexample") return;
+  assert.deepEqual(r.trace.schedule, ["fault", "zap", "fault"]);
+  assert.equal(r.trace.failure.thread, "fault");
+  assert.equal(r.trace.failure.step, 2);
+  assert.equal(r.trace.failure.message, "VM_BUG_ON: pte: the PTE vanished under the fault");
+});

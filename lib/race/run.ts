@@ -331,10 +331,14 @@ export class Execution<S> {
         holders: this.#holders(lock),
       });
     });
+    const gone = (h: string) => {
+      const i = this.names.indexOf(h);
+      return i >= 0 && this.pending[i] === null ? `${h}, which has finished` : h;
+    };
     const parts = blocked.map((b) =>
       b.holders.includes(b.thread)
         ? `${b.thread} waits in ${b.label}, which it holds itself`
-        : `${b.thread} waits in ${b.label} held by ${b.holders.join(", ")}`
+        : `${b.thread} waits in ${b.label} held by ${b.holders.map(gone).join(", ")}`
     );
     const cycle = blocked.length > 1 &&
       blocked.every((b) => b.holders.some((h) => blocked.some((o) => o.thread === h)));
