@@ -13,7 +13,7 @@
 import { LiveProcess } from "./process.ts";
 import { munmap, pageSize, readProcFile } from "./libc.ts";
 import { runScenario, type ScenarioOp, type StepGuard } from "./scenario.ts";
-import { MAP_FIXED } from "./mman.ts";
+import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
 
 const ps = pageSize();
 const encoder = new TextEncoder();
@@ -43,12 +43,13 @@ class OwnPages implements StepGuard {
     const n = (i: number) => a[i] as number;
     switch (op.op) {
       case "mmap":
-        return n(3) & MAP_FIXED ? [n(0), n(1)] : null;
+        return n(3) & (MAP_FIXED | MAP_FIXED_NOREPLACE) ? [n(0), n(1)] : null;
       case "munmap":
       case "mprotect":
       case "madvise":
         return [n(0), n(1)];
       case "read":
+        return [n(0), a.length > 1 ? n(1) : 1];
       case "write":
       case "pagemap":
         return [n(0), 1];

@@ -8,7 +8,7 @@
  *    Scenarios name addresses symbolically, `{ m: i, page, byte }` = the
  *    address returned by op `i` (an mmap) plus pages and bytes (see
  *    lib/live/scenario.ts). An mmap's result becomes `"new"` (placed by the
- *    kernel) or `"fixed"` (the MAP_FIXED address asked for).
+ *    kernel) or `"fixed"` (the MAP_FIXED or MAP_FIXED_NOREPLACE address asked for).
  * 2. File descriptors. Both kernels hand out the lowest free fd, but the
  *    Deno process has fds of its own; a memfd_create result becomes
  *    `"fd"`, and later ops name it `{ fd: i }` (the op that created it).
@@ -80,7 +80,8 @@ export type Outcome =
 
 /**
  * Items 1-3: the result of op `name` normalised. `fixedAddr` is the
- * address a MAP_FIXED mmap asked for (undefined for other calls).
+ * address a MAP_FIXED or MAP_FIXED_NOREPLACE mmap asked for (undefined for
+ * other calls).
  */
 export function normalizeResult(name: string, value: unknown, fixedAddr?: number): Normalized {
   switch (name) {

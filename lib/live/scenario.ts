@@ -15,7 +15,7 @@
  */
 
 import { normalizeResult, normalizeThrown, type Outcome } from "./normalize.ts";
-import { MAP_FIXED } from "./mman.ts";
+import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
 
 /** The facade methods a scenario may call. */
 export const SCENARIO_OPS = [
@@ -66,6 +66,7 @@ export interface Facade {
   mprotect(addr: number, length: number, prot: number): number;
   madvise(addr: number, length: number, advice: number): number;
   read(addr: number): number;
+  read(addr: number, len: number): Uint8Array;
   write(addr: number, data: number): void;
   pagemap(addr: number): unknown;
   memfdCreate(name: string, flags?: number): number;
@@ -137,7 +138,7 @@ function call(p: Facade, name: ScenarioOpName, a: (number | string)[]): unknown 
     case "madvise":
       return p.madvise(n(0), n(1), n(2));
     case "read":
-      return p.read(n(0));
+      return a.length > 1 ? p.read(n(0), n(1)) : p.read(n(0));
     case "write":
       return p.write(n(0), n(1));
     case "pagemap":
@@ -187,7 +188,7 @@ export function runScenario(
       context.record(i, op, result);
       guard?.after(op, args, result);
       const flags = op.op === "mmap" ? (args[3] as number) : 0;
-      const fixed = flags & MAP_FIXED ? (args[0] as number) : undefined;
+      const fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) ? (args[0] as number) : undefined;
       outcome = { ok: normalizeResult(op.op, result, fixed) };
     } catch (e) {
       outcome = normalizeThrown(e);

@@ -27,11 +27,28 @@ const PROTS = [
   C.PROT_NONE,
 ] as const;
 
+/**
+ * Advice, the four the suite is about most often. MADV_PAGEOUT is left out:
+ * this host has no swap device, so the kernel keeps anonymous pages the
+ * model would swap out. 7 is no advice at all (EINVAL).
+ */
 const ADVICE = [
   C.MADV_DONTNEED,
+  C.MADV_DONTNEED,
+  C.MADV_POPULATE_READ,
   C.MADV_POPULATE_READ,
   C.MADV_POPULATE_WRITE,
+  C.MADV_POPULATE_WRITE,
   C.MADV_REMOVE,
+  C.MADV_REMOVE,
+  C.MADV_FREE,
+  C.MADV_WILLNEED,
+  C.MADV_COLD,
+  C.MADV_NORMAL,
+  C.MADV_DONTNEED_LOCKED,
+  C.MADV_WIPEONFORK,
+  C.MADV_DONTFORK,
+  7,
 ] as const;
 
 /** A mapping the sequence made: the op that made it and the pages it first covered. */
@@ -105,7 +122,9 @@ export function generateScenario(r: Prng): ScenarioOp[] {
           ? C.MAP_PRIVATE | C.MAP_ANONYMOUS
           : type === "anonShared"
           ? C.MAP_SHARED | C.MAP_ANONYMOUS
-          : r.pick([C.MAP_PRIVATE, C.MAP_SHARED]);
+          : r.pick([C.MAP_PRIVATE, C.MAP_SHARED, C.MAP_SHARED_VALIDATE]);
+        // MAP_SHARED_VALIDATE refuses flags it does not know (EOPNOTSUPP).
+        if ((flags & C.MAP_TYPE) === C.MAP_SHARED_VALIDATE && r.chance(0.3)) flags |= 0x400000;
         if (r.chance(0.15)) flags |= C.MAP_POPULATE;
         let pages = r.int(1, 6);
         let addr: ScenarioOp["args"][number] = 0;
@@ -114,12 +133,12 @@ export function generateScenario(r: Prng): ScenarioOp[] {
           const page = r.int(0, into.pages - 1);
           pages = r.int(1, into.pages - page);
           addr = { m: into.op, page };
-          flags |= C.MAP_FIXED;
+          flags |= r.chance(0.3) ? C.MAP_FIXED_NOREPLACE : C.MAP_FIXED;
         }
         const fd = type === "memfd" ? { fd: r.pick(memfds) } : -1;
         const offset = type === "memfd" ? r.int(0, 2) * PS : 0;
         const prot = r.pick(PROTS);
-        if (!(flags & C.MAP_FIXED)) maps.push({ op: ops.length, pages });
+        if (addr === 0) maps.push({ op: ops.length, pages });
         ops.push({ op: "mmap", args: [addr, pages * PS, prot, flags, fd, offset] });
         break;
       }
@@ -143,14 +162,13 @@ export function generateScenario(r: Prng): ScenarioOp[] {
       case "write":
       case "pagemap": {
         const m = r.pick(maps);
-        const at = {
-          m: m.op,
-          page: r.int(0, m.pages - 1),
-          byte: kind === "pagemap" ? 0 : byteIn(r),
-        };
-        ops.push(
-          kind === "write" ? { op: "write", args: [at, r.int(1, 255)] } : { op: kind, args: [at] },
-        );
+        const page = r.int(0, m.pages - 1);
+        const at = { m: m.op, page, byte: kind === "pagemap" ? 0 : byteIn(r) };
+        if (kind === "write") ops.push({ op: "write", args: [at, r.int(1, 255)] });
+        else if (kind === "read" && page + 1 < m.pages && r.chance(0.2)) {
+          // A few bytes across the boundary into the next page.
+          ops.push({ op: "read", args: [{ m: m.op, page, byte: PS - 4 }, 8] });
+        } else ops.push({ op: kind, args: [at] });
         break;
       }
     }
