@@ -116,7 +116,10 @@ const MARGIN = 12;
 const FONT = 11;
 const SMALL = 9;
 const HEAD = 34;
-const LANE = 48;
+/** A lane without lock holds: the box and a margin. */
+const LANE = 36;
+/** Each row of lock holds under a lane: the bar and its label. */
+const HOLD_ROW = 16;
 const BOX = 22;
 const BAR = 5;
 const MIN_COL = 64;
@@ -167,7 +170,13 @@ export function timelineSvg(trace: Trace, options: TimelineOptions = {}): Figure
   const x0 = MARGIN + nameWidth;
   const columns = v.steps.length + (stuck.length > 0 ? 1 : 0);
 
-  const laneTop = (i: number) => HEAD + 16 + i * LANE;
+  const held = holds(v);
+  const tops = [HEAD + 16];
+  v.threads.forEach((t, i) => {
+    const rows = Math.max(0, ...held.filter((h) => h.thread === t).map((h) => h.row + 1));
+    tops.push(tops[i] + LANE + Math.max(1, rows) * HOLD_ROW);
+  });
+  const laneTop = (i: number) => tops[i];
   const colX = (i: number) => x0 + i * col;
   const bodyBottom = laneTop(v.threads.length);
   const name = trace.scenario.name ?? "race";
@@ -194,12 +203,12 @@ export function timelineSvg(trace: Trace, options: TimelineOptions = {}): Figure
     children.push(
       el("line", {
         x1: x0,
-        y1: y + LANE / 2 - 4,
+        y1: y + 6 + BOX / 2,
         x2: x0 + columns * col,
-        y2: y + LANE / 2 - 4,
+        y2: y + 6 + BOX / 2,
         stroke: "#dddddd",
       }),
-      text(t, { x: MARGIN, y: y + LANE / 2, "font-weight": "bold", "font-size": 12 }),
+      text(t, { x: MARGIN, y: y + 6 + BOX / 2 + 4, "font-weight": "bold", "font-size": 12 }),
     );
   });
   for (let i = 0; i < columns; i++) {
@@ -215,9 +224,9 @@ export function timelineSvg(trace: Trace, options: TimelineOptions = {}): Figure
 
   // Lock holds, under the boxes.
   const leaked = new Set(v.failure?.kind === "lock held" ? v.failure.locks ?? [] : []);
-  for (const h of holds(v)) {
+  for (const h of held) {
     const lane = v.threads.indexOf(h.thread);
-    const y = laneTop(lane) + 6 + BOX + 4 + h.row * (BAR + 2);
+    const y = laneTop(lane) + 6 + BOX + 4 + h.row * HOLD_ROW;
     const x1 = colX(h.from) + col / 2;
     const x2 = h.to === null ? colX(columns) : colX(h.to) + col / 2;
     const bad = h.to === null && leaked.has(h.lock);

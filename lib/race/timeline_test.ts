@@ -88,3 +88,22 @@ Deno.test("timelineSvg() of the lost update matches its snapshot", async (t) => 
 Deno.test("timelineSvg() of the ABBA deadlock matches its snapshot", async (t) => {
   await t.assertSnapshot(timelineSvg(counterexample(explore(abba()))).svg, snapshot);
 });
+
+Deno.test("timelineSvg() stacks nested lock holds of one thread in rows of their own", () => {
+  const trace = counterexample(explore({
+    name: "nested",
+    setup() {
+      const mmap = new SpinLock("mmap"), ptl = new SpinLock("ptl");
+      function* walk(): Generator<Step, void> {
+        yield { op: "lock", lock: mmap };
+        yield { op: "lock", lock: ptl };
+        yield { op: "unlock", lock: ptl };
+      }
+      return { state: {}, threads: { walk: walk() } };
+    },
+  }));
+  const svg = timelineSvg(trace).svg;
+  const y = (lock: string) =>
+    Number(svg.match(new RegExp(`data-lock="${lock}"[^]*?<rect x="[\\d.]+" y="([\\d.]+)"`))![1]);
+  assert.equal(y("ptl") - y("mmap"), 16);
+});
