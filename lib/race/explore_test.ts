@@ -419,3 +419,41 @@ Deno.test("explore() reports a VM_BUG_ON thrown by a thread's own code, naming t
   assert.equal(r.trace.failure.step, 2);
   assert.equal(r.trace.failure.message, "VM_BUG_ON: pte: the PTE vanished under the fault");
 });
+
+Deno.test("explore() merges states by the scenario's hash(state)", () => {
+  // Two threads each bump their own counter and log to a shared history that
+  // no invariant reads: hashing only the counters merges the histories away.
+  const scenario = (hash?: (s: { a: number; b: number; log: string[] }) => string) => ({
+    setup() {
+      const state = { a: 0, b: 0, log: [] as string[] };
+      function* bump(key: "a" | "b"): Generator<Step, void> {
+        for (let i = 0; i < 2; i++) {
+          yield { op: "write", obj: [key, "log"] };
+          state[key]++;
+          state.log.push(key);
+        }
+      }
+      return { state, threads: { A: bump("a"), B: bump("b") } };
+    },
+    ...(hash ? { hash } : {}),
+  });
+  // By value, every history is a state of its own: the tree of 19 prefixes.
+  assert.deepEqual(counts(explore(scenario(), { reduction: false })), ["safe", 6, 19]);
+  const merged = explore(scenario((s) => `${s.a},${s.b}`), { reduction: false });
+  assert.deepEqual(counts(merged), ["safe", 6, 9]);
+});
+
+Deno.test("explore() refuses two different locks with one name", () => {
+  assert.throws(
+    () =>
+      explore(() => {
+        const a = new SpinLock("ptl"), b = new SpinLock("ptl");
+        function* t(lock: SpinLock): Generator<Step, void> {
+          yield { op: "lock", lock };
+          yield { op: "unlock", lock };
+        }
+        return { state: {}, threads: [t(a), t(b)] };
+      }),
+    /Thread T1 uses a second lock named "ptl": give each lock its own name/,
+  );
+});

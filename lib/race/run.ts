@@ -236,7 +236,17 @@ export class Execution<S> {
     if (r.done) return null;
     const step = validateStep(r.value, this.names[i]);
     const lock = stepLock(step);
-    if (lock !== undefined) this.#locks.set(lock.name, lock);
+    if (lock !== undefined) {
+      const known = this.#locks.get(lock.name);
+      if (known !== undefined && known !== lock) {
+        throw new TypeError(
+          `Thread ${
+            this.names[i]
+          } uses a second lock named "${lock.name}": give each lock its own name`,
+        );
+      }
+      this.#locks.set(lock.name, lock);
+    }
     return step;
   }
 
