@@ -20,6 +20,7 @@ import {
   type MmStruct,
   VM_SHARED,
   VM_UFFD_MISSING,
+  VM_UFFD_WP,
   VM_WRITE,
   type Vma,
 } from "./mm_types.ts";
@@ -41,7 +42,12 @@ import {
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
 import { isSwapPte, pteFromHalves } from "../arch/x86/pgtable.ts";
-import { PTE_MARKER_GUARD, PTE_MARKER_POISONED, pteToSwpEntry } from "../pgtable/swapops.ts";
+import {
+  PTE_MARKER_GUARD,
+  PTE_MARKER_POISONED,
+  PTE_MARKER_UFFD_WP,
+  pteToSwpEntry,
+} from "../pgtable/swapops.ts";
 import {
   allocAnonFolio,
   anonVmaPrepare,
@@ -65,6 +71,7 @@ import {
   userfaultfdMinor,
   userfaultfdMissing,
   userfaultfdWp,
+  userfaultfdWpAsync,
 } from "../userfaultfd/userfaultfd.ts";
 
 // enum fault_flag (include/linux/mm_types.h)
@@ -274,8 +281,10 @@ function doAnonymousPage(vmf: VmFault): number {
   const pt = vmf.pt!;
   const i = vmf.idx;
   if (vma.vm_flags & VM_SHARED) return VM_FAULT_SIGBUS;
+  const uffdWp = vmfOrigPteUffdWp(vmf);
   if (!(vmf.flags & FAULT_FLAG_WRITE)) {
-    const lo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL) >>> 0;
+    const lo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL | (uffdWp ? core.uffdWpLo : 0)) >>>
+      0;
     const hi = pfnHi(core.zeroPfn) | vma.protHi;
     pt.ptl!.lock("do_anonymous_page");
     if (vmfPteChanged(vmf)) {
@@ -296,6 +305,7 @@ function doAnonymousPage(vmf: VmFault): number {
   if (pfn < 0) return VM_FAULT_OOM;
   let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
   if (vma.vm_flags & VM_WRITE) lo = (lo | _PAGE_RW | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+  if (uffdWp) lo = ((lo & ~_PAGE_RW) | core.uffdWpLo) >>> 0; // pte_mkuffd_wp()
   const hi = pfnHi(pfn) | vma.protHi;
   pt.ptl!.lock("do_anonymous_page");
   if (vmfPteChanged(vmf)) {
@@ -313,6 +323,17 @@ function doAnonymousPage(vmf: VmFault): number {
   pt.setHalves(i, lo, hi);
   pt.ptl!.unlock();
   return 0;
+}
+
+/**
+ * vmf_orig_pte_uffd_wp(): the fault started from a uffd-wp marker in a VMA
+ * armed for uffd-wp, so the new PTE must stay write-protected for userfaultfd.
+ */
+function vmfOrigPteUffdWp(vmf: VmFault): boolean {
+  if (!userfaultfdWp(vmf.vma) || (vmf.origLo & _PAGE_PRESENT)) return false;
+  if (vmf.origLo === 0 && vmf.origHi === 0) return false;
+  const ops = vmf.vma.vm_mm.core.swapops;
+  return ops.pteMarkerEntryUffdWp(pteToSwpEntry(pteFromHalves(vmf.origLo, vmf.origHi)));
 }
 
 /** vmf_pte_changed(): the entry is no longer what the fault started from. */
@@ -358,7 +379,7 @@ function doReadFault(vmf: VmFault): number {
   // should_fault_around(): not where uffd-wp or minor faults must be seen
   // page by page (uffd_disable_fault_around()).
   if (!userfaultfdWp(vmf.vma) && !userfaultfdMinor(vmf.vma)) doFaultAround(vmf);
-  if (!vmf.pt!.isNone(vmf.idx)) return VM_FAULT_NOPAGE;
+  if (vmfPteChanged(vmf)) return VM_FAULT_NOPAGE;
   const pfn = doFaultGetFolio(vmf);
   if (pfn < 0) return -pfn;
   return finishFault(vmf, pfn, false);
@@ -420,6 +441,7 @@ function setPteRange(vmf: VmFault, pfn: number, addr: number, idx: number, write
     folioAddFileRmapPte(core, pfn);
   }
   mm.rss[mmCounter(core, pfn)]++;
+  if (idx === vmf.idx && vmfOrigPteUffdWp(vmf)) lo = (lo & ~_PAGE_RW) | core.uffdWpLo;
   vmf.pt!.setHalves(idx, lo >>> 0, hi);
 }
 
@@ -427,7 +449,7 @@ function setPteRange(vmf: VmFault, pfn: number, addr: number, idx: number, write
 function finishFault(vmf: VmFault, pfn: number, write: boolean): number {
   const pt = vmf.pt!;
   pt.ptl!.lock("finish_fault");
-  if (!pt.isNone(vmf.idx)) {
+  if (vmfPteChanged(vmf)) {
     pt.ptl!.unlock();
     return VM_FAULT_NOPAGE;
   }
@@ -478,6 +500,16 @@ function doWpPage(vmf: VmFault): number {
   const { vma } = vmf;
   const core = vma.vm_mm.core;
   const unshare = (vmf.flags & FAULT_FLAG_UNSHARE) !== 0;
+  if (!unshare && userfaultfdWp(vma) && (vmf.origLo & core.uffdWpLo)) {
+    // userfaultfd_pte_wp(): the monitor write-protected this page.
+    if (!userfaultfdWpAsync(vma)) {
+      vmf.pt!.ptl!.unlock();
+      return handleUserfault(vmf, VM_UFFD_WP);
+    }
+    // WP_ASYNC: drop the uffd-wp bit and go on to make the page writable.
+    vmf.origLo = (vmf.origLo & ~core.uffdWpLo) >>> 0;
+    vmf.pt!.e[2 * vmf.idx] = vmf.origLo;
+  }
   const pfn = vmNormalPage(vmf.origLo, vmf.origHi);
   if (vma.vm_flags & VM_SHARED) {
     if (pfn >= 0) folioMarkDirty(core, pfn);
@@ -610,6 +642,9 @@ function handlePteMarker(vmf: VmFault, marker: number): number {
     return VM_FAULT_HWPOISON | (core.variants.silentPoison ? VM_FAULT_HWPOISON_SILENT : 0);
   }
   if (marker & PTE_MARKER_GUARD) return VM_FAULT_SIGSEGV;
+  // pte_marker_handle_uffd_wp(): in a VMA armed for uffd-wp, the marker
+  // stands for a none PTE that must come back write-protected.
+  if ((marker & PTE_MARKER_UFFD_WP) && userfaultfdWp(vmf.vma)) return doPteMissing(vmf);
   // PTE_MARKER_UFFD_WP in a VMA no longer registered for uffd-wp:
   // pte_marker_clear(), then handle the fault as a missing page.
   const pt = vmf.pt!;

@@ -130,7 +130,7 @@ function vmaWantsManualPteWriteUpgrade(vma: Vma): boolean {
 }
 
 /** _PAGE_CHG_MASK, low half: pfn bits, caching, special, A, D, soft-dirty, uffd-wp, PAT. */
-function chgMaskLo(vma: Vma): number {
+export function chgMaskLo(vma: Vma): number {
   const core = vma.vm_mm.core;
   return (0xfffff000 | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY |
     _PAGE_PSE |
@@ -164,7 +164,7 @@ export function changeProtection(
 }
 
 /** can_change_pte_writable(). */
-function canChangePteWritable(vma: Vma, lo: number, hi: number): boolean {
+export function canChangePteWritable(vma: Vma, lo: number, hi: number): boolean {
   const core = vma.vm_mm.core;
   if (!(lo & _PAGE_PRESENT)) return false; // pte_protnone()
   const softDirtyEnabled = core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY);

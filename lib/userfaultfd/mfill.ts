@@ -1,7 +1,7 @@
 /**
  * Resolving userfaults from the monitor side (mm/userfaultfd.c, v6.18):
  * mfill_atomic() for UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_CONTINUE and
- * UFFDIO_POISON.
+ * UFFDIO_POISON; mwriteprotect_range() for UFFDIO_WRITEPROTECT.
  *
  * Lock order: mmap_lock (read) → PTE lock. The source page of a copy is
  * read before mmap_lock is taken (the kernel's copy_from_user() retry path
@@ -14,12 +14,19 @@
  */
 import { ERRNO } from "../kernel/errno.ts";
 import { Blocked, Signal } from "../kernel/signal.ts";
-import { PAGE_SIZE } from "../kernel/constants.ts";
+import { PAGE_SIZE, PMD_SIZE } from "../kernel/constants.ts";
 import { VM_SHARED, VM_UFFD_WP, VM_WRITE, type Vma } from "../mm/mm_types.ts";
-import { pteAlloc, pteIndex } from "../mm/memory.ts";
+import { lookupPteTable, pteAlloc, pteIndex } from "../mm/memory.ts";
+import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
-import { _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from "../arch/x86/pgtable_types.ts";
+import {
+  _PAGE_DIRTY,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
+} from "../arch/x86/pgtable_types.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import { PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, pteToSwpEntry } from "../pgtable/swapops.ts";
 import {
@@ -30,7 +37,7 @@ import {
   mmCounter,
 } from "../mm/rmap.ts";
 import { filemapGetFolio, shmemAddFolio, shmemDeleteFolio } from "../mm/shmem.ts";
-import type { UserfaultfdCtx } from "./userfaultfd.ts";
+import { type UserfaultfdCtx, userfaultfdWp, userfaultfdWpUseMarkers } from "./userfaultfd.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -301,4 +308,84 @@ function shmemMfillAtomicPte(
   const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
   if (ret) shmemDeleteFolio(core, inode, pgoff);
   return ret;
+}
+
+/**
+ * mwriteprotect_range(): set or clear uffd-wp on every VMA in
+ * [start, start+len) (holes are skipped). Each VMA must be registered for
+ * WP, and at least one must be there: else -ENOENT.
+ */
+export function mwriteprotectRange(
+  ctx: UserfaultfdCtx,
+  start: number,
+  len: number,
+  enableWp: boolean,
+): number {
+  const mm = ctx.mm;
+  const end = start + len;
+  mm.mmap_lock.downRead();
+  try {
+    let err = E("ENOENT");
+    for (const vma of mm.vmas.filter((v) => v.vm_end > start && v.vm_start < end)) {
+      if (!userfaultfdWp(vma)) return E("ENOENT");
+      err = uffdWpRange(vma, Math.max(start, vma.vm_start), Math.min(end, vma.vm_end), enableWp);
+      if (err < 0) break;
+    }
+    return err;
+  } finally {
+    mm.mmap_lock.upRead();
+  }
+}
+
+/**
+ * uffd_wp_range() → change_protection() with MM_CP_UFFD_WP (enable) or
+ * MM_CP_UFFD_WP_RESOLVE (clear) → change_pte_range():
+ *  - a present PTE: pte_modify() to vm_page_prot, then pte_mkuffd_wp() or
+ *    pte_clear_uffd_wp(); when clearing in a writable VMA, made writable at
+ *    once where can_change_pte_writable() allows (MM_CP_TRY_CHANGE_WRITABLE);
+ *  - a none PTE, when protecting with markers (shmem; anon with
+ *    WP_UNPOPULATED): a uffd-wp marker (page tables allocated for it);
+ *  - a uffd-wp marker, when clearing: dropped; poison and guard markers
+ *    are left alone.
+ */
+function uffdWpRange(vma: Vma, start: number, end: number, enableWp: boolean): number {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const ops = core.swapops;
+  const useMarkers = enableWp && userfaultfdWpUseMarkers(vma);
+  const tryWritable = !enableWp && (vma.vm_flags & VM_WRITE) !== 0;
+  const keepLo = chgMaskLo(vma);
+  for (let addr = start; addr < end;) {
+    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const pt = useMarkers ? pteAlloc(mm, addr) : lookupPteTable(mm, addr);
+    if (useMarkers && !pt) return E("ENOMEM");
+    if (pt) {
+      pt.ptl!.lock("change_pte_range");
+      for (let a = addr; a < next; a += PAGE_SIZE) {
+        const i = pteIndex(a);
+        const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+        if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
+          let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
+          const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
+          if (enableWp) nlo = (nlo & ~_PAGE_RW) | core.uffdWpLo;
+          else nlo &= ~core.uffdWpLo;
+          if (tryWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
+            nlo |= _PAGE_RW;
+          }
+          pt.e[2 * i] = nlo >>> 0;
+          pt.e[2 * i + 1] = nhi;
+        } else if (lo === 0 && hi === 0) {
+          if (useMarkers) pt.set(i, ops.makePteMarker(PTE_MARKER_UFFD_WP));
+        } else {
+          const entry = pteToSwpEntry(pteFromHalves(lo, hi));
+          if (!ops.isPteMarkerEntry(entry)) continue;
+          if (ops.isPoisonedSwpEntry(entry) || ops.isGuardSwpEntry(entry)) continue;
+          if (!enableWp) pt.setHalves(i, 0, 0);
+        }
+      }
+      pt.ptl!.unlock();
+    }
+    addr = next;
+  }
+  return 0;
 }

@@ -201,3 +201,49 @@ Deno.test("UFFDIO_ZEROPAGE maps the shared zero page", () => {
   assert.equal(p.rss().MM_ANONPAGES, 1);
   p.kernel.check();
 });
+
+Deno.test("UFFDIO_WRITEPROTECT errno cases", async (t) => {
+  const wpRows: [string, (s: Setup) => number, string][] = [
+    [
+      "protect a registered range",
+      ({ a, uffd }) => uffd.writeprotect({ range: { start: a, len: P }, mode: 1 }),
+      "ok:0",
+    ],
+    [
+      "start not page aligned",
+      ({ a, uffd }) => uffd.writeprotect({ range: { start: a + 1, len: P }, mode: 1 }),
+      "EINVAL:undefined",
+    ],
+    [
+      "an unknown mode bit",
+      ({ a, uffd }) => uffd.writeprotect({ range: { start: a, len: P }, mode: 4 }),
+      "EINVAL:undefined",
+    ],
+    [
+      "MODE_WP with MODE_DONTWAKE",
+      ({ a, uffd }) =>
+        uffd.writeprotect({
+          range: { start: a, len: P },
+          mode: C.UFFDIO_WRITEPROTECT_MODE_WP | C.UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+        }),
+      "EINVAL:undefined",
+    ],
+    [
+      "a VMA not registered for WP",
+      ({ src, uffd }) => uffd.writeprotect({ range: { start: src, len: P }, mode: 1 }),
+      "ENOENT:undefined",
+    ],
+    [
+      "no VMA in the range",
+      ({ a, uffd }) => uffd.writeprotect({ range: { start: a + 64 * P, len: P }, mode: 1 }),
+      "ENOENT:undefined",
+    ],
+  ];
+  for (const [name, call, want] of wpRows) {
+    await t.step(name, () => {
+      const s = setup(MISSING | C.UFFDIO_REGISTER_MODE_WP);
+      assert.equal(outcome(() => call(s)), want);
+      s.p.kernel.check();
+    });
+  }
+});

@@ -36,13 +36,15 @@ import {
   VM_FAULT_SIGBUS,
 } from "../mm/memory.ts";
 import * as U from "./constants.ts";
-import { MFILL_ATOMIC_WP, mfillAtomic, type MfillMode } from "./mfill.ts";
+import { MFILL_ATOMIC_WP, mfillAtomic, type MfillMode, mwriteprotectRange } from "./mfill.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
 /** Features this model implements: UFFDIO_API reports these and accepts no others. */
 export const UFFD_MODEL_FEATURES = U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_THREAD_ID |
-  U.UFFD_FEATURE_EXACT_ADDRESS | U.UFFD_FEATURE_MISSING_SHMEM | U.UFFD_FEATURE_POISON;
+  U.UFFD_FEATURE_EXACT_ADDRESS | U.UFFD_FEATURE_MISSING_SHMEM | U.UFFD_FEATURE_POISON |
+  U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK |
+  U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC;
 
 /** struct uffd_msg for UFFD_EVENT_PAGEFAULT. */
 export interface UffdMsgPagefault {
@@ -170,6 +172,28 @@ export function userfaultfdMissing(vma: Vma): boolean {
 /** userfaultfd_wp(). */
 export function userfaultfdWp(vma: Vma): boolean {
   return (vma.vm_flags & VM_UFFD_WP) !== 0;
+}
+
+/** userfaultfd_wp_async(): the VMA's userfaultfd resolves WP faults by itself. */
+export function userfaultfdWpAsync(vma: Vma): boolean {
+  const ctx = vma.vm_userfaultfd_ctx;
+  return ctx !== null && (ctx.features & U.UFFD_FEATURE_WP_ASYNC) !== 0;
+}
+
+/** userfaultfd_wp_unpopulated(). */
+export function userfaultfdWpUnpopulated(vma: Vma): boolean {
+  const ctx = vma.vm_userfaultfd_ctx;
+  return ctx !== null && (ctx.features & U.UFFD_FEATURE_WP_UNPOPULATED) !== 0;
+}
+
+/**
+ * userfaultfd_wp_use_markers(): write-protecting a none PTE installs a
+ * uffd-wp marker in shmem always, in anonymous memory with WP_UNPOPULATED.
+ */
+export function userfaultfdWpUseMarkers(vma: Vma): boolean {
+  if (!userfaultfdWp(vma)) return false;
+  if (!vma.isAnonymous) return true;
+  return userfaultfdWpUnpopulated(vma);
 }
 
 /** userfaultfd_minor(). */
@@ -589,6 +613,25 @@ export class Userfaultfd {
     if (ret) fail(ret, io);
     if (mode & ~U.UFFDIO_POISON_MODE_DONTWAKE) fail(E("EINVAL"), io);
     return this.fill(io, "poison", r.start, 0, r.len, 0, mode & U.UFFDIO_POISON_MODE_DONTWAKE);
+  }
+
+  /** UFFDIO_WRITEPROTECT: set (MODE_WP) or clear uffd-wp on a range. */
+  writeprotect(arg: { range: UffdioRange; mode?: number }): 0 {
+    const io = "UFFDIO_WRITEPROTECT";
+    const a = struct(arg, io);
+    const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
+    this.running(io);
+    let ret = validateRange(r.start, r.len);
+    if (ret) fail(ret, io);
+    const known = U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE;
+    if (mode & ~known) fail(E("EINVAL"), io);
+    const wp = (mode & U.UFFDIO_WRITEPROTECT_MODE_WP) !== 0;
+    const dontwake = (mode & U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE) !== 0;
+    if (wp && dontwake) fail(E("EINVAL"), io);
+    ret = mwriteprotectRange(this.ctx, r.start, r.len, wp);
+    if (ret) fail(ret, io);
+    if (!wp && !dontwake) wakeUserfault(this.ctx, r.start, r.len);
+    return 0;
   }
 
   /**

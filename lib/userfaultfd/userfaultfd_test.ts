@@ -242,3 +242,30 @@ Deno.test("read() returns null with nothing queued", () => {
   const { uffd } = setup();
   assert.equal(uffd.read(), null);
 });
+
+Deno.test("UFFDIO_API: UFFD_FEATURE_EVENT_FORK needs CAP_SYS_PTRACE (EPERM)", () => {
+  const p = simulate().spawn({ capSysAdmin: false });
+  const u = p.userfaultfd(C.UFFD_USER_MODE_ONLY);
+  assert.equal(
+    errnoOf(() => u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_EVENT_FORK })),
+    "EPERM",
+  );
+});
+
+Deno.test("UFFDIO_API: WP_ASYNC turns on WP_UNPOPULATED", () => {
+  const p = simulate().spawn();
+  const u = p.userfaultfd(0);
+  u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC });
+  assert.ok(u.ctx.features & C.UFFD_FEATURE_WP_UNPOPULATED);
+});
+
+Deno.test("with WP_ASYNC, WP-only registration is allowed; MINOR stays shmem-only", () => {
+  const p = simulate().spawn();
+  const a = p.mmap(0, P, RW, ANON);
+  const u = p.userfaultfd(0);
+  u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC });
+  assert.equal(
+    errnoOf(() => u.register({ range: { start: a, len: P }, mode: C.UFFDIO_REGISTER_MODE_WP })),
+    "ok",
+  );
+});
