@@ -205,6 +205,7 @@ class Search<S> {
   #depth = 0;
   #queued = 0;
   #truncated = false;
+  #nextProgress = 0;
 
   constructor(scenario: RaceScenario<S>, options: ExploreOptions) {
     this.#scenario = scenario;
@@ -226,7 +227,7 @@ class Search<S> {
     const reduce = this.#options.reduction ?? true;
     const root = new Execution(this.#scenario);
     this.#states = 1;
-    if (root.failure) return this.#counterexample(root, 0);
+    if (root.failure) return this.#counterexample(root, 1);
     const nodes = new Map<string, Node>();
     const rootKey = root.key();
     nodes.set(rootKey, { path: [], sleep: new Set(), next: new Set(), final: root.finished });
@@ -336,8 +337,8 @@ class Search<S> {
     const now = performance.now();
     const o = this.#options;
     if (o.timeoutMs !== undefined && now - this.#start > o.timeoutMs) throw new Bound("time");
-    const every = o.progressEvery ?? 10_000;
-    if (o.onProgress && every > 0 && this.#states % every === 0) {
+    if (o.onProgress && this.#states >= this.#nextProgress) {
+      this.#nextProgress = this.#states + Math.max(1, o.progressEvery ?? 10_000);
       o.onProgress(this.#progress(depth));
     }
     if (this.#print && now - this.#lastPrint >= (o.printEveryMs ?? 2_000)) {
