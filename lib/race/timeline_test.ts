@@ -107,3 +107,23 @@ Deno.test("timelineSvg() stacks nested lock holds of one thread in rows of their
     Number(svg.match(new RegExp(`data-lock="${lock}"[^]*?<rect x="[\\d.]+" y="([\\d.]+)"`))![1]);
   assert.equal(y("ptl") - y("mmap"), 16);
 });
+
+Deno.test("timelineSvg() of a state broken before any step shows the lanes and the failure", () => {
+  const trace = counterexample(explore({
+    name: "bad start",
+    setup: () => ({
+      state: { rss: -1 },
+      threads: { T0: (function* (): Generator<Step, void> {})() },
+    }),
+    check(s) {
+      if (s.rss < 0) throw new Error(`rss is ${s.rss}`);
+    },
+  }));
+  assert.equal(trace.steps.length, 0);
+  assert.equal(trace.failure.step, -1);
+  assert.equal(timelineText(trace), ["step  T0", "----  --", "✗ rss is -1"].join("\n"));
+  assert.match(
+    timelineSvg(trace).svg,
+    /<text [^>]*fill="#e15759" font-weight="bold">✗ rss is -1<\/text>/,
+  );
+});
