@@ -1,22 +1,20 @@
 /**
  * The reductions must not change a verdict: on random small scenarios
- * (threads taking two spinlocks and reading and writing two counters,
- * under a random invariant), state hashing and sleep sets find a failure
- * exactly when the naive walk does, and one as short.
+ * (threads taking two spinlocks and an rw_semaphore, reading and writing
+ * two counters, under a random invariant), state hashing and sleep sets
+ * find a failure exactly when the naive walk does, and one as short.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { VmBugError } from "../kernel/bug.ts";
-import { SpinLock } from "../kernel/locking.ts";
+import { RwSemaphore, SpinLock } from "../kernel/locking.ts";
 import { explore, type ExploreResult } from "./explore.ts";
 import type { RaceScenario } from "./run.ts";
 import type { Step } from "./step.ts";
 
-type Op = { op: "lock" | "unlock"; lock: "A" | "B" } | {
-  op: "read" | "write";
-  obj: "x" | "y";
-  add: number;
-};
+/** A lock op on spinlock A or B, or on the rwsem S (taken for read or write). */
+type LockOp = { op: "lock" | "unlock"; lock: "A" | "B" | "S"; mode: "read" | "write" };
+type Op = LockOp | { op: "read" | "write"; obj: "x" | "y"; add: number } | { op: "local" };
 
 interface Regs {
   x: number;
@@ -24,13 +22,23 @@ interface Regs {
   reg: number[];
   A: SpinLock;
   B: SpinLock;
+  S: RwSemaphore;
 }
 
 function scenario(threads: Op[][], bad: number, badFinal: number): RaceScenario<Regs> {
   function* run(s: Regs, me: number, ops: Op[]): Generator<Step, void> {
     for (const o of ops) {
       if ("lock" in o) {
-        yield { op: o.op, lock: s[o.lock] };
+        if (o.lock === "S") {
+          const down = o.op === "lock";
+          yield o.mode === "read"
+            ? { op: down ? "down_read" : "up_read", lock: s.S }
+            : { op: down ? "down_write" : "up_write", lock: s.S };
+        } else {
+          yield { op: o.op, lock: s[o.lock] };
+        }
+      } else if (o.op === "local") {
+        yield { op: "local" };
       } else if (o.op === "read") {
         yield { op: "read", obj: o.obj };
         s.reg[me] = s[o.obj];
@@ -48,6 +56,7 @@ function scenario(threads: Op[][], bad: number, badFinal: number): RaceScenario<
         reg: threads.map(() => 0),
         A: new SpinLock("A"),
         B: new SpinLock("B"),
+        S: new RwSemaphore("S"),
       };
       return { state, threads: threads.map((ops, i) => run(state, i, ops)) };
     },
@@ -61,7 +70,12 @@ function scenario(threads: Op[][], bad: number, badFinal: number): RaceScenario<
 }
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constantFrom("lock", "unlock"), lock: fc.constantFrom("A", "B") }),
+  fc.record({
+    op: fc.constantFrom("lock", "unlock"),
+    lock: fc.constantFrom("A", "B", "S"),
+    mode: fc.constantFrom("read", "write"),
+  }),
+  fc.constant({ op: "local" }),
   fc.record({
     op: fc.constantFrom("read", "write"),
     obj: fc.constantFrom("x", "y"),
@@ -72,20 +86,20 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 /** Locks taken and released in order, so that most scenarios get past the locks. */
 const thread = fc.array(op, { minLength: 1, maxLength: 4 }).map((ops) => {
   const out: Op[] = [];
-  const held: ("A" | "B")[] = [];
+  const held: LockOp[] = [];
   for (const o of ops) {
     if (o.op === "unlock") {
       const last = held.pop();
-      if (last !== undefined) out.push({ op: "unlock", lock: last });
+      if (last !== undefined) out.push({ ...last, op: "unlock" });
     } else {
       if (o.op === "lock") {
-        if (held.includes(o.lock)) continue;
-        held.push(o.lock);
+        if (held.some((h) => h.lock === o.lock)) continue;
+        held.push(o);
       }
       out.push(o);
     }
   }
-  while (held.length > 0) out.push({ op: "unlock", lock: held.pop()! });
+  while (held.length > 0) out.push({ ...held.pop()!, op: "unlock" });
   return out;
 });
 
