@@ -36,7 +36,8 @@ export interface RaceScenario<S = unknown> {
   name?: string;
   /** A fresh state and the threads on it. */
   setup(): ScenarioInstance<S>;
-  /** An invariant checked after every step: throws (a VmBugError, any Error) when broken. */
+  /** An invariant checked on the initial state and after every step:
+   * throws (a VmBugError, any Error) when broken. */
   check?(state: S): void;
   /** An invariant checked once every thread has finished. */
   checkFinal?(state: S): void;
@@ -83,7 +84,8 @@ export interface BlockedThread {
   label: string;
   /** The lock it waits for. */
   lock: string;
-  /** Who holds the lock (thread names; "readers" for an rwsem held for read). */
+  /** Who holds the lock: thread names ("reader" for each reader of an rwsem
+   * taken for read outside the scenario's steps). */
   holders: string[];
 }
 
