@@ -1,7 +1,8 @@
 /**
  * Resolving userfaults from the monitor side (mm/userfaultfd.c, v6.18):
  * mfill_atomic() for UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_CONTINUE and
- * UFFDIO_POISON; mwriteprotect_range() for UFFDIO_WRITEPROTECT.
+ * UFFDIO_POISON; mwriteprotect_range() for UFFDIO_WRITEPROTECT; move_pages()
+ * for UFFDIO_MOVE.
  *
  * Lock order: mmap_lock (read) → PTE lock. The source page of a copy is
  * read before mmap_lock is taken (the kernel's copy_from_user() retry path
@@ -15,8 +16,20 @@
 import { ERRNO } from "../kernel/errno.ts";
 import { Blocked, Signal } from "../kernel/signal.ts";
 import { PAGE_SIZE, PMD_SIZE } from "../kernel/constants.ts";
-import { VM_SHARED, VM_UFFD_WP, VM_WRITE, type Vma } from "../mm/mm_types.ts";
-import { lookupPteTable, pteAlloc, pteIndex } from "../mm/memory.ts";
+import {
+  VM_EXEC,
+  VM_HUGETLB,
+  VM_IO,
+  VM_LOCKED,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
+  VM_READ,
+  VM_SHARED,
+  VM_UFFD_WP,
+  VM_WRITE,
+  type Vma,
+} from "../mm/mm_types.ts";
+import { lookupPteTable, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
@@ -34,9 +47,13 @@ import {
   anonVmaPrepare,
   folioAddFileRmapPte,
   folioAddNewAnonRmap,
+  folioMoveAnonRmap,
+  folioTestAnon,
   mmCounter,
+  pageAnonExclusive,
 } from "../mm/rmap.ts";
 import { filemapGetFolio, shmemAddFolio, shmemDeleteFolio } from "../mm/shmem.ts";
+import { UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES } from "./constants.ts";
 import { type UserfaultfdCtx, userfaultfdWp, userfaultfdWpUseMarkers } from "./userfaultfd.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
@@ -388,4 +405,126 @@ function uffdWpRange(vma: Vma, start: number, end: number, enableWp: boolean): n
     addr = next;
   }
   return 0;
+}
+
+/**
+ * validate_move_areas(): same access flags, protection and mlock state,
+ * writable, movable content, the destination registered with this
+ * userfaultfd, both anonymous. 0 or -EINVAL.
+ */
+function validateMoveAreas(ctx: UserfaultfdCtx, src: Vma, dst: Vma): number {
+  const access = VM_READ | VM_WRITE | VM_EXEC;
+  if ((src.vm_flags & access) !== (dst.vm_flags & access)) return E("EINVAL");
+  if (src.vm_page_prot !== dst.vm_page_prot) return E("EINVAL");
+  if ((src.vm_flags & VM_LOCKED) !== (dst.vm_flags & VM_LOCKED)) return E("EINVAL");
+  if (!(src.vm_flags & VM_WRITE)) return E("EINVAL");
+  const unmovable = VM_PFNMAP | VM_IO | VM_HUGETLB | VM_MIXEDMAP;
+  if ((src.vm_flags & unmovable) || (dst.vm_flags & unmovable)) return E("EINVAL");
+  if (dst.vm_userfaultfd_ctx !== ctx) return E("EINVAL");
+  if (!src.isAnonymous || !dst.isAnonymous) return E("EINVAL");
+  return 0;
+}
+
+/**
+ * move_pages(): move the anonymous pages of [src, src+len) to
+ * [dst, dst+len) without copying, page by page (move_pages_pte()). Returns
+ * the bytes moved if any, else -errno:
+ *  - -ENOENT: a VMA is missing, or a source hole without ALLOW_SRC_HOLES;
+ *  - -EINVAL: a range leaves its VMA, a shared VMA, validate_move_areas();
+ *  - -EEXIST: the destination PTE is populated;
+ *  - -EBUSY: the source page is not PageAnonExclusive (shared with a fork
+ *    child, say);
+ *  - -EFAULT: the source holds a marker or another non-swap entry.
+ *
+ * Simplification: no THP (every step is one page) and no swap entries.
+ */
+export function movePages(
+  ctx: UserfaultfdCtx,
+  dst: number,
+  src: number,
+  len: number,
+  mode: number,
+): number {
+  const mm = ctx.mm;
+  mm.mmap_lock.downRead();
+  let moved = 0;
+  let err = 0;
+  try {
+    // uffd_move_lock() → find_vmas_mm_locked().
+    const dstVma = mm.vmaLookup(dst);
+    if (!dstVma) return E("ENOENT");
+    if (!(dstVma.vm_flags & VM_SHARED) && !anonVmaPrepare(mm.core, dstVma)) return E("ENOMEM");
+    const srcVma = mm.vmaLookup(src);
+    if (!srcVma) return E("ENOENT");
+    if (srcVma.vm_flags & VM_SHARED || src + len > srcVma.vm_end) return E("EINVAL");
+    if (dstVma.vm_flags & VM_SHARED || dst + len > dstVma.vm_end) return E("EINVAL");
+    err = validateMoveAreas(ctx, srcVma, dstVma);
+    if (err) return err;
+    const allowHoles = (mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES) !== 0;
+    while (moved < len) {
+      const srcAddr = src + moved, dstAddr = dst + moved;
+      const spt = lookupPteTable(mm, srcAddr);
+      if (!spt && !allowHoles) {
+        err = E("ENOENT");
+        break;
+      }
+      const dpt = pteAlloc(mm, dstAddr);
+      if (!dpt) {
+        err = E("ENOMEM");
+        break;
+      }
+      if (spt) err = movePagesPte(dstVma, dpt, spt, dstAddr, srcAddr, allowHoles);
+      if (err) break;
+      moved += PAGE_SIZE;
+    }
+  } finally {
+    mm.mmap_lock.upRead();
+  }
+  return moved ? moved : err;
+}
+
+/**
+ * move_pages_pte() for one page, both PTE locks held (the source's first,
+ * as the kernel's double_pt_lock() orders them by address; one CPU here).
+ */
+function movePagesPte(
+  dstVma: Vma,
+  dpt: PageTable,
+  spt: PageTable,
+  dstAddr: number,
+  srcAddr: number,
+  allowHoles: boolean,
+): number {
+  const core = dstVma.vm_mm.core;
+  const di = pteIndex(dstAddr), si = pteIndex(srcAddr);
+  const locks = dpt === spt ? [spt.ptl!] : [spt.ptl!, dpt.ptl!];
+  for (const l of locks) l.lock("move_pages_pte");
+  try {
+    if (!dpt.isNone(di)) return E("EEXIST");
+    const lo = spt.e[2 * si], hi = spt.e[2 * si + 1];
+    if (lo === 0 && hi === 0) return allowHoles ? 0 : E("ENOENT");
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return E("EFAULT");
+    const frame = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+    if (frame === core.zeroPfn) {
+      // move_zeropage_pte()
+      spt.setHalves(si, 0, 0);
+      const zlo = (pfnLo(core.zeroPfn) | dstVma.protLo | _PAGE_SPECIAL) >>> 0;
+      dpt.setHalves(di, zlo, pfnHi(core.zeroPfn) | dstVma.protHi);
+      return 0;
+    }
+    const pfn = vmNormalPage(lo, hi);
+    if (pfn < 0 || !folioTestAnon(core, pfn) || !pageAnonExclusive(core, pfn)) return E("EBUSY");
+    // move_present_pte(): the folio changes anon_vma and index, the PTE
+    // moves, soft-dirty so that userspace can notice, writable.
+    spt.setHalves(si, 0, 0);
+    folioMoveAnonRmap(core, pfn, dstVma);
+    core.memmap.index[pfn] = dstVma.linearPageIndex(dstAddr);
+    let nlo = (pfnLo(pfn) | dstVma.protLo | core.softDirtyLo) >>> 0;
+    if (lo & _PAGE_DIRTY) nlo |= _PAGE_DIRTY;
+    nlo |= _PAGE_RW;
+    dpt.setHalves(di, nlo >>> 0, pfnHi(pfn) | dstVma.protHi);
+    return 0;
+  } finally {
+    for (const l of locks.reverse()) l.unlock();
+  }
 }

@@ -36,7 +36,13 @@ import {
   VM_FAULT_SIGBUS,
 } from "../mm/memory.ts";
 import * as U from "./constants.ts";
-import { MFILL_ATOMIC_WP, mfillAtomic, type MfillMode, mwriteprotectRange } from "./mfill.ts";
+import {
+  MFILL_ATOMIC_WP,
+  mfillAtomic,
+  type MfillMode,
+  movePages,
+  mwriteprotectRange,
+} from "./mfill.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -44,7 +50,8 @@ const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 export const UFFD_MODEL_FEATURES = U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_THREAD_ID |
   U.UFFD_FEATURE_EXACT_ADDRESS | U.UFFD_FEATURE_MISSING_SHMEM | U.UFFD_FEATURE_POISON |
   U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK |
-  U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC;
+  U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC |
+  U.UFFD_FEATURE_MINOR_SHMEM | U.UFFD_FEATURE_MOVE;
 
 /** struct uffd_msg for UFFD_EVENT_PAGEFAULT. */
 export interface UffdMsgPagefault {
@@ -613,6 +620,49 @@ export class Userfaultfd {
     if (ret) fail(ret, io);
     if (mode & ~U.UFFDIO_POISON_MODE_DONTWAKE) fail(E("EINVAL"), io);
     return this.fill(io, "poison", r.start, 0, r.len, 0, mode & U.UFFDIO_POISON_MODE_DONTWAKE);
+  }
+
+  /** UFFDIO_CONTINUE: map what the page cache holds → bytes mapped (uffdio_continue.mapped). */
+  continue(arg: { range: UffdioRange; mode?: number }): number {
+    const io = "UFFDIO_CONTINUE";
+    const a = struct(arg, io);
+    const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
+    this.running(io);
+    const ret = validateRange(r.start, r.len);
+    if (ret) fail(ret, io);
+    if (mode & ~(U.UFFDIO_CONTINUE_MODE_DONTWAKE | U.UFFDIO_CONTINUE_MODE_WP)) {
+      fail(E("EINVAL"), io);
+    }
+    const flags = mode & U.UFFDIO_CONTINUE_MODE_WP ? MFILL_ATOMIC_WP : 0;
+    return this.fill(
+      io,
+      "continue",
+      r.start,
+      0,
+      r.len,
+      flags,
+      mode & U.UFFDIO_CONTINUE_MODE_DONTWAKE,
+    );
+  }
+
+  /** UFFDIO_MOVE: move anonymous pages from src to dst → bytes moved (uffdio_move.move). */
+  move(arg: { dst: number; src: number; len: number; mode?: number }): number {
+    const io = "UFFDIO_MOVE";
+    const a = struct(arg, io);
+    const dst = u64(a.dst, "dst", io), src = u64(a.src, "src", io);
+    const len = u64(a.len, "len", io), mode = u64(a.mode ?? 0, "mode", io);
+    this.running(io);
+    if (mode & ~(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | U.UFFDIO_MOVE_MODE_DONTWAKE)) {
+      fail(E("EINVAL"), io);
+    }
+    let ret = validateRange(dst, len);
+    if (!ret) ret = validateRange(src, len);
+    if (ret) fail(ret, io);
+    ret = movePages(this.ctx, dst, src, len, mode);
+    if (ret < 0) fail(ret, io, ret);
+    if (!(mode & U.UFFDIO_MOVE_MODE_DONTWAKE)) wakeUserfault(this.ctx, dst, ret);
+    if (ret !== len) fail(E("EAGAIN"), io, ret);
+    return ret;
   }
 
   /** UFFDIO_WRITEPROTECT: set (MODE_WP) or clear uffd-wp on a range. */

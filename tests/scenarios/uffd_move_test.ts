@@ -1,0 +1,171 @@
+/**
+ * UFFDIO_MOVE (after selftests/mm/uffd-unit-tests.c "move", "move-pmd"
+ * at 4 KiB): missing faults resolved by moving the source pages instead
+ * of copying them, and the errno of each case move_pages() refuses.
+ */
+import assert from "node:assert/strict";
+import { constants as C, Errno, type Process, simulate } from "../../lib/mod.ts";
+import type { Userfaultfd } from "../../lib/userfaultfd/userfaultfd.ts";
+
+const P = C.PAGE_SIZE;
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+const NR_PAGES = 8;
+
+interface Setup {
+  p: Process;
+  src: number;
+  dst: number;
+  uffd: Userfaultfd;
+}
+
+function setup(): Setup {
+  const k = simulate();
+  const p = k.spawn();
+  const src = p.mmap(0, NR_PAGES * P, RW, ANON);
+  for (let i = 0; i < NR_PAGES; i++) p.write(src + i * P, 0x40 + i);
+  const dst = p.mmap(src - 64 * P, NR_PAGES * P, RW, ANON | C.MAP_FIXED);
+  const uffd = p.userfaultfd(0);
+  const { features } = uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  assert.ok(features & C.UFFD_FEATURE_MOVE);
+  uffd.register({ range: { start: dst, len: NR_PAGES * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  return { p, src, dst, uffd };
+}
+
+function outcome(fn: () => number): string {
+  try {
+    return `ok:${fn()}`;
+  } catch (e) {
+    if (e instanceof Errno) return `${e.errno}:${e.result}`;
+    throw e;
+  }
+}
+
+Deno.test("move: missing faults resolved by UFFDIO_MOVE take the source pages themselves", () => {
+  const { p, src, dst, uffd } = setup();
+  const pfns = Array.from({ length: NR_PAGES }, (_, i) => p.pagemap(src + i * P).pfn);
+  uffd.handler = (msg) => {
+    const off = msg.arg.pagefault.address - dst;
+    assert.equal(uffd.move({ dst: dst + off, src: src + off, len: P, mode: 0 }), P);
+  };
+  for (let i = 0; i < NR_PAGES; i++) {
+    assert.equal(p.read(dst + i * P), 0x40 + i);
+    assert.equal(p.pagemap(dst + i * P).pfn, pfns[i]);
+    assert.equal(p.pagemap(src + i * P).present, false);
+  }
+  assert.equal(p.rss().MM_ANONPAGES, NR_PAGES);
+  p.write(dst, 1); // still exclusive and writable
+  assert.equal(p.read(src), 0); // the source is a hole now
+  p.kernel.check();
+});
+
+Deno.test("UFFDIO_MOVE errno cases", async (t) => {
+  const rows: [string, (s: Setup) => number, string][] = [
+    ["all pages", ({ src, dst, uffd }) => uffd.move({ dst, src, len: NR_PAGES * P }), "ok:32768"],
+    [
+      "an unknown mode bit",
+      ({ src, dst, uffd }) => uffd.move({ dst, src, len: P, mode: 4 }),
+      "EINVAL:undefined",
+    ],
+    [
+      "dst not page aligned",
+      ({ src, dst, uffd }) => uffd.move({ dst: dst + 1, src, len: P }),
+      "EINVAL:undefined",
+    ],
+    [
+      "src not page aligned",
+      ({ src, dst, uffd }) => uffd.move({ dst, src: src + 1, len: P }),
+      "EINVAL:undefined",
+    ],
+    [
+      "dst in no VMA",
+      ({ src, dst, uffd }) => uffd.move({ dst: dst + 32 * P, src, len: P }),
+      "ENOENT:-2",
+    ],
+    [
+      "src in no VMA",
+      ({ src, dst, uffd }) => uffd.move({ dst, src: src + 32 * P, len: P }),
+      "ENOENT:-2",
+    ],
+    [
+      "dst not registered with this uffd",
+      ({ src, uffd }) => uffd.move({ dst: src + P, src, len: P }),
+      "EINVAL:-22",
+    ],
+    [
+      "src range past its VMA",
+      ({ src, dst, uffd }) => uffd.move({ dst, src: src + 7 * P, len: 2 * P }),
+      "EINVAL:-22",
+    ],
+    [
+      "the destination is populated",
+      ({ src, dst, uffd }) => {
+        uffd.move({ dst, src, len: P });
+        return uffd.move({ dst, src: src + P, len: P });
+      },
+      "EEXIST:-17",
+    ],
+    [
+      "a source hole",
+      ({ p, src, dst, uffd }) => {
+        p.madvise(src, P, C.MADV_DONTNEED);
+        return uffd.move({ dst, src, len: 2 * P });
+      },
+      "ENOENT:-2",
+    ],
+    [
+      "a source hole with ALLOW_SRC_HOLES",
+      ({ p, src, dst, uffd }) => {
+        p.madvise(src, P, C.MADV_DONTNEED);
+        return uffd.move({ dst, src, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES });
+      },
+      "ok:8192",
+    ],
+    [
+      "a page shared with a fork child is EBUSY",
+      ({ p, src, dst, uffd }) => {
+        p.fork();
+        return uffd.move({ dst, src, len: P });
+      },
+      "EBUSY:-16",
+    ],
+    [
+      "stopping at a shared page after one moved is EAGAIN",
+      ({ p, src, dst, uffd }) => {
+        const child = p.fork();
+        child.exit();
+        p.write(src, 1); // reuse: exclusive again
+        p.fork();
+        p.write(src, 2); // COW: the first page is exclusive again
+        return uffd.move({ dst, src, len: 2 * P });
+      },
+      "EAGAIN:4096",
+    ],
+    [
+      "a shmem source",
+      ({ p, dst, uffd }) => {
+        const fd = p.memfdCreate("m");
+        p.ftruncate(fd, P);
+        const s = p.mmap(0, P, RW, C.MAP_PRIVATE, fd);
+        p.write(s, 1);
+        return uffd.move({ dst, src: s, len: P });
+      },
+      "EINVAL:-22",
+    ],
+    [
+      "different protections",
+      ({ p, dst, uffd }) => {
+        const s = p.mmap(0, P, C.PROT_READ, ANON);
+        return uffd.move({ dst, src: s, len: P });
+      },
+      "EINVAL:-22",
+    ],
+  ];
+  for (const [name, call, want] of rows) {
+    await t.step(name, () => {
+      const s = setup();
+      assert.equal(outcome(() => call(s)), want);
+      s.p.kernel.check();
+    });
+  }
+});
