@@ -110,3 +110,39 @@ export type {
 // Exercises and datasets.
 export * from "./exercise/mod.ts";
 export * from "./datasets/mod.ts";
+
+// Races: the interleaving explorer.
+export {
+  abba,
+  anonFaultRace,
+  dependent,
+  Execution,
+  explore,
+  exploreModes,
+  independent,
+  lostUpdate,
+  ModeTable,
+  Replay,
+  replay,
+  SEARCH_MODES,
+  STEP_OPS,
+  stepLabel,
+  structuralHash,
+  timelineSvg,
+  timelineText,
+} from "./race/mod.ts";
+export type {
+  CounterexampleResult,
+  ExploreOptions,
+  ExploreProgress,
+  ExploreResult,
+  Failure,
+  FailureKind,
+  IncompleteResult,
+  RaceScenario,
+  SafeResult,
+  Step,
+  Thread,
+  Trace,
+  TraceStep,
+} from "./race/mod.ts";
