@@ -51,8 +51,9 @@ class OwnPages implements StepGuard {
       case "read":
         return [n(0), a.length > 1 ? n(1) : 1];
       case "write":
-      case "pagemap":
         return [n(0), 1];
+      case "pagemap":
+        return [n(0), a.length > 1 ? n(1) * ps : 1];
       default:
         return null;
     }

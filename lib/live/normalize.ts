@@ -63,7 +63,8 @@ export type Normalized =
   | "fixed"
   | "fd"
   | number[]
-  | PagemapFlags;
+  | PagemapFlags
+  | PagemapFlags[];
 
 /**
  * What one scenario step came to: `ok` with the normalised result, the
@@ -90,7 +91,9 @@ export function normalizeResult(name: string, value: unknown, fixedAddr?: number
     case "memfdCreate":
       return "fd";
     case "pagemap":
-      return normalizePagemap(value as PagemapEntry);
+      return Array.isArray(value)
+        ? value.map(normalizePagemap)
+        : normalizePagemap(value as PagemapEntry);
     case "read":
       return value instanceof Uint8Array ? [...value] : value as number;
     default:

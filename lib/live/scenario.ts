@@ -10,7 +10,9 @@
  *   once a `close` op has closed it (so a stale fd is EBADF on both kernels,
  *   never some other file the Deno process opened meanwhile).
  *
- * Running one gives a list of {@link Outcome}s (lib/live/normalize.ts).
+ * `pagemap` takes an optional page count after the address: the entries of
+ * that many pages from it, as one step. Running a scenario gives a list of
+ * {@link Outcome}s (lib/live/normalize.ts).
  * @module
  */
 
@@ -126,7 +128,12 @@ export class ScenarioContext {
   }
 }
 
-function call(p: Facade, name: ScenarioOpName, a: (number | string)[]): unknown {
+function call(
+  p: Facade,
+  name: ScenarioOpName,
+  a: (number | string)[],
+  pageSize: number,
+): unknown {
   const n = (i: number) => a[i] as number;
   switch (name) {
     case "mmap":
@@ -142,7 +149,9 @@ function call(p: Facade, name: ScenarioOpName, a: (number | string)[]): unknown 
     case "write":
       return p.write(n(0), n(1));
     case "pagemap":
-      return p.pagemap(n(0));
+      if (a.length < 2) return p.pagemap(n(0));
+      // pagemap(addr, pages): the entries of `pages` pages from addr.
+      return Array.from({ length: n(1) }, (_, i) => p.pagemap(n(0) + i * pageSize));
     case "memfdCreate":
       return p.memfdCreate(a[0] as string, n(1) ?? 0);
     case "ftruncate":
@@ -184,7 +193,7 @@ export function runScenario(
     }
     let outcome: Outcome;
     try {
-      const result = call(p, op.op, args);
+      const result = call(p, op.op, args, pageSize);
       context.record(i, op, result);
       guard?.after(op, args, result);
       const flags = op.op === "mmap" ? (args[3] as number) : 0;

@@ -66,3 +66,17 @@ Deno.test("runScenario() consults the guard and stops where it refuses", () => {
   assert.deepEqual(outcomes, [{ ok: "new" }, { unsafe: "not ours" }]);
   assert.deepEqual(refused, ["mmap"]);
 });
+
+Deno.test("runScenario(): pagemap with a page count reads that many entries", () => {
+  const [, , sweep] = run([
+    { op: "mmap", args: [0, 3 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+    { op: "write", args: [{ m: 0, page: 1 }, 1] },
+    { op: "pagemap", args: [{ m: 0 }, 3] },
+  ]);
+  assert.ok("ok" in sweep && Array.isArray(sweep.ok));
+  assert.deepEqual((sweep.ok as { present: boolean }[]).map((e) => e.present), [
+    false,
+    true,
+    false,
+  ]);
+});

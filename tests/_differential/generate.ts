@@ -173,7 +173,15 @@ export function generateScenario(r: Prng): ScenarioOp[] {
       }
     }
   }
-  return ops.slice(0, n);
+  const out = ops.slice(0, n);
+  // Most sequences end by reading the pagemap entries of one whole mapping,
+  // so that every page's final state is compared, not only the pages read.
+  const made = maps.filter((m) => m.op < out.length);
+  if (made.length && r.chance(0.7)) {
+    const m = r.pick(made);
+    out.push({ op: "pagemap", args: [{ m: m.op }, m.pages] });
+  }
+  return out.slice(0, MAX_OPS);
 }
 
 /** `count` sequences from `seed`. */
