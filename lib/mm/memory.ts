@@ -724,9 +724,29 @@ function zapOne(vma: Vma, pt: PageTable, i: number, details: ZapDetails): void {
     mm.rss[mmCounter(core, pfn)]--;
     folioRemoveRmapPte(core, pfn);
     core.memmap.put(pfn);
+    zapInstallUffdWpIfNeeded(vma, pt, i, lo, details);
     return;
   }
   zapNonpresent(vma, pt, i, details);
+}
+
+/**
+ * zap_install_uffd_wp_if_needed() → pte_install_uffd_wp_if_needed(): a
+ * write-protected page of a file VMA armed for uffd-wp leaves a uffd-wp
+ * marker behind (the page cache may still hold the page, and the
+ * protection must survive), unless the zap drops markers (munmap, exit).
+ */
+function zapInstallUffdWpIfNeeded(
+  vma: Vma,
+  pt: PageTable,
+  i: number,
+  lo: number,
+  details: ZapDetails,
+): void {
+  if (vma.isAnonymous || details.dropMarkers) return;
+  const core = vma.vm_mm.core;
+  if (!userfaultfdWp(vma) || !(lo & core.uffdWpLo)) return;
+  pt.set(i, core.swapops.makePteMarker(PTE_MARKER_UFFD_WP));
 }
 
 /** zap_nonpresent_ptes() for the entries the model can hold. */

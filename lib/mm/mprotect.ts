@@ -24,6 +24,7 @@ import {
   VM_READ,
   VM_SHARED,
   VM_SOFTDIRTY,
+  VM_UFFD_WP,
   VM_WRITE,
   type Vma,
 } from "./mm_types.ts";
@@ -110,7 +111,10 @@ function mprotectFixup(mm: MmStruct, vma: Vma, start: number, end: number, newfl
   const target = mm.vmaLookup(start)!;
   const oldflags = target.vm_flags;
   target.vm_flags = newflags;
-  target.setPageProt(vmGetPageProt(newflags));
+  // vma_set_page_prot(): a shared VMA armed for uffd-wp keeps write
+  // notification (vma_wants_writenotify()), i.e. read-only PTEs.
+  const writenotify = (newflags & VM_SHARED) && (newflags & VM_UFFD_WP);
+  target.setPageProt(vmGetPageProt(writenotify ? newflags & ~VM_SHARED : newflags));
   changeProtection(target, start, end, vmaWantsManualPteWriteUpgrade(target));
   mergeAround(mm, target);
   // A private VM_LOCKED VMA becoming writable: break COW now rather than

@@ -6,6 +6,7 @@ const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const MISSING = C.UFFDIO_REGISTER_MODE_MISSING;
+const VM_MAYWRITE = 0x20;
 
 function errnoOf(fn: () => unknown): string {
   try {
@@ -152,6 +153,14 @@ Deno.test("UFFDIO_REGISTER errno cases", async (t) => {
         return other.register({ range: { start: a, len: 2 * P }, mode: MISSING });
       },
       "EBUSY",
+    ],
+    [
+      "a VMA without VM_MAYWRITE (a shared mapping of a read-only file)",
+      ({ p, a, uffd }) => {
+        p.mm.vmaLookup(a)!.vm_flags &= ~VM_MAYWRITE;
+        return uffd.register({ range: { start: a, len: P }, mode: MISSING });
+      },
+      "EPERM",
     ],
     [
       "again with the same userfaultfd and another mode",

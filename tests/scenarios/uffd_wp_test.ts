@@ -198,3 +198,38 @@ Deno.test("uffd-wp on shmem: markers on holes, traps on writes through a shared 
   assert.deepEqual([p.read(a), p.read(a + P)], [2, 3]);
   k.check();
 });
+
+Deno.test("MADV_DONTNEED on protected shmem leaves a uffd-wp marker; the protection survives", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const fd = p.memfdCreate("uffd-wp-zap");
+  p.ftruncate(fd, P);
+  const a = p.mmap(0, P, RW, C.MAP_SHARED, fd);
+  p.write(a, 4);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: a, len: P }, mode: WP });
+  wpOn(uffd, a, P);
+  p.madvise(a, P, C.MADV_DONTNEED);
+  assert.deepEqual([p.pagemap(a).present, p.pagemap(a).uffdWp], [false, true]);
+  assert.equal(p.read(a), 4);
+  assert.deepEqual([p.pagemap(a).present, p.pagemap(a).uffdWp], [true, true]);
+  assert.throws(() => p.write(a, 5), Blocked);
+  k.check();
+});
+
+Deno.test("mprotect() of a shared uffd-wp VMA keeps writes trapping", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const fd = p.memfdCreate("uffd-wp-mprotect");
+  p.ftruncate(fd, 2 * P);
+  const a = p.mmap(0, 2 * P, C.PROT_READ, C.MAP_SHARED, fd);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: a, len: 2 * P }, mode: WP });
+  p.mprotect(a, 2 * P, RW);
+  wpOn(uffd, a, 2 * P);
+  assert.equal(p.read(a + P), 0);
+  assert.throws(() => p.write(a + P, 1), Blocked);
+  k.check();
+});
