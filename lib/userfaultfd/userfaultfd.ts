@@ -98,6 +98,8 @@ export class UserfaultfdCtx {
   /** event_wqh: non-cooperative events (fork). */
   readonly events: UffdMsg[] = [];
   handler: UffdHandler | null = null;
+  /** The handler is running (the monitor thread is busy). */
+  inHandler = false;
   /** Faults handled since the last wake (a statistic for lessons). */
   nrFaults = 0;
 
@@ -431,7 +433,17 @@ export function userfaultfdWait(wait: UffdWait, calls: number): void {
   if (calls >= MAX_HANDLER_CALLS) {
     throw new Blocked(addr, `the userfaultfd handler did not resolve the fault (${calls} calls)`);
   }
-  ctx.handler(msg);
+  // The handler faulting on its own userfaultfd: a real monitor thread
+  // would wait for itself forever.
+  if (ctx.inHandler) {
+    throw new Blocked(addr, "the userfaultfd handler faulted on a range it handles");
+  }
+  ctx.inHandler = true;
+  try {
+    ctx.handler(msg);
+  } finally {
+    ctx.inHandler = false;
+  }
 }
 
 /**

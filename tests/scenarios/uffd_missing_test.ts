@@ -167,3 +167,18 @@ Deno.test("shmem: a page already in the page cache is not a missing fault; COPY 
   assert.equal(p.read(dst + P), 8);
   k.check();
 });
+
+Deno.test("a handler that touches the faulting range itself ends in Blocked, not a recursion", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const dst = p.mmap(0, P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  uffd.handler = (msg) => void p.read(msg.arg.pagefault.address);
+  assert.throws(() => p.read(dst), Blocked);
+  // The monitor is free again afterwards.
+  uffd.handler = (msg) => uffd.zeropage({ range: { start: msg.arg.pagefault.address, len: P } });
+  assert.equal(p.read(dst), 0);
+  k.check();
+});
