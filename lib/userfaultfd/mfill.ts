@@ -176,24 +176,19 @@ function mfillFileOverSize(vma: Vma, addr: number): boolean {
   return vma.linearPageIndex(addr) >= Math.ceil(inode.size / PAGE_SIZE);
 }
 
-/** A uffd-wp marker and nothing else (what an mfill may overwrite). */
-function isUffdWpMarkerOnly(vma: Vma, pt: PageTable, i: number): boolean {
-  const ops = vma.vm_mm.core.swapops;
-  const pte = pteFromHalves(pt.e[2 * i], pt.e[2 * i + 1]);
-  if (!ops.isPteMarker(pte)) return false;
-  return ops.pteMarkerGet(pteToSwpEntry(pte)) === PTE_MARKER_UFFD_WP;
+/** pte_none_mostly(): none, or any PTE marker. */
+function pteNoneMostly(vma: Vma, pt: PageTable, i: number): boolean {
+  if (pt.isNone(i)) return true;
+  return vma.vm_mm.core.swapops.isPteMarker(pteFromHalves(pt.e[2 * i], pt.e[2 * i + 1]));
 }
 
 /**
  * mfill_atomic_install_pte(): map `pfn` dirty, writable if the VMA is (but
  * never a page-cache page in a private mapping), uffd-wp if asked. -EEXIST
- * unless the PTE is none or a uffd-wp marker (both MISSING and WP
- * registered: a none PTE write-protected first, then filled); -EFAULT
- * beyond i_size.
- *
- * Simplification: v6.18's pte_none_mostly() also lets any other PTE marker
- * be overwritten; the model only lets a uffd-wp marker go, so a poisoned
- * or guard entry stays (as UFFDIO_POISON's own check would want).
+ * unless pte_none_mostly(): a PTE marker may be overwritten (meant for
+ * MISSING|WP: a none PTE write-protected first, then filled; in v6.18 this
+ * lets a poison or guard marker go too, which later kernels refuse);
+ * -EFAULT beyond i_size.
  */
 function mfillAtomicInstallPte(
   vma: Vma,
@@ -215,7 +210,7 @@ function mfillAtomicInstallPte(
   pt.ptl!.lock("mfill_atomic_install_pte");
   try {
     if (mfillFileOverSize(vma, addr)) return E("EFAULT");
-    if (!pt.isNone(i) && !isUffdWpMarkerOnly(vma, pt, i)) return E("EEXIST");
+    if (!pteNoneMostly(vma, pt, i)) return E("EEXIST");
     if (pageInCache) {
       core.memmap.refcount[pfn]++;
       folioAddFileRmapPte(core, pfn);

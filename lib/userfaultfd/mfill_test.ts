@@ -102,6 +102,14 @@ Deno.test("UFFDIO_COPY errno cases", async (t) => {
       "EAGAIN:4096",
     ],
     [
+      "over a poison marker (v6.18's pte_none_mostly() lets any marker go)",
+      ({ a, src, uffd }) => {
+        uffd.poison({ range: { start: a, len: P } });
+        return uffd.copy({ dst: a, src, len: P });
+      },
+      "ok:4096",
+    ],
+    [
       "the source is not mapped",
       ({ a, uffd }) => uffd.copy({ dst: a, src: a + 64 * P, len: P }),
       "EFAULT:-14",
