@@ -51,6 +51,41 @@ const ADVICE = [
   7,
 ] as const;
 
+/** mprotect protections beyond read/write: exec, PROT_SEM, an unknown bit, PROT_GROWSDOWN. */
+const ODD_PROTS = [
+  C.PROT_READ | C.PROT_EXEC,
+  C.PROT_READ | C.PROT_WRITE | C.PROT_SEM,
+  C.PROT_READ | 0x10,
+  C.PROT_READ | C.PROT_GROWSDOWN,
+] as const;
+
+/**
+ * mmap flags now and then. MAP_HUGETLB is left out: whether it succeeds
+ * depends on the host's reserved huge pages (vm.nr_hugepages), not on the
+ * code under test.
+ */
+const ODD_MAP_FLAGS = [C.MAP_LOCKED, C.MAP_NORESERVE, C.MAP_GROWSDOWN, C.MAP_STACK] as const;
+
+/**
+ * memfd_create flags, valid and not (MFD_EXEC with MFD_NOEXEC_SEAL, an
+ * unknown bit). MFD_HUGETLB is left out because of a model bug:
+ * Process.memfdCreate() (lib/kernel/process.ts) fails it with ENOMEM ("no
+ * hugetlb pages reserved"), while v6.18 creates the file (a hugetlbfs file
+ * of size 0 reserves nothing; this host, with vm.nr_hugepages = 0, returns
+ * an fd).
+ */
+const MFD_FLAGS = [
+  0,
+  0,
+  0,
+  C.MFD_CLOEXEC,
+  C.MFD_ALLOW_SEALING,
+  C.MFD_NOEXEC_SEAL,
+  C.MFD_EXEC,
+  C.MFD_NOEXEC_SEAL | C.MFD_EXEC,
+  0x20,
+] as const;
+
 /** A mapping the sequence made: the op that made it and the pages it first covered. */
 interface Made {
   op: number;
@@ -98,7 +133,7 @@ export function generateScenario(r: Prng): ScenarioOp[] {
     switch (kind) {
       case "memfd":
         memfds.push(ops.length);
-        ops.push({ op: "memfdCreate", args: [`d${ops.length}`, 0] });
+        ops.push({ op: "memfdCreate", args: [`d${ops.length}`, r.pick(MFD_FLAGS)] });
         break;
       case "ftruncate": {
         // Mostly large enough for the mappings (an access past EOF is SIGBUS).
@@ -126,6 +161,7 @@ export function generateScenario(r: Prng): ScenarioOp[] {
         // MAP_SHARED_VALIDATE refuses flags it does not know (EOPNOTSUPP).
         if ((flags & C.MAP_TYPE) === C.MAP_SHARED_VALIDATE && r.chance(0.3)) flags |= 0x400000;
         if (r.chance(0.15)) flags |= C.MAP_POPULATE;
+        if (r.chance(0.1)) flags |= r.pick(ODD_MAP_FLAGS);
         let pages = r.int(1, 6);
         let addr: ScenarioOp["args"][number] = 0;
         if (maps.length && (unmapped || r.chance(0.2))) {
@@ -150,7 +186,8 @@ export function generateScenario(r: Prng): ScenarioOp[] {
       }
       case "mprotect": {
         const { ref, len } = range(r.pick(maps));
-        ops.push({ op: "mprotect", args: [ref, len, r.pick(PROTS)] });
+        const prot = r.chance(0.15) ? r.pick(ODD_PROTS) : r.pick(PROTS);
+        ops.push({ op: "mprotect", args: [ref, len, prot] });
         break;
       }
       case "madvise": {
