@@ -278,3 +278,19 @@ Deno.test("with WP_ASYNC, WP-only registration is allowed; MINOR stays shmem-onl
     "ok",
   );
 });
+
+Deno.test("UFFDIO_REGISTER over two VMAs and a hole registers both VMAs, unmerged", () => {
+  const p = simulate().spawn();
+  const a = p.mmap(0, 4 * P, RW, ANON);
+  p.mprotect(a + P, P, C.PROT_READ);
+  p.munmap(a + 3 * P, P);
+  const u = p.userfaultfd(0);
+  u.api({ api: C.UFFD_API, features: 0 });
+  u.register({ range: { start: a, len: 4 * P }, mode: MISSING });
+  assert.deepEqual(
+    p.mm.vmas.map((v) => [v.vm_start - a, v.vm_end - a, (v.vm_flags & 0x200) !== 0]),
+    [[0, P, true], [P, 2 * P, true], [2 * P, 3 * P, true]],
+  );
+  assert.ok(p.mm.vmas.every((v) => v.vm_userfaultfd_ctx === u.ctx));
+  p.kernel.check();
+});

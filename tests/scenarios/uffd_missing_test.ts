@@ -182,3 +182,22 @@ Deno.test("a handler that touches the faulting range itself ends in Blocked, not
   assert.equal(p.read(dst), 0);
   k.check();
 });
+
+Deno.test("DONTWAKE leaves the waiter queued; UFFDIO_WAKE (or a waking copy) takes it off", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const src = sourceArea(p, 2);
+  const dst = p.mmap(0, 2 * P, RW, ANON);
+  const uffd = p.userfaultfd(C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.throws(() => p.read(dst), Blocked);
+  uffd.copy({ dst, src, len: P, mode: C.UFFDIO_COPY_MODE_DONTWAKE });
+  assert.equal((uffd.read() as UffdMsgPagefault).arg.pagefault.address, dst);
+  assert.throws(() => p.read(dst + P), Blocked);
+  uffd.zeropage({ range: { start: dst + P, len: P }, mode: C.UFFDIO_ZEROPAGE_MODE_DONTWAKE });
+  uffd.wake({ start: dst + P, len: P });
+  assert.equal(uffd.read(), null);
+  assert.deepEqual([p.read(dst), p.read(dst + P)], [0, 0]);
+  k.check();
+});
