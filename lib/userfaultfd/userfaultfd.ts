@@ -475,7 +475,14 @@ export function dupUserfaultfd(
   vma.vm_userfaultfd_ctx = nctx;
 }
 
-/** dup_userfaultfd_complete(): queue one UFFD_EVENT_FORK per parent context. */
+/**
+ * dup_userfaultfd_complete(): queue one UFFD_EVENT_FORK per parent context.
+ *
+ * Simplification: the kernel's fork() then waits until the monitor has
+ * read the event (userfaultfd_event_wait_completion()), and the parent's
+ * range ioctls fail with -EAGAIN meanwhile (ctx->mmap_changing); here fork()
+ * returns at once and nothing is refused.
+ */
 export function dupUserfaultfdComplete(forks: Map<UserfaultfdCtx, UserfaultfdCtx>): void {
   for (const [octx, nctx] of forks) {
     octx.events.push({ event: U.UFFD_EVENT_FORK, arg: { fork: { ufd: new Userfaultfd(nctx) } } });
