@@ -725,13 +725,14 @@ export class Userfaultfd {
   }
 
   /**
-   * read(2): the next message (fork events first, then page faults), or
+   * read(2): the next message (pending page faults first, then events, as
+   * userfaultfd_ctx_read() looks), or
    * null when none is queued (a blocking read would sleep; an O_NONBLOCK
    * one fails with EAGAIN).
    */
   read(): UffdMsg | null {
     if (this.ctx.state !== "UFFD_STATE_RUNNING") throw new Errno("EINVAL", "read");
-    return this.ctx.events.shift() ?? this.ctx.faultPending.shift() ?? null;
+    return this.ctx.faultPending.shift() ?? this.ctx.events.shift() ?? null;
   }
 }
 

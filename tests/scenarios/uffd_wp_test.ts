@@ -233,3 +233,22 @@ Deno.test("mprotect() of a shared uffd-wp VMA keeps writes trapping", () => {
   assert.throws(() => p.write(a + P, 1), Blocked);
   k.check();
 });
+
+Deno.test("wp-unpopulated, the selftest's sequence: marker, unprotect, zap, fault, zero page", () => {
+  const { p, a, uffd } = setup(C.UFFD_FEATURE_WP_UNPOPULATED, WP, 1);
+  const wp = () => p.pagemap(a).uffdWp;
+  wpOn(uffd, a, P);
+  assert.equal(wp(), true); // a marker on an unpopulated anon PTE
+  wpOff(uffd, a, P);
+  assert.equal(wp(), false); // unprotect drops the marker
+  wpOn(uffd, a, P);
+  p.madvise(a, P, C.MADV_DONTNEED);
+  assert.equal(wp(), false); // zap drops an anon marker
+  p.write(a, 1);
+  assert.equal(wp(), false); // faulted in after the marker went: no trap
+  p.madvise(a, P, C.MADV_DONTNEED);
+  wpOn(uffd, a, P);
+  assert.equal(p.read(a), 0); // read-zero-page upon a marker
+  assert.deepEqual([p.pagemap(a).present, wp()], [true, true]);
+  p.kernel.check();
+});
