@@ -100,6 +100,8 @@ export class UserfaultfdCtx {
   handler: UffdHandler | null = null;
   /** The handler is running (the monitor thread is busy). */
   inHandler = false;
+  /** The file was closed (userfaultfd_release() ran). */
+  released = false;
   /** Faults handled since the last wake (a statistic for lessons). */
   nrFaults = 0;
 
@@ -340,6 +342,29 @@ export function userfaultfdUnregister(ctx: UserfaultfdCtx, start: number, len: n
   }
 }
 
+/**
+ * userfaultfd_release(): the last close of the file unregisters every VMA
+ * registered with it (merging where possible) and wakes every waiter.
+ */
+export function userfaultfdRelease(ctx: UserfaultfdCtx): void {
+  ctx.released = true;
+  ctx.faultPending.length = 0;
+  ctx.events.length = 0;
+  const mm = ctx.mm;
+  if (mm.dead) return;
+  mm.mmap_lock.downWrite("userfaultfd_release");
+  try {
+    for (const vma of [...mm.vmas]) {
+      if (vma.vm_userfaultfd_ctx !== ctx || !mm.vmas.includes(vma)) continue;
+      userfaultfdSetVmFlags(vma, 0);
+      vma.vm_userfaultfd_ctx = null;
+      mergeAround(mm, vma);
+    }
+  } finally {
+    mm.mmap_lock.upWrite();
+  }
+}
+
 function vmasInRange(mm: MmStruct, start: number, end: number): Vma[] {
   return mm.vmas.filter((v) => v.vm_end > start && v.vm_start < end);
 }
@@ -557,12 +582,14 @@ export class Userfaultfd {
   }
 
   private running(ioctl: string): void {
+    if (this.ctx.released) throw new Errno("EBADF", ioctl, "the userfaultfd is closed");
     if (this.ctx.mm.dead) throw new Errno("ESRCH", ioctl, "the address space is gone");
     if (this.ctx.state !== "UFFD_STATE_RUNNING") fail(E("EINVAL"), ioctl);
   }
 
   /** UFFDIO_API: → { features, ioctls } (ioctls a bigint: it has bit 63). */
   api(arg: { api: number; features?: number }): { features: number; ioctls: bigint } {
+    if (this.ctx.released) throw new Errno("EBADF", "UFFDIO_API", "the userfaultfd is closed");
     const a = struct(arg, "UFFDIO_API");
     const api = u64(a.api, "api", "UFFDIO_API");
     const features = u64(a.features ?? 0, "features", "UFFDIO_API");
@@ -731,8 +758,19 @@ export class Userfaultfd {
    * one fails with EAGAIN).
    */
   read(): UffdMsg | null {
+    if (this.ctx.released) throw new Errno("EBADF", "read", "the userfaultfd is closed");
     if (this.ctx.state !== "UFFD_STATE_RUNNING") throw new Errno("EINVAL", "read");
     return this.ctx.faultPending.shift() ?? this.ctx.events.shift() ?? null;
+  }
+
+  /**
+   * close(2): unregister every range of this userfaultfd (the faults
+   * waiting on it are woken and will not trap again). EBADF the second time.
+   */
+  close(): 0 {
+    if (this.ctx.released) throw new Errno("EBADF", "close", "the userfaultfd is closed");
+    userfaultfdRelease(this.ctx);
+    return 0;
   }
 }
 

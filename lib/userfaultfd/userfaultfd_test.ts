@@ -294,3 +294,19 @@ Deno.test("UFFDIO_REGISTER over two VMAs and a hole registers both VMAs, unmerge
   assert.ok(p.mm.vmas.every((v) => v.vm_userfaultfd_ctx === u.ctx));
   p.kernel.check();
 });
+
+Deno.test("close() unregisters every range and merges the VMAs back; then EBADF", () => {
+  const { p, a, uffd } = setup();
+  uffd.register({ range: { start: a + P, len: 2 * P }, mode: MISSING });
+  assert.equal(p.mm.vmas.length, 3);
+  assert.equal(uffd.close(), 0);
+  assert.equal(p.mm.vmas.length, 1);
+  assert.equal(p.read(a + P), 0);
+  assert.equal(errnoOf(() => uffd.close()), "EBADF");
+  assert.equal(errnoOf(() => uffd.read()), "EBADF");
+  assert.equal(
+    errnoOf(() => uffd.register({ range: { start: a, len: P }, mode: MISSING })),
+    "EBADF",
+  );
+  p.kernel.check();
+});
