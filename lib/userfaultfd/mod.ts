@@ -5,5 +5,5 @@
  */
 export * from "./constants.ts";
 export * from "./userfaultfd.ts";
-export { MFILL_ATOMIC_WP } from "./mfill.ts";
+export { MFILL_ATOMIC_WP, mfillAtomic, movePages, mwriteprotectRange } from "./mfill.ts";
 export type { MfillMode } from "./mfill.ts";

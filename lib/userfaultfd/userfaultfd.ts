@@ -778,5 +778,3 @@ export class Userfaultfd {
 function capableOf(owner: UffdOwner): boolean {
   return owner.capSysAdmin;
 }
-
-export { mfillAtomic };
