@@ -15,6 +15,7 @@ import { outcomesAgree, runLiveScenarios, runModelScenarios } from "../lib/live/
 import type { ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
 import { shrink } from "./_differential/shrink.ts";
+import * as C from "../lib/kernel/constants.ts";
 
 /** The fixed seed; DIFFERENTIAL_SEED and DIFFERENTIAL_COUNT explore others by hand. */
 const SEED = envNumber("DIFFERENTIAL_SEED") ?? 0x6d6d6c62;
@@ -30,7 +31,18 @@ function envNumber(name: string): number | undefined {
 }
 
 /** Why this host cannot run the live half, or null if it can. */
-function liveUnavailable(): string | null {
+async function liveUnavailable(): Promise<string | null> {
+  const why = liveUnavailableStatic();
+  if (why !== null) return why;
+  try {
+    await runLiveScenarios([[]], { parallel: 1 });
+  } catch (e) {
+    return `a child Deno could not run an empty scenario: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+function liveUnavailableStatic(): string | null {
   if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}, not Linux`;
   const ffi = ffiStatus();
   if (!ffi.usable) return ffi.reason;
@@ -49,6 +61,41 @@ Deno.test(`differential: ${COUNT} seeded sequences of at most ${MAX_OPS} ops run
   for (const [i, o] of outcomes.entries()) {
     assert.ok(o.length >= 1 && o.length <= scenarios[i].length, `scenario ${i}`);
   }
+});
+
+Deno.test("differential: the generator is deterministic and covers every op the suite is about", () => {
+  assert.deepEqual(generateScenarios(SEED, 50), scenarios.slice(0, 50));
+  const seen = new Set<string>();
+  for (const ops of scenarios) {
+    for (const { op, args } of ops) {
+      seen.add(op);
+      if (op === "mmap") {
+        const flags = args[3] as number;
+        const kind = flags & C.MAP_ANONYMOUS
+          ? (flags & C.MAP_TYPE) === C.MAP_PRIVATE ? "anon private" : "anon shared"
+          : "memfd";
+        seen.add(`mmap ${kind}`);
+      }
+      if (op === "madvise") seen.add(`madvise ${args[2]}`);
+    }
+  }
+  const wanted = [
+    "mmap anon private",
+    "mmap anon shared",
+    "mmap memfd",
+    "munmap",
+    "mprotect",
+    ...[C.MADV_DONTNEED, C.MADV_POPULATE_READ, C.MADV_POPULATE_WRITE, C.MADV_REMOVE].map((a) =>
+      `madvise ${a}`
+    ),
+    "read",
+    "write",
+    "pagemap",
+    "memfdCreate",
+    "ftruncate",
+    "close",
+  ];
+  assert.deepEqual(wanted.filter((w) => !seen.has(w)), []);
 });
 
 function show(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): string {
@@ -70,7 +117,7 @@ function signature(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]
 }
 
 Deno.test(`differential: ${COUNT} seeded sequences agree between the model and this kernel`, async () => {
-  const why = liveUnavailable();
+  const why = await liveUnavailable();
   if (why !== null) {
     console.log(`skipped the live half: ${why}`);
     return;
