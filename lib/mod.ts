@@ -67,6 +67,15 @@ export {
   vmNormalPage,
 } from "./mm/memory.ts";
 export { folioTestAnon, pageAnonExclusive } from "./mm/rmap.ts";
+export {
+  memoryFailure,
+  MF_ACTION_REQUIRED,
+  MF_COUNT_INCREASED,
+  MF_MUST_KILL,
+  MF_SW_SIMULATED,
+  pageHWPoison,
+} from "./mm/memory_failure.ts";
+export type { MemoryFailureResult, MfCurrent } from "./mm/memory_failure.ts";
 export * as uffd from "./userfaultfd/mod.ts";
 export { Userfaultfd } from "./userfaultfd/userfaultfd.ts";
 export type {

@@ -81,7 +81,10 @@ function check(ret: number, syscall: string, detail?: string): number {
 export interface SpawnOptions {
   /** task->comm, as printed in kernel log lines (default "a.out"). */
   comm?: string;
-  /** CAP_SYS_ADMIN: pagemap shows PFNs only to privileged readers (default true). */
+  /**
+   * CAP_SYS_ADMIN: pagemap shows PFNs only to privileged readers, MADV_HWPOISON
+   * needs it (default true).
+   */
   capSysAdmin?: boolean;
 }
 
@@ -168,7 +171,9 @@ export class Process {
     const adv = cint(advice, "advice", sc);
     this.mm.mmap_lock.downWrite("madvise");
     try {
-      const { ret, detail } = doMadvise(this.mm, a, len, adv);
+      const task = { mm: this.mm, comm: this.comm, pid: this.pid, capSysAdmin: this.capSysAdmin };
+      const { ret, detail, signal } = doMadvise(this.mm, a, len, adv, task);
+      if (signal) throw signal;
       check(ret, sc, detail);
     } finally {
       this.mm.mmap_lock.upWrite();

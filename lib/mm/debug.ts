@@ -12,7 +12,12 @@
  *    matches, no PTE maps a free page or a page table, and pgtables_bytes
  *    matches the tables;
  *  - "lock held": no page-table lock or mmap_lock is left held;
- *  - "free page": free pages carry no references.
+ *  - "free page": free pages carry no references;
+ *  - "hwpoison": a hwpoison entry names a PG_hwpoison page, no present PTE
+ *    maps one, and a PG_hwpoison page holds one reference more than its
+ *    mappings and page cache: the one memory_failure() keeps so that the
+ *    page never returns to the allocator (the model does not free or
+ *    unpoison it).
  * @module
  */
 import { VmBugError } from "../kernel/bug.ts";
@@ -20,7 +25,7 @@ import type { MmCore } from "./core.ts";
 import { type MmStruct, NR_MM_COUNTERS, RSS_NAMES } from "./mm_types.ts";
 import { halvesPfn, type PageTable, tableEntryHalves } from "../pgtable/pgtable.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
-import { PG_reserved, PGTY_buddy, PGTY_table } from "./memmap.ts";
+import { PG_hwpoison, PG_reserved, PGTY_buddy, PGTY_table } from "./memmap.ts";
 import { vmNormalPage } from "./memory.ts";
 import { folioTestAnon, mmCounter, pageAnonExclusive } from "./rmap.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
@@ -145,6 +150,13 @@ function checkPte(
     if (m.pageType[pfn] === PGTY_table) {
       throw new VmBugError("pgtable", "PTE maps a page table", { addr, pfn, pid: mm.owner });
     }
+    if (m.flags[pfn] & PG_hwpoison) {
+      throw new VmBugError("hwpoison", "present PTE maps a PG_hwpoison page", {
+        addr,
+        pfn,
+        pid: mm.owner,
+      });
+    }
     rss[mmCounter(core, pfn)]++;
     census.mapcount.set(pfn, (census.mapcount.get(pfn) ?? 0) + 1);
     if ((lo & _PAGE_RW) && folioTestAnon(core, pfn) && !pageAnonExclusive(core, pfn)) {
@@ -158,6 +170,16 @@ function checkPte(
   }
   const entry = pteToSwpEntry(pteFromHalves(lo, hi));
   if (core.swapops.isSwapDeviceEntry(entry)) rss[2]++;
+  if (core.swapops.isHwpoisonEntry(entry)) {
+    const pfn = core.swapops.swpOffsetPfn(entry);
+    if (pfn >= m.highestPfn || !(m.flags[pfn] & PG_hwpoison)) {
+      throw new VmBugError("hwpoison", "hwpoison entry names a page without PG_hwpoison", {
+        addr,
+        pfn,
+        pid: mm.owner,
+      });
+    }
+  }
 }
 
 function checkPages(core: MmCore, census: Census): void {
@@ -186,7 +208,7 @@ function checkPages(core: MmCore, census: Census): void {
         ptes: mapped,
       });
     }
-    const expected = mapped + (cached.has(pfn) ? 1 : 0);
+    const expected = mapped + (cached.has(pfn) ? 1 : 0) + (m.flags[pfn] & PG_hwpoison ? 1 : 0);
     if (m.refcount[pfn] !== expected) {
       throw new VmBugError("refcount", "refcount differs from mappings plus page cache", {
         pfn,

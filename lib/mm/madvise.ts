@@ -36,6 +36,8 @@ import { mergeAround, pageAlign, splitAt } from "./mmap.ts";
 import {
   FAULT_FLAG_WRITE,
   handleMmFault,
+  lookupPteTable,
+  pteIndex,
   VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE,
   VM_FAULT_OOM,
@@ -57,6 +59,14 @@ import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
 import { walkPteRange } from "./pagewalk.ts";
 import { shrinkFolio } from "./vmscan.ts";
+import {
+  memoryFailure,
+  MF_ACTION_REQUIRED,
+  MF_COUNT_INCREASED,
+  MF_SW_SIMULATED,
+  type MfCurrent,
+} from "./memory_failure.ts";
+import type { Signal } from "../kernel/signal.ts";
 
 const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 
@@ -105,7 +115,6 @@ const NOT_MODELLED = new Set([
   C.MADV_COLLAPSE,
   C.MADV_GUARD_INSTALL,
   C.MADV_GUARD_REMOVE,
-  C.MADV_HWPOISON,
   C.MADV_SOFT_OFFLINE,
 ]);
 
@@ -113,6 +122,13 @@ const NOT_MODELLED = new Set([
 export interface MadviseResult {
   ret: number;
   detail?: string;
+  /** A signal the call left pending for the caller (MADV_HWPOISON's kill). */
+  signal?: Signal;
+}
+
+/** The calling task, for advice that needs its identity or privileges. */
+export interface MadviseTask extends MfCurrent {
+  readonly capSysAdmin: boolean;
 }
 
 /** do_madvise(). */
@@ -121,6 +137,7 @@ export function doMadvise(
   start: number,
   lenIn: number,
   advice: number,
+  task: MadviseTask | null = null,
 ): MadviseResult {
   if (start % C.PAGE_SIZE) return { ret: E("EINVAL"), detail: "start not page aligned" };
   if (!madviseBehaviorValid(mm, advice)) return { ret: E("EINVAL"), detail: `advice ${advice}` };
@@ -132,6 +149,7 @@ export function doMadvise(
   if (NOT_MODELLED.has(advice)) {
     return { ret: E("EINVAL"), detail: `advice ${advice} is not modelled by this kernel model` };
   }
+  if (advice === C.MADV_HWPOISON) return madviseInjectError(mm, start, end, task);
   if (advice === C.MADV_POPULATE_READ || advice === C.MADV_POPULATE_WRITE) {
     return { ret: madvisePopulate(mm, start, end, advice === C.MADV_POPULATE_WRITE) };
   }
@@ -322,6 +340,65 @@ function madviseRemove(vma: Vma, start: number, end: number): number {
  * (vm_fault_to_errno() with FOLL_HWPOISON). Pages before the failing one
  * stay populated.
  */
+/**
+ * madvise_inject_error() for MADV_HWPOISON: for each page, take it with
+ * get_user_pages_fast() (a read fault if it is not mapped yet), then
+ * memory_failure(pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED |
+ * MF_SW_SIMULATED). Needs CAP_SYS_ADMIN. A kill of the caller is returned
+ * as a pending signal, delivered when the syscall returns.
+ */
+function madviseInjectError(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  task: MadviseTask | null,
+): MadviseResult {
+  if (!(task?.capSysAdmin ?? true)) return { ret: E("EPERM") };
+  const core = mm.core;
+  let signal: Signal | undefined;
+  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
+    const pfn = gupFastOne(mm, addr);
+    if (pfn < 0) return { ret: pfn, signal };
+    const pinned = pfn !== core.zeroPfn; // the zero page is not refcounted
+    if (pinned) core.memmap.refcount[pfn]++;
+    core.printk(
+      `Injecting memory failure for pfn 0x${pfn.toString(16)} at process virtual address 0x${
+        addr.toString(16)
+      }`,
+    );
+    const flags = MF_ACTION_REQUIRED | MF_COUNT_INCREASED | MF_SW_SIMULATED;
+    const r = memoryFailure(core, pfn, flags, task ?? { mm, comm: "a.out", pid: mm.owner });
+    if (r.ret !== 0 && pinned) core.memmap.put(pfn); // memory_failure() refused: put_page()
+    signal ??= r.signal ?? undefined;
+    if (r.ret && r.ret !== E("EOPNOTSUPP")) return { ret: r.ret, signal };
+  }
+  return { ret: 0, signal };
+}
+
+/**
+ * get_user_pages_fast(addr, 1, 0): the pfn of the normal page mapped at
+ * `addr`, after a read fault if needed; -errno if there is none.
+ */
+function gupFastOne(mm: MmStruct, addr: number): number {
+  const vma = mm.vmaLookup(addr);
+  if (!vma || (vma.vm_flags & (VM_PFNMAP | VM_IO))) return E("EFAULT");
+  if (!(vma.vm_flags & VM_READ)) return E("EFAULT");
+  for (let tries = 0; tries < 2; tries++) {
+    const pt = lookupPteTable(mm, addr);
+    const i = pteIndex(addr);
+    const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;
+    if (lo & _PAGE_PRESENT) {
+      const pfn = vmNormalPage(lo, hi);
+      return pfn >= 0 ? pfn : mm.core.zeroPfn;
+    }
+    const ret = handleMmFault(vma, addr, 0);
+    if (ret & VM_FAULT_OOM) return E("ENOMEM");
+    if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return E("EHWPOISON");
+    if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return E("EFAULT");
+  }
+  return E("EFAULT");
+}
+
 function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolean): number {
   for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
     const vma = mm.vmaLookup(addr);

@@ -63,7 +63,7 @@ import {
   pageAnonExclusive,
   setPageAnonExclusive,
 } from "./rmap.ts";
-import { PG_dirty, PG_referenced } from "./memmap.ts";
+import { PG_dirty, PG_hwpoison, PG_referenced } from "./memmap.ts";
 import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import {
@@ -367,6 +367,8 @@ function doFaultGetFolio(vmf: VmFault): number {
   const pfn = shmemGetFolio(core, inode, vmf.pgoff);
   if (pfn === SHMEM_BEYOND_EOF) return -VM_FAULT_SIGBUS;
   if (pfn < 0) return -VM_FAULT_OOM;
+  // __do_fault(): a poisoned page-cache page is never mapped again.
+  if (core.memmap.flags[pfn] & PG_hwpoison) return -VM_FAULT_HWPOISON;
   return pfn;
 }
 
@@ -411,7 +413,7 @@ function filemapMapPages(vmf: VmFault, from: number, to: number): void {
     const pgoff = vmf.pgoff + (i - vmf.idx);
     if (pgoff >= eofPages || !pt.isNone(i)) continue;
     const pfn = filemapGetFolio(inode, pgoff);
-    if (pfn < 0) continue;
+    if (pfn < 0 || (vma.vm_mm.core.memmap.flags[pfn] & PG_hwpoison)) continue;
     setPteRange(vmf, pfn, vmf.address + (i - vmf.idx) * 4096, i, false);
   }
   pt.ptl!.unlock();

@@ -30,6 +30,7 @@ import {
   type Vma,
 } from "../mm/mm_types.ts";
 import { lookupPteTable, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
+import { PG_hwpoison } from "../mm/memmap.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
@@ -279,7 +280,8 @@ function mfillAtomicPtePoison(vma: Vma, pt: PageTable, addr: number): number {
 
 /**
  * mfill_atomic_pte_continue(): map the page the page cache already holds
- * (a minor fault resolved); -EFAULT if there is none.
+ * (a minor fault resolved); -EFAULT if there is none, -EIO if it is
+ * poisoned.
  */
 function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: number): number {
   const inode = vma.vm_file!.inode;
@@ -287,6 +289,7 @@ function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: nu
   if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) return E("EFAULT");
   const pfn = filemapGetFolio(inode, pgoff);
   if (pfn < 0) return E("EFAULT");
+  if (vma.vm_mm.core.memmap.flags[pfn] & PG_hwpoison) return E("EIO");
   return mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
 }
 
