@@ -6,6 +6,8 @@
  *      → datasets/faults_sim_vs_kernel.json
  *   2. Heap per resident simulated page (bench/sim_memory.ts)
  *      → datasets/sim_memory.json
+ *   3. Simulator cost per page of the uffd ioctls by batch size
+ *      (bench/uffd_ops.ts) → datasets/uffd_ops_sim.json
  *
  * `deno task bench --quick` runs smaller sizes and writes nothing.
  * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
@@ -38,6 +40,7 @@ import {
   TARGET_BYTES_PER_PAGE,
   TARGET_HEAP_AT_4M_PAGES,
 } from "./sim_memory.ts";
+import { benchUffdOps, uffdOpsSummary } from "./uffd_ops.ts";
 
 /** Sizes and counts of one bench run. */
 export interface BenchConfig {
@@ -47,6 +50,9 @@ export interface BenchConfig {
   repetitions: number;
   /** Resident page counts for the memory benchmark, one child process each. */
   memoryPages: number[];
+  /** Pages resolved per uffd ioctl repetition, and recorded repetitions. */
+  uffdPages: number;
+  uffdRepetitions: number;
 }
 
 /** The full run: 1 GiB, median of 5; 4 GiB and 16 GiB simulated resident. */
@@ -55,6 +61,8 @@ export const FULL: BenchConfig = {
   faultBytes: 2 ** 30,
   repetitions: 5,
   memoryPages: [2 ** 20, 4 * 2 ** 20],
+  uffdPages: 16384,
+  uffdRepetitions: 7,
 };
 
 /** --quick: small enough to finish in seconds; prints only. */
@@ -63,6 +71,8 @@ export const QUICK: BenchConfig = {
   faultBytes: 64 * 2 ** 20,
   repetitions: 3,
   memoryPages: [2 ** 16, 2 ** 18],
+  uffdPages: 512,
+  uffdRepetitions: 3,
 };
 
 /**
@@ -212,6 +222,17 @@ async function runMemory(
   return { rows, reports };
 }
 
+/** Prose for the uffd ioctl dataset's provenance. */
+export function uffdNotes(config: BenchConfig, load: string): string {
+  return `Simulator only (lib/, not the real kernel). For each ioctl and each batch size ` +
+    `(1, 4, 16, 64, 256 pages per call): a fresh simulate() and spawn(), a private ` +
+    `anonymous destination of ${config.uffdPages} pages registered ` +
+    `UFFDIO_REGISTER_MODE_MISSING, then the timed loop of ioctls over the destination; ` +
+    `COPY reads from a written one-batch source buffer, MOVE from a written source region ` +
+    `of the same size; k.check() runs after the timed loop. One unrecorded warm-up, then ` +
+    `${config.uffdRepetitions} recorded repetitions. Host load: ${load}.`;
+}
+
 async function main(): Promise<void> {
   const config = parseArgs(Deno.args);
   const started = new Date();
@@ -223,6 +244,10 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const faults = runFaults(config, probe, sim, problems);
   const memory = await runMemory(config, sim, problems);
+  const uffdRows = sim.ok
+    ? benchUffdOps({ pages: config.uffdPages, repetitions: config.uffdRepetitions, progress })
+    : [];
+  if (uffdRows.length > 0) console.log(uffdOpsSummary(uffdRows));
   const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
@@ -251,6 +276,16 @@ async function main(): Promise<void> {
         memoryNotes(config, memory.reports, load),
       );
       const url = await writeDatasetAtomic("sim_memory.json", { provenance, rows: memory.rows });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (uffdRows.length > 0) {
+      const provenance = measuredProvenance(
+        "bench/uffd_ops.ts",
+        started,
+        probe,
+        uffdNotes(config, load),
+      );
+      const url = await writeDatasetAtomic("uffd_ops_sim.json", { provenance, rows: uffdRows });
       console.log(`wrote ${url.pathname}`);
     }
   }

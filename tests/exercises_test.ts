@@ -12,11 +12,19 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { type Exercise, runCases } from "../lib/exercise/mod.ts";
+import { swapTypes } from "../lib/pgtable/swapops.ts";
 import { joinText, readNotebook } from "../lib/notebook/ipynb.ts";
 import { NOTEBOOKS_DIR, REPO_ROOT } from "../lib/notebook/lessons.ts";
 import * as lessons from "../lib/lessons/mod.ts";
-import type { ForkScenario, PageUse } from "../lib/lessons/mod.ts";
+import type {
+  ClassifyInput,
+  ForkScenario,
+  MigrationScenario,
+  OutcomeInput,
+  PageUse,
+} from "../lib/lessons/mod.ts";
 import * as tour from "./solutions/00_tour.ts";
+import * as uffdPoison from "./solutions/03_uffd_poison.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyExercise = Exercise<any, any>;
@@ -24,7 +32,10 @@ type AnyExercise = Exercise<any, any>;
 type AnyFunction = (input: any) => unknown;
 
 /** Each lesson with exercises, and the module of its reference solutions. */
-const SOLUTIONS: Record<string, Record<string, unknown>> = { "00_tour": tour };
+const SOLUTIONS: Record<string, Record<string, unknown>> = {
+  "00_tour": tour,
+  "03_uffd_poison": uffdPoison,
+};
 
 const CHECK_CALL = /^check\((\w+), (\w+)\);?\s*$/m;
 
@@ -127,5 +138,58 @@ Deno.test("00_tour: the reference prediction matches the simulator on random sce
       assert.deepEqual(tour.predictExclusive(s), lessons.forkScenario(s));
     }),
     { seed: 0x7041, numRuns: 300 },
+  );
+});
+
+Deno.test("03_uffd_poison: the notebook checks all three exercises", async () => {
+  const stubs = await notebookStubs("03_uffd_poison");
+  assert.deepEqual(stubs.map((s) => s.exerciseName), [
+    "classifyPteExercise",
+    "outcomeExercise",
+    "migrationExercise",
+  ]);
+});
+
+Deno.test("03_uffd_poison: a classifier with Debian's swap types hard-coded fails a hidden case", () => {
+  const debianOnly = (i: ClassifyInput) =>
+    uffdPoison.classifyPte({
+      pte: i.pte,
+      config: { MEMORY_FAILURE: true, MIGRATION: true, DEVICE_PRIVATE: true },
+    });
+  const result = runCases(lessons.classifyPteExercise, debianOnly);
+  assert.equal(result.status, "failed");
+});
+
+Deno.test("03_uffd_poison: forgetting that the silent bit is the marker's alone fails", () => {
+  const silentAll = (i: OutcomeInput) => {
+    const o = uffdPoison.predictOutcome(i);
+    return i.silentPoison && o.code === "BUS_MCEERR_AR" ? { ...o, logged: false } : o;
+  };
+  assert.equal(runCases(lessons.outcomeExercise, silentAll).status, "failed");
+});
+
+Deno.test("03_uffd_poison: a handler that zero-fills bad pages hides the error from the guest", () => {
+  const zeroBad = (s: MigrationScenario) =>
+    lessons.runMigration(s, (f) => {
+      if (f.poisoned) f.uffd.zeropage({ range: { start: f.address, len: 4096 }, mode: 0 });
+      else f.uffd.copy({ dst: f.address, src: f.recv!, len: 4096, mode: 0 });
+    }).destination;
+  assert.equal(runCases(lessons.migrationExercise, zeroBad).status, "failed");
+});
+
+Deno.test("03_uffd_poison: the reference classifier agrees with pteClass() on random PTEs", () => {
+  const config = fc.record({
+    MEMORY_FAILURE: fc.boolean(),
+    MIGRATION: fc.boolean(),
+    DEVICE_PRIVATE: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), config, (pte, cfg) => {
+      // A marker entry with no marker bit is a kernel bug (WARN in handle_pte_marker()).
+      const t = swapTypes(cfg);
+      fc.pre(!(Number(pte >> 59n) === t.SWP_PTE_MARKER && ((~pte >> 9n) & 7n) === 0n));
+      assert.equal(uffdPoison.classifyPte({ pte, config: cfg }), lessons.pteClass(pte, cfg));
+    }),
+    { seed: 0x0303, numRuns: 500 },
   );
 });

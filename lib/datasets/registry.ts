@@ -7,10 +7,12 @@
  */
 import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
 import { SimMemory } from "./schemas/sim_memory.ts";
+import { UffdOpsSim } from "./schemas/uffd_ops_sim.ts";
 
 export const DATASETS = {
   "faults_sim_vs_kernel.json": FaultsSimVsKernel,
   "sim_memory.json": SimMemory,
+  "uffd_ops_sim.json": UffdOpsSim,
 } as const;
 
 /** The file name of a registered dataset. */

@@ -29,3 +29,32 @@ export type {
   PageUse,
   Row,
 } from "./tour.ts";
+export {
+  accessOutcome,
+  classifyPteExercise,
+  compareEntries,
+  faultResult,
+  forgeHwpoisonPfn,
+  migrationExercise,
+  outcomeExercise,
+  pteClass,
+  runMigration,
+  setupEntry,
+  simulateOutcome,
+  sourceView,
+  swapEntryKind,
+} from "./uffd_poison.ts";
+export type {
+  AccessOutcome,
+  ClassifyInput,
+  EntryKind,
+  EntrySetup,
+  MigrationFault,
+  MigrationHandler,
+  MigrationResult,
+  MigrationScenario,
+  Outcome,
+  OutcomeInput,
+  PteClass,
+  SwapConfig,
+} from "./uffd_poison.ts";

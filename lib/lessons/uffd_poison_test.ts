@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { compareEntries, pteClass, runMigration, setupEntry } from "./mod.ts";
+
+Deno.test("compareEntries(): hwpoison entry and poison marker behave alike from user space", () => {
+  const [hw, marker] = compareEntries(["hwpoison", "marker:poisoned"]);
+  const { entry: _a, pte: _b, ...hwRest } = hw;
+  const { entry: _c, pte: _d, ...markerRest } = marker;
+  assert.deepEqual(hwRest, markerRest);
+  assert.equal(hw.signal, "SIGBUS BUS_MCEERR_AR");
+});
+
+Deno.test("setupEntry(): each kind classifies as itself", () => {
+  for (
+    const kind of [
+      "present",
+      "hwpoison",
+      "marker:poisoned",
+      "marker:guard",
+      "marker:uffd-wp",
+    ] as const
+  ) {
+    const s = setupEntry(kind);
+    assert.equal(pteClass(s.k.walk(s.p, s.a).levels.at(-1)!.entry, s.k.config), kind);
+  }
+});
+
+Deno.test("runMigration(): zero-filling the bad page loses the poison, both logs kept", () => {
+  const r = runMigration({ pages: 2, bad: [0] }, (f) => {
+    if (f.recv === null) f.uffd.zeropage({ range: { start: f.address, len: 4096 }, mode: 0 });
+    else f.uffd.copy({ dst: f.address, src: f.recv, len: 4096, mode: 0 });
+  });
+  assert.deepEqual(r.source, ["SIGBUS BUS_MCEERR_AR", "0x41"]);
+  assert.deepEqual(r.destination, ["0x0", "0x41"]);
+  assert.equal(r.dmesg.source.length, 4);
+  assert.deepEqual(r.dmesg.destination, []);
+});
