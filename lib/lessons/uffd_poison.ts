@@ -176,7 +176,7 @@ export function faultResult(p: Process, addr: number): string {
 
 /**
  * The comparison table: for each entry kind, the raw PTE, what the fault
- * path returns, the signal, whether a log line appears, what fork() gives
+ * path returns, the signal, the line logged (if any), what fork() gives
  * the child and what MADV_DONTNEED leaves behind.
  */
 export function compareEntries(
@@ -199,7 +199,7 @@ export function compareEntries(
       pte,
       "handle_mm_fault()": fault,
       signal: access.signal ? `${access.signal} ${access.code}` : "none",
-      logged: access.log.length > 0,
+      "log line": access.log[0] ?? "—",
       "child after fork()": inChild.signal ? `${inChild.signal} ${inChild.code}` : "reads",
       "after MADV_DONTNEED": afterDontneed.signal ? `${afterDontneed.signal}` : "a fresh page",
     };
