@@ -99,10 +99,9 @@ export interface EntrySetup {
 
 /**
  * Sets up `kind` at a fresh address: `hwpoison` by writing the page and
- * madvise(MADV_HWPOISON); `marker:poisoned` by UFFDIO_POISON; the guard and
- * uffd-wp markers are stored straight into the PTE (what
- * MADV_GUARD_INSTALL and a uffd-wp zap would leave), since the model does
- * not carry out MADV_GUARD_INSTALL.
+ * madvise(MADV_HWPOISON); `marker:poisoned` by UFFDIO_POISON;
+ * `marker:guard` by MADV_GUARD_INSTALL; the uffd-wp marker is stored
+ * straight into the PTE (what a zap of a uffd-wp protected page leaves).
  */
 export function setupEntry(kind: EntryKind, opts: SimulateOptions = {}): EntrySetup {
   const k = simulate(opts);
@@ -129,11 +128,11 @@ export function setupEntry(kind: EntryKind, opts: SimulateOptions = {}): EntrySe
     uffd.poison({ range: { start: a, len: P }, mode: 0 });
     uffd.close();
   }
-  if (kind === "marker:guard" || kind === "marker:uffd-wp") {
+  if (kind === "marker:guard") p.madvise(a, P, C.MADV_GUARD_INSTALL);
+  if (kind === "marker:uffd-wp") {
     const pt = lookupPteTable(p.mm, a)!;
-    const marker = kind === "marker:guard" ? PTE_MARKER_GUARD : PTE_MARKER_UFFD_WP;
     pt.ptl!.lock("lesson: install marker");
-    pt.set(pteIndex(a), k.core.swapops.makePteMarker(marker));
+    pt.set(pteIndex(a), k.core.swapops.makePteMarker(PTE_MARKER_UFFD_WP));
     pt.ptl!.unlock();
   }
   return { k, p, a, pfn, injectSignal };

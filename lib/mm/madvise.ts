@@ -15,12 +15,14 @@ import {
   type MmStruct,
   VM_DONTCOPY,
   VM_DONTDUMP,
+  VM_DONTEXPAND,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_IO,
   VM_LOCKED,
   VM_MAYWRITE,
   VM_MERGEABLE,
+  VM_MIXEDMAP,
   VM_NOHUGEPAGE,
   VM_PFNMAP,
   VM_RAND_READ,
@@ -37,6 +39,7 @@ import {
   FAULT_FLAG_WRITE,
   handleMmFault,
   lookupPteTable,
+  pteAlloc,
   pteIndex,
   VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE,
@@ -47,7 +50,7 @@ import {
   zapPageRange,
 } from "./memory.ts";
 import { shmemUndoRange } from "./shmem.ts";
-import { folioTestAnon } from "./rmap.ts";
+import { anonVmaPrepare, folioTestAnon } from "./rmap.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -55,7 +58,7 @@ import {
   _PAGE_PROTNONE,
 } from "../arch/x86/pgtable_types.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
-import { pteToSwpEntry } from "../pgtable/swapops.ts";
+import { PTE_MARKER_GUARD, pteToSwpEntry } from "../pgtable/swapops.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
 import { walkPteRange } from "./pagewalk.ts";
 import { shrinkFolio } from "./vmscan.ts";
@@ -113,8 +116,6 @@ export function madviseBehaviorValid(mm: MmStruct, advice: number): boolean {
 /** Advice this model does not carry out yet (valid in the kernel). */
 const NOT_MODELLED = new Set([
   C.MADV_COLLAPSE,
-  C.MADV_GUARD_INSTALL,
-  C.MADV_GUARD_REMOVE,
   C.MADV_SOFT_OFFLINE,
 ]);
 
@@ -225,8 +226,63 @@ function madviseVmaBehavior(
       return updateFlags(mm, vma, start, end, VM_HUGEPAGE, VM_NOHUGEPAGE);
     case C.MADV_NOHUGEPAGE:
       return updateFlags(mm, vma, start, end, VM_NOHUGEPAGE, VM_HUGEPAGE);
+    case C.MADV_GUARD_INSTALL:
+      return madviseGuardInstall(vma, start, end);
+    case C.MADV_GUARD_REMOVE:
+      return madviseGuardRemove(vma, start, end);
   }
   return E("EINVAL");
+}
+
+/**
+ * is_valid_guard_vma(): guard regions go in ordinary anonymous and file
+ * mappings, not in VM_SPECIAL or hugetlb ones, nor (to install) in
+ * mlocked ones.
+ */
+function isValidGuardVma(vma: Vma, allowLocked: boolean): boolean {
+  const disallowed = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP | VM_HUGETLB |
+    (allowLocked ? 0 : VM_LOCKED);
+  return (vma.vm_flags & disallowed) === 0;
+}
+
+/**
+ * madvise_guard_install(): turn every page of the range into a guard PTE
+ * marker (PTE_MARKER_GUARD); an access then raises SIGSEGV. Pages already
+ * there are zapped first (their contents are lost), as the kernel does when
+ * its install walk meets a populated PTE; guard markers already there stay.
+ * The VMA gets an anon_vma so that fork() copies the page tables, and with
+ * them the markers (vma_needs_copy()).
+ *
+ * Simplification: a uffd-wp marker that zapping keeps (file VMAs) is left in
+ * place instead of making the install retry and fail.
+ */
+function madviseGuardInstall(vma: Vma, start: number, end: number): number {
+  if (!isValidGuardVma(vma, false)) return E("EINVAL");
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  if (!anonVmaPrepare(core, vma)) return E("ENOMEM");
+  zapPageRange(vma, start, end, { evenCows: true, dropMarkers: false, reclaimPt: false });
+  const guard = core.swapops.makePteMarker(PTE_MARKER_GUARD);
+  for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
+    const pt = pteAlloc(mm, addr);
+    if (!pt) return E("ENOMEM");
+    const i = pteIndex(addr);
+    pt.ptl!.lock("guard_install_set_pte");
+    if (pt.isNone(i)) pt.set(i, guard);
+    pt.ptl!.unlock();
+  }
+  return 0;
+}
+
+/** madvise_guard_remove(): clear the guard markers of the range, nothing else. */
+function madviseGuardRemove(vma: Vma, start: number, end: number): number {
+  if (!isValidGuardVma(vma, true)) return E("EINVAL");
+  const ops = vma.vm_mm.core.swapops;
+  walkPteRange(vma.vm_mm, start, end, "guard_remove_pte_entry", (pt, i) => {
+    const pte = pt.get(i);
+    if (ops.isPteMarker(pte) && ops.isGuardSwpEntry(pteToSwpEntry(pte))) pt.setHalves(i, 0, 0);
+  });
+  return 0;
 }
 
 /** madvise_update_vma(): split to the range, set flags, merge back. */
