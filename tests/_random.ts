@@ -59,6 +59,16 @@ export class Random {
   chance(p: number): boolean {
     return this.next() < p;
   }
+
+  /** One key of `weights`, chosen with probability proportional to its weight. */
+  weighted<K extends string>(weights: Readonly<Record<K, number>>): K {
+    const entries = Object.entries(weights) as [K, number][];
+    let r = this.next() * entries.reduce((s, [, w]) => s + w, 0);
+    for (const [k, w] of entries) {
+      if ((r -= w) < 0) return k;
+    }
+    return entries[entries.length - 1][0];
+  }
 }
 
 function rotl(x: number, k: number): number {

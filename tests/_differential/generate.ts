@@ -10,7 +10,7 @@
 
 import type { ScenarioOp } from "../../lib/live/scenario.ts";
 import * as C from "../../lib/kernel/constants.ts";
-import { Prng } from "./prng.ts";
+import { Random } from "../_random.ts";
 
 /** The longest sequence generated. */
 export const MAX_OPS = 12;
@@ -96,12 +96,12 @@ interface Made {
 }
 
 /** A byte offset inside a page that reaches both of its ends now and then. */
-function byteIn(r: Prng): number {
+function byteIn(r: Random): number {
   return r.pick([0, 1, PS - 1, r.int(0, PS - 1)]);
 }
 
 /** One sequence of 1 to {@link MAX_OPS} ops. */
-export function generateScenario(r: Prng): ScenarioOp[] {
+export function generateScenario(r: Random): ScenarioOp[] {
   const ops: ScenarioOp[] = [];
   const maps: Made[] = [];
   const memfds: number[] = [];
@@ -230,6 +230,6 @@ export function generateScenario(r: Prng): ScenarioOp[] {
 
 /** `count` sequences from `seed`. */
 export function generateScenarios(seed: number, count: number): ScenarioOp[][] {
-  const r = new Prng(seed);
+  const r = new Random(seed);
   return Array.from({ length: count }, () => generateScenario(r));
 }

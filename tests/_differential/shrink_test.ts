@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ScenarioOp } from "../../lib/live/scenario.ts";
 import { dropOp, shrink } from "./shrink.ts";
-import { Prng } from "./prng.ts";
+import { Random } from "../_random.ts";
 
 const OPS: ScenarioOp[] = [
   { op: "memfdCreate", args: ["a", 0] },
@@ -30,8 +30,8 @@ Deno.test("shrink() drops every op the failure does not need", async () => {
   }]);
 });
 
-Deno.test("Prng is reproducible from its seed", () => {
-  const a = new Prng(7), b = new Prng(7);
+Deno.test("Random is reproducible from its seed", () => {
+  const a = new Random(7), b = new Random(7);
   const draws = Array.from({ length: 5 }, () => a.u32());
   assert.deepEqual(draws, Array.from({ length: 5 }, () => b.u32()));
   assert.ok(draws.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32));
