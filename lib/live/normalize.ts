@@ -39,15 +39,7 @@ export const MMAP_MIN_ADDR_NOTE =
   "addresses are relative to mappings the scenario made, never below vm.mmap_min_addr";
 
 /** A pagemap entry without PFN, swap type and offset, and the raw value. */
-export interface PagemapFlags {
-  present: boolean;
-  swapped: boolean;
-  file: boolean;
-  exclusive: boolean;
-  softDirty: boolean;
-  uffdWp: boolean;
-  guard: boolean;
-}
+export type PagemapFlags = Omit<PagemapEntry, "raw" | "pfn" | "swapType" | "swapOffset">;
 
 /** Item 3: the flag bits of a pagemap entry. */
 export function normalizePagemap(e: PagemapEntry): PagemapFlags {

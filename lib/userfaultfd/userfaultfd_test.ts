@@ -1,22 +1,13 @@
 import assert from "node:assert/strict";
-import { constants as C, Errno, type Process, simulate } from "../mod.ts";
+import { errnoOf } from "../../tests/_outcome.ts";
+import { VM_MAYWRITE } from "../mm/mm_types.ts";
+import { constants as C, type Process, simulate } from "../mod.ts";
 import type { Userfaultfd } from "./userfaultfd.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const MISSING = C.UFFDIO_REGISTER_MODE_MISSING;
-const VM_MAYWRITE = 0x20;
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Errno) return e.errno;
-    throw e;
-  }
-  return "ok";
-}
 
 /** A process with a 4-page anonymous mapping and a userfaultfd past UFFDIO_API. */
 function setup(features = 0): { p: Process; a: number; uffd: Userfaultfd } {
