@@ -353,9 +353,9 @@ export class Process {
         (v.vm_flags & 4 ? "x" : "-") + (v.vm_flags & 8 ? "s" : "p");
       const name = v.vm_file ? `/${v.vm_file.inode.name} (deleted)` : "";
       const off = v.vm_file ? v.vm_pgoff * C.PAGE_SIZE : 0;
-      return `${hex(v.vm_start)}-${hex(v.vm_end)} ${perms} ${hex(off)} 00:01 ${
-        v.vm_file?.inode.ino ?? 0
-      } ${name}`.trimEnd();
+      // Anonymous mappings have no device or inode (00:00 0); shmem files sit on one device.
+      const dev = v.vm_file ? `00:01 ${v.vm_file.inode.ino}` : "00:00 0";
+      return `${hex(v.vm_start)}-${hex(v.vm_end)} ${perms} ${hex(off)} ${dev} ${name}`.trimEnd();
     }).join("\n");
   }
 

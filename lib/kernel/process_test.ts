@@ -148,3 +148,12 @@ Deno.test("a shared anonymous mapping stays shared across fork", () => {
   assert.ok(p.pagemap(s).file);
   k.check();
 });
+
+Deno.test("maps(): anonymous mappings print device 00:00 and inode 0, as Linux does", () => {
+  const p = simulate().spawn();
+  const a = p.mmap(0, C.PAGE_SIZE, C.PROT_READ, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  assert.match(
+    p.maps(),
+    new RegExp(`^${a.toString(16).padStart(8, "0")}-[0-9a-f]+ r--p 00000000 00:00 0$`),
+  );
+});
