@@ -194,7 +194,13 @@ export class Process {
     const n = ulong(len, "len", "read");
     if (n > 1 << 30) throw new RangeError(`read: len ${n} is larger than 1 GiB`);
     const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.loadByte(a + i);
+    const m = this.kernel.core.memmap;
+    for (let i = 0; i < n;) {
+      // One translation per page, as a CPU's copy loop takes one fault per page.
+      const pfn = mmuAccess(this.mm, a + i, false, this);
+      const end = Math.min(n, i + C.PAGE_SIZE - ((a + i) % C.PAGE_SIZE));
+      for (; i < end; i++) out[i] = m.readByte(pfn, (a + i) % C.PAGE_SIZE);
+    }
     return out;
   }
 
@@ -215,7 +221,12 @@ export class Process {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`write: data must be a byte value or a Uint8Array, got ${String(data)}`);
     }
-    for (let i = 0; i < data.length; i++) this.storeByte(a + i, data[i]);
+    const m = this.kernel.core.memmap;
+    for (let i = 0; i < data.length;) {
+      const pfn = mmuAccess(this.mm, a + i, true, this);
+      const end = Math.min(data.length, i + C.PAGE_SIZE - ((a + i) % C.PAGE_SIZE));
+      for (; i < end; i++) m.writeByte(pfn, (a + i) % C.PAGE_SIZE, data[i]);
+    }
   }
 
   private loadByte(addr: number): number {
