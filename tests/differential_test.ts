@@ -16,11 +16,14 @@ import type { ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
 import { shrink } from "./_differential/shrink.ts";
 import * as C from "../lib/kernel/constants.ts";
+import type { KernelConfig } from "../lib/kernel/config.ts";
 
 /** The fixed seed; DIFFERENTIAL_SEED and DIFFERENTIAL_COUNT explore others by hand. */
 const SEED = envNumber("DIFFERENTIAL_SEED") ?? 0x6d6d6c62;
 const COUNT = envNumber("DIFFERENTIAL_COUNT") ?? 2000;
 const scenarios = generateScenarios(SEED, COUNT);
+/** Re-runs of the live side a disagreement must survive to count. */
+const RERUNS = 2;
 
 function envNumber(name: string): number | undefined {
   if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
@@ -51,6 +54,17 @@ function liveUnavailableStatic(): string | null {
   }
   const config = hostModelConfig();
   return "reason" in config ? config.reason : null;
+}
+
+/** Indices of `candidates` whose live run disagrees with the model on each of RERUNS re-runs. */
+async function reproducible(candidates: number[], config: KernelConfig): Promise<number[]> {
+  let left = candidates;
+  for (let run = 0; run < RERUNS && left.length; run++) {
+    const ops = left.map((i) => scenarios[i]);
+    const [model, live] = [runModelScenarios(ops, config), (await runLiveScenarios(ops)).outcomes];
+    left = left.filter((_, k) => !outcomesAgree(model[k], live[k]));
+  }
+  return left;
 }
 
 Deno.test(`differential: ${COUNT} seeded sequences of at most ${MAX_OPS} ops run on the model`, () => {
@@ -132,12 +146,20 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
   const t2 = performance.now();
 
   const unsafe = live.filter((o) => o.some((x) => "unsafe" in x)).length;
-  const bad = scenarios.map((_, i) => i).filter((i) => !outcomesAgree(model[i], live[i]));
+  const first = scenarios.map((_, i) => i).filter((i) => !outcomesAgree(model[i], live[i]));
+  // The real kernel is not deterministic everywhere (fault-around skips a
+  // page-cache folio that is momentarily locked or still in a per-CPU batch),
+  // so a disagreement counts only if it comes back on every re-run of the
+  // live side; one that does not is reported, not failed.
+  const bad = await reproducible(first, config);
   console.log(
     `${COUNT} sequences (seed 0x${SEED.toString(16)}): model ${(t1 - t0).toFixed(0)} ms, ` +
       `live ${(t2 - t1).toFixed(0)} ms in ${stats.children} children; ` +
       `live signals ${JSON.stringify(stats.signals)}; ${unsafe} cut short (memory not owned); ` +
-      `${bad.length} disagree`,
+      `${bad.length} disagree` +
+      (first.length > bad.length
+        ? ` (${first.length - bad.length} more did not recur on a re-run)`
+        : ""),
   );
 
   // Shrink one reproducer per kind of disagreement.
