@@ -84,8 +84,13 @@ export type {
   UffdMsgFork,
   UffdMsgPagefault,
 } from "./userfaultfd/userfaultfd.ts";
-export { decodePagemapEntry, pagemapEntry } from "./proc/task_mmu.ts";
-export type { PagemapEntry } from "./proc/task_mmu.ts";
+export {
+  decodePagemapEntry,
+  doPagemapScan,
+  pagemapEntry,
+  pagemapPageCategory,
+} from "./proc/task_mmu.ts";
+export type { PagemapEntry, PagemapScanResult, PageRegion, PmScanArg } from "./proc/task_mmu.ts";
 
 // Pictures and plots.
 export {

@@ -138,5 +138,44 @@ export const PAGE_IS_HUGE = 1 << 6;
 export const PAGE_IS_SOFT_DIRTY = 1 << 7;
 export const PAGE_IS_GUARD = 1 << 8;
 
+/** The categories by name, for decoders and table-driven tests. */
+export const PAGE_IS_NAMES = [
+  ["PAGE_IS_WPALLOWED", PAGE_IS_WPALLOWED],
+  ["PAGE_IS_WRITTEN", PAGE_IS_WRITTEN],
+  ["PAGE_IS_FILE", PAGE_IS_FILE],
+  ["PAGE_IS_PRESENT", PAGE_IS_PRESENT],
+  ["PAGE_IS_SWAPPED", PAGE_IS_SWAPPED],
+  ["PAGE_IS_PFNZERO", PAGE_IS_PFNZERO],
+  ["PAGE_IS_HUGE", PAGE_IS_HUGE],
+  ["PAGE_IS_SOFT_DIRTY", PAGE_IS_SOFT_DIRTY],
+  ["PAGE_IS_GUARD", PAGE_IS_GUARD],
+] as const;
+
+/** PM_SCAN_CATEGORIES (fs/proc/task_mmu.c): every category v6.18 knows. */
+export const PM_SCAN_CATEGORIES = PAGE_IS_NAMES.reduce((all, [, bit]) => all | bit, 0);
+
+// PAGEMAP_SCAN flags (include/uapi/linux/fs.h)
+/** Write-protect the pages matched (uffd-wp, for UFFD_FEATURE_WP_ASYNC dirty tracking). */
+export const PM_SCAN_WP_MATCHING = 1 << 0;
+/** Abort with EPERM on a VMA without WP_ASYNC write protection. */
+export const PM_SCAN_CHECK_WPASYNC = 1 << 1;
+/** PM_SCAN_FLAGS: the flags v6.18 accepts. */
+export const PM_SCAN_FLAGS = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+
+/** PROCFS_IOCTL_MAGIC, the ioctl type byte of /proc/pid/pagemap's ioctls. */
+export const PROCFS_IOCTL_MAGIC = 0x66;
+/** sizeof(struct pm_scan_arg): twelve __u64 fields. */
+export const PM_SCAN_ARG_SIZE = 96;
+/** sizeof(struct page_region): start, end, categories. */
+export const PAGE_REGION_SIZE = 24;
+/** PAGEMAP_SCAN = _IOWR(PROCFS_IOCTL_MAGIC, 16, struct pm_scan_arg). */
+export const PAGEMAP_SCAN = 3 * 2 ** 30 + PM_SCAN_ARG_SIZE * 2 ** 16 + PROCFS_IOCTL_MAGIC * 2 ** 8 +
+  16;
+/**
+ * PAGEMAP_WALK_SIZE >> PAGE_SHIFT: the kernel's bounce buffer holds at most
+ * this many page_regions (one PMD's worth of pages) before it copies them out.
+ */
+export const PAGEMAP_WALK_PAGES = 512;
+
 // userfaultfd (include/uapi/linux/userfaultfd.h)
 export * from "../userfaultfd/constants.ts";

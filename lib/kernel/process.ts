@@ -16,7 +16,14 @@ import { doMprotect } from "../mm/mprotect.ts";
 import { doMadvise } from "../mm/madvise.ts";
 import { dupMmap } from "../mm/fork.ts";
 import { shmemFileSetup, shmemMaybeEvict, shmemSetSize } from "../mm/shmem.ts";
-import { decodePagemapEntry, type PagemapEntry, pagemapEntry } from "../proc/task_mmu.ts";
+import {
+  decodePagemapEntry,
+  doPagemapScan,
+  type PagemapEntry,
+  pagemapEntry,
+  type PagemapScanResult,
+  type PmScanArg,
+} from "../proc/task_mmu.ts";
 import { mmuAccess } from "../arch/x86/fault.ts";
 import { exitMmap } from "../mm/exit.ts";
 import {
@@ -295,6 +302,54 @@ export class Process {
     this.alive("pagemap");
     const a = ulong(addr, "addr", "pagemap");
     return decodePagemapEntry(pagemapEntry(this.mm, a, this.capSysAdmin));
+  }
+
+  /**
+   * ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) on this process's
+   * /proc/pid/pagemap (fs/proc/task_mmu.c do_pagemap_scan()): the regions
+   * of [start, end) whose pages match the category masks, each with its
+   * categories & returnMask, and walk_end. With PM_SCAN_WP_MATCHING the
+   * matching written pages are write-protected (uffd-wp) as they are
+   * reported. `vecLen` is the length of the caller's page_region array: 0
+   * means no array (vec NULL); omitted, one entry per page of the range.
+   * `categoryInvertedMask` is accepted as another name of
+   * `categoryInverted`; `walkEnd`, an output, is ignored on input.
+   */
+  pagemapScan(
+    arg: PmScanArg & { categoryInvertedMask?: number; walkEnd?: number },
+  ): PagemapScanResult {
+    const sc = "ioctl(PAGEMAP_SCAN)";
+    this.alive(sc);
+    if (typeof arg !== "object" || arg === null) {
+      throw new TypeError(`${sc}: arg must be a pm_scan_arg object, got ${String(arg)}`);
+    }
+    const field = (name: string, value: unknown, dflt: number) =>
+      value === undefined ? dflt : ulong(value, name, sc);
+    if (arg.categoryInverted !== undefined && arg.categoryInvertedMask !== undefined) {
+      throw new TypeError(`${sc}: give categoryInverted or categoryInvertedMask, not both`);
+    }
+    const start = field("start", arg.start, NaN), end = field("end", arg.end, NaN);
+    if (Number.isNaN(start) || Number.isNaN(end)) {
+      throw new TypeError(`${sc}: start and end are required`);
+    }
+    const pages = end > start ? Math.ceil((end - start) / C.PAGE_SIZE) : 0;
+    const { ret, regions, walkEnd } = doPagemapScan(this.mm, {
+      flags: field("flags", arg.flags, 0),
+      start,
+      end,
+      vecLen: field("vecLen", arg.vecLen, Math.max(1, pages)),
+      maxPages: field("maxPages", arg.maxPages, 0),
+      categoryInverted: field(
+        "categoryInverted",
+        arg.categoryInverted ?? arg.categoryInvertedMask,
+        0,
+      ),
+      categoryMask: field("categoryMask", arg.categoryMask, 0),
+      categoryAnyofMask: field("categoryAnyofMask", arg.categoryAnyofMask, 0),
+      returnMask: field("returnMask", arg.returnMask, 0),
+    });
+    check(ret, sc);
+    return { regions, walkEnd };
   }
 
   /** memfd_create(2): a new shmem file of size 0. Returns the fd. */

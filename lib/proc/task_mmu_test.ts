@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { decodePagemapEntry } from "./task_mmu.ts";
+import { decodePagemapEntry, pagemapPageCategory } from "./task_mmu.ts";
+import { lookupPteTable, pteIndex } from "../mm/memory.ts";
 import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
 
@@ -41,4 +42,31 @@ Deno.test("pagemap hides PFNs from a reader without CAP_SYS_ADMIN", () => {
 Deno.test("pagemap outside any VMA is the empty entry", () => {
   const p = simulate().spawn();
   assert.equal(p.pagemap(0x10000).raw, 0n);
+});
+
+Deno.test("pagemapPageCategory(): one row per kind of PTE", () => {
+  const k = simulate({ config: { MEM_SOFT_DIRTY: true } });
+  const p = k.spawn();
+  const P = C.PAGE_SIZE;
+  const a = p.mmap(0, 4 * P, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  p.write(a, 1);
+  p.read(a + P);
+  p.madvise(a + 2 * P, P, C.MADV_GUARD_INSTALL);
+  const mm = p.mm;
+  const t = lookupPteTable(mm, a)!;
+  const cat = (addr: number) => {
+    const i = pteIndex(addr);
+    return pagemapPageCategory(mm, t.e[2 * i], t.e[2 * i + 1], C.PM_SCAN_CATEGORIES);
+  };
+  assert.equal(cat(a), C.PAGE_IS_PRESENT | C.PAGE_IS_WRITTEN | C.PAGE_IS_SOFT_DIRTY);
+  // The zero page of a read fault is mapped clean: not soft-dirty.
+  assert.equal(cat(a + P), C.PAGE_IS_PRESENT | C.PAGE_IS_WRITTEN | C.PAGE_IS_PFNZERO);
+  assert.equal(cat(a + 2 * P), C.PAGE_IS_SWAPPED | C.PAGE_IS_WRITTEN | C.PAGE_IS_GUARD);
+  assert.equal(cat(a + 3 * P), C.PAGE_IS_WRITTEN);
+});
+
+Deno.test("PAGEMAP_SCAN constants: the ioctl number and PM_SCAN_CATEGORIES", () => {
+  assert.equal(C.PAGEMAP_SCAN, 0xc0606610);
+  assert.equal(C.PM_SCAN_CATEGORIES, 0x1ff);
+  assert.equal(C.PM_SCAN_FLAGS, 3);
 });

@@ -363,7 +363,7 @@ export function mwriteprotectRange(
  *  - a uffd-wp marker, when clearing: dropped; poison and guard markers
  *    are left alone.
  */
-function uffdWpRange(vma: Vma, start: number, end: number, enableWp: boolean): number {
+export function uffdWpRange(vma: Vma, start: number, end: number, enableWp: boolean): number {
   const mm = vma.vm_mm;
   const core = mm.core;
   const ops = core.swapops;
