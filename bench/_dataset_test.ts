@@ -23,7 +23,11 @@ const PROBE: HostProbe = {
     },
   },
   ffi: { usable: true },
-  missing: {},
+  privileges: { euid: 0, capSysAdmin: true, capSysPtrace: true },
+  unprivilegedUserfaultfd: 0,
+  uffd: null,
+  pagemapScan: true,
+  missing: { uffd: "not asked" },
 };
 
 Deno.test("machineOf() records THP files by their sysfs paths", () => {

@@ -1,7 +1,8 @@
 /**
  * A small typed binding to the host's libc through Deno FFI: the memory
  * system calls the live-kernel lab needs (mmap, munmap, mprotect, madvise,
- * memfd_create, ftruncate, close, open, pread), sysconf for the page size, and errno.
+ * memfd_create, ftruncate, close, open, pread, read, poll, ioctl, and
+ * syscall(2) for userfaultfd), sysconf for the page size, and errno.
  *
  * Failures are thrown as {@link Errno} naming the errno (`ENOMEM`), the way a C
  * program sees -1 and errno. Addresses and lengths are plain numbers (user
@@ -25,11 +26,7 @@ import {
   protNames,
 } from "./mman.ts";
 
-/**
- * The libc symbols this module calls, with their C prototypes.
- * A later part of the live lab (ioctl for userfaultfd and PAGEMAP_SCAN)
- * adds rows here.
- */
+/** The libc symbols this module calls, with their C prototypes. */
 const LIBC_SYMBOLS = {
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
   mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "isize" },
@@ -49,6 +46,16 @@ const LIBC_SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // ssize_t pread(int fd, void *buf, size_t count, off_t offset);
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *arg);
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // long syscall(long number, long arg);  (one-argument system calls: userfaultfd)
+  syscall: { parameters: ["i64", "i64"], result: "i64" },
+  // unsigned int getuid(void);
+  geteuid: { parameters: [], result: "u32" },
   // long sysconf(int name);
   sysconf: { parameters: ["i32"], result: "i64" },
   // int *__errno_location(void);  (glibc: the calling thread's errno)
@@ -262,6 +269,55 @@ export function readProcFile(path: string): Uint8Array {
   } finally {
     close(fd);
   }
+}
+
+/** read(2) into `buf`; returns the bytes read. */
+export function read(fd: number, buf: Uint8Array): number {
+  const ret = libc().read(fd, buf, BigInt(buf.length));
+  check(ret, () => `read(${fd}, ${buf.length})`);
+  return Number(ret);
+}
+
+/** POLLIN, from include/uapi/asm-generic/poll.h. */
+export const POLLIN = 0x1;
+
+/**
+ * poll(2) on one descriptor for `events`: the revents, 0 after `timeoutMs`
+ * milliseconds without any.
+ */
+export function poll(fd: number, events: number, timeoutMs: number): number {
+  // struct pollfd { int fd; short events; short revents; }
+  const pfd = new DataView(new ArrayBuffer(8));
+  pfd.setInt32(0, fd, true);
+  pfd.setInt16(4, events, true);
+  const ret = libc().poll(new Uint8Array(pfd.buffer), 1n, timeoutMs);
+  check(ret, () => `poll(${fd}, ${events}, ${timeoutMs})`);
+  return pfd.getInt16(6, true);
+}
+
+/**
+ * ioctl(2) with a pointer to `arg` (the struct, read and written in place);
+ * returns the ioctl's non-negative result. `name` is used in error messages.
+ */
+export function ioctl(fd: number, request: number, arg: Uint8Array, name: string): number {
+  const ret = libc().ioctl(fd, BigInt(request), arg);
+  check(ret, () => `ioctl(${fd}, ${name})`);
+  return ret;
+}
+
+/** __NR_userfaultfd on x86-64 (arch/x86/entry/syscalls/syscall_64.tbl). */
+export const NR_userfaultfd = 323;
+
+/** userfaultfd(2) through syscall(2): returns the new descriptor. */
+export function userfaultfdSyscall(flags: number): number {
+  const ret = libc().syscall(BigInt(NR_userfaultfd), BigInt(flags));
+  check(ret, () => `userfaultfd(0x${flags.toString(16)})`);
+  return Number(ret);
+}
+
+/** geteuid(2): 0 for root. */
+export function geteuid(): number {
+  return libc().geteuid();
 }
 
 /** sysconf(3); throws {@link Errno} if the name is unknown to libc. */

@@ -13,6 +13,8 @@ export * from "./smaps.ts";
 export * from "./vmstat.ts";
 export * from "./config.ts";
 export * from "./process.ts";
+export * from "./userfaultfd.ts";
+export * from "./uffd_server.ts";
 export * from "./normalize.ts";
 export * from "./scenario.ts";
 export * from "./differential.ts";

@@ -1,15 +1,24 @@
 /**
  * What the host can do for the live-kernel lab: kernel release, CPU, memory,
- * transparent hugepage settings, and whether libc is callable through FFI.
+ * transparent hugepage settings, whether libc is callable through FFI,
+ * userfaultfd (its features, vm.unprivileged_userfaultfd, the caller's
+ * privileges) and the PAGEMAP_SCAN ioctl.
  *
  * {@link probeHost} never throws: on a host that is not Linux, or without the
- * permission to read a file, the field is `null` and `missing` says why. Later
- * capabilities (userfaultfd features, pagemap, PAGEMAP_SCAN, privileges) are
- * added as more fields of {@link HostProbe} the same way.
+ * permission to read a file, the field is `null` and `missing` says why.
  * @module
  */
 
-import { type FfiStatus, ffiStatus } from "./libc.ts";
+import { close, type FfiStatus, ffiStatus, geteuid, ioctl, open } from "./libc.ts";
+import { LiveUserfaultfd } from "./userfaultfd.ts";
+import {
+  O_CLOEXEC,
+  PAGEMAP_SCAN,
+  PM_SCAN_ARG_SIZE,
+  UFFD_API,
+  UFFD_FEATURE_NAMES,
+  UFFD_USER_MODE_ONLY,
+} from "../kernel/constants.ts";
 
 /** Where the transparent hugepage knobs live (mm/huge_memory.c, hugepage_init_sysfs). */
 export const THP_SYSFS = "/sys/kernel/mm/transparent_hugepage";
@@ -48,11 +57,79 @@ export interface HostProbe {
   thp: ThpSettings | null;
   /** Whether mmap/madvise/… can be called through Deno FFI, and if not, why. */
   ffi: FfiStatus;
+  /** The caller's effective uid and the capabilities the live lab cares about. */
+  privileges: Privileges | null;
+  /** /proc/sys/vm/unprivileged_userfaultfd: 1 lets anyone handle kernel-mode faults too. */
+  unprivilegedUserfaultfd: number | null;
+  /** What UFFDIO_API offers this process (asked with features 0, which reports them all). */
+  uffd: UffdProbe | null;
+  /** Whether ioctl(PAGEMAP_SCAN) on /proc/self/pagemap works (v6.7 and later). */
+  pagemapScan: boolean | null;
   /** For each `null` field above, why it could not be read. */
   missing: Partial<Record<ProbeField, string>>;
 }
 
-type ProbeField = "kernelRelease" | "cpuModel" | "cores" | "memTotalBytes" | "thp";
+type ProbeField =
+  | "kernelRelease"
+  | "cpuModel"
+  | "cores"
+  | "memTotalBytes"
+  | "thp"
+  | "privileges"
+  | "unprivilegedUserfaultfd"
+  | "uffd"
+  | "pagemapScan";
+
+/** The effective uid and capabilities (CapEff of /proc/self/status). */
+export interface Privileges {
+  euid: number;
+  /** CAP_SYS_ADMIN (21): pagemap shows PFNs. */
+  capSysAdmin: boolean;
+  /** CAP_SYS_PTRACE (19): userfaultfd may handle kernel-mode faults. */
+  capSysPtrace: boolean;
+}
+
+/** What the host's userfaultfd offers. */
+export interface UffdProbe {
+  features: number;
+  /** The UFFD_FEATURE_* names of `features`. */
+  featureNames: string[];
+  /** The ioctls UFFDIO_API reports, as hex (bit 63, _UFFDIO_API, does not fit a number). */
+  ioctls: string;
+}
+
+/** CapEff from /proc/self/status text, as a bigint bit mask. */
+export function parseCapEff(status: string): bigint {
+  const m = /^CapEff:\s+([0-9a-f]+)$/m.exec(status);
+  if (!m) throw new TypeError("no CapEff line in /proc/self/status text");
+  return BigInt(`0x${m[1]}`);
+}
+
+/** Open a userfaultfd (user-mode faults only, which needs no privilege) and ask UFFDIO_API. */
+function probeUffd(): UffdProbe {
+  using uffd = LiveUserfaultfd.open(O_CLOEXEC | UFFD_USER_MODE_ONLY);
+  const { features, ioctls } = uffd.api({ api: UFFD_API, features: 0 });
+  const featureNames = UFFD_FEATURE_NAMES.filter(([, bit]) => features & bit).map(([n]) => n);
+  return { features, featureNames, ioctls: `0x${ioctls.toString(16)}` };
+}
+
+/** An empty PAGEMAP_SCAN (start == end): 0 where the ioctl exists, EINVAL/ENOTTY before v6.7. */
+function probePagemapScan(): boolean {
+  const fd = open("/proc/self/pagemap");
+  try {
+    const arg = new DataView(new ArrayBuffer(PM_SCAN_ARG_SIZE));
+    arg.setBigUint64(0, BigInt(PM_SCAN_ARG_SIZE), true);
+    arg.setBigUint64(16, 0x10000n, true);
+    arg.setBigUint64(24, 0x10000n, true);
+    ioctl(fd, PAGEMAP_SCAN, new Uint8Array(arg.buffer), "PAGEMAP_SCAN");
+    return true;
+  } catch (e) {
+    if (e instanceof Error && /EINVAL|ENOTTY/.test(e.message)) return false;
+    throw e;
+  } finally {
+    close(fd);
+  }
+}
 
 /**
  * The selected value of a sysfs multiple-choice file: the bracketed word of
@@ -171,6 +248,27 @@ export function probeHost(): HostProbe {
       return readThpSettings();
     }),
     ffi: ffiStatus(),
+    privileges: attempt("privileges", missing, () => {
+      linuxOnly();
+      const cap = parseCapEff(Deno.readTextFileSync("/proc/self/status"));
+      return {
+        euid: geteuid(),
+        capSysAdmin: (cap & (1n << 21n)) !== 0n,
+        capSysPtrace: (cap & (1n << 19n)) !== 0n,
+      };
+    }),
+    unprivilegedUserfaultfd: attempt("unprivilegedUserfaultfd", missing, () => {
+      linuxOnly();
+      return Number(Deno.readTextFileSync("/proc/sys/vm/unprivileged_userfaultfd").trim());
+    }),
+    uffd: attempt("uffd", missing, () => {
+      linuxOnly();
+      return probeUffd();
+    }),
+    pagemapScan: attempt("pagemapScan", missing, () => {
+      linuxOnly();
+      return probePagemapScan();
+    }),
     missing,
   };
 }

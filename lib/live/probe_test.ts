@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { liveTestsEnabled } from "./_testing.ts";
-import { parseCpuModel, parseMemTotal, parseSysfsChoice, probeHost } from "./probe.ts";
+import { parseCapEff, parseCpuModel, parseMemTotal, parseSysfsChoice, probeHost } from "./probe.ts";
 
 Deno.test("parseSysfsChoice() returns the bracketed value", () => {
   assert.equal(parseSysfsChoice("always [madvise] never\n"), "madvise");
@@ -46,6 +46,12 @@ Deno.test("probeHost() on this Linux host fills every field", { ignore: !live },
     assert.ok(["always", "inherit", "madvise", "never"].includes(value), `${dir}: ${value}`);
   }
   assert.deepEqual(probe.ffi, { usable: true });
+  assert.ok(probe.privileges !== null && Number.isInteger(probe.privileges.euid));
+  assert.ok(probe.unprivilegedUserfaultfd === 0 || probe.unprivilegedUserfaultfd === 1);
+  assert.ok(probe.uffd !== null && probe.uffd.featureNames.length > 0);
+  assert.match(probe.uffd.ioctls, /^0x[0-9a-f]+$/);
+  assert.equal(typeof probe.pagemapScan, "boolean");
+  JSON.stringify(probe);
 });
 
 Deno.test("probeHost() without permissions reports why instead of throwing", {
@@ -73,4 +79,11 @@ console.log(JSON.stringify(probeHost()));`,
   assert.match(probe.missing.thp, /transparent_hugepage/);
   assert.equal(probe.ffi.usable, false);
   assert.match(probe.ffi.reason, /--allow-ffi/);
+  assert.equal(probe.uffd, null);
+  assert.ok(probe.missing.uffd.length > 0);
+});
+
+Deno.test("parseCapEff(): the CapEff mask of /proc/self/status", () => {
+  assert.equal(parseCapEff("Name:\tdeno\nCapEff:\t000001ffffffffff\n"), 0x1ffffffffffn);
+  assert.throws(() => parseCapEff("Name: x\n"), TypeError);
 });

@@ -1,6 +1,7 @@
 /**
  * The live process facade: the simulator's `Process` methods (mmap, munmap,
- * mprotect, madvise, read, write, pagemap, memfdCreate, ftruncate, close)
+ * mprotect, madvise, read, write, pagemap, pagemapScan, userfaultfd,
+ * memfdCreate, ftruncate, close)
  * with the same names, arguments and results, made on the host's real kernel
  * for the calling Deno process itself.
  *
@@ -15,6 +16,7 @@
 import {
   close,
   ftruncate,
+  ioctl,
   madvise,
   memfdCreate,
   mmap,
@@ -24,8 +26,23 @@ import {
   pageSize,
   pread,
 } from "./libc.ts";
-import { decodePagemapEntry, type PagemapEntry } from "../proc/task_mmu.ts";
-import { PM_ENTRY_BYTES } from "../kernel/constants.ts";
+import {
+  decodePagemapEntry,
+  type PagemapEntry,
+  type PagemapScanResult,
+  type PageRegion,
+  type PmScanArg,
+} from "../proc/task_mmu.ts";
+import {
+  PAGE_REGION_SIZE,
+  PAGEMAP_SCAN,
+  PM_ENTRY_BYTES,
+  PM_SCAN_ARG_SIZE,
+} from "../kernel/constants.ts";
+import { LiveUserfaultfd } from "./userfaultfd.ts";
+
+/** The largest page_region array {@link LiveProcess.pagemapScan} allocates by default. */
+export const LIVE_SCAN_DEFAULT_VEC_MAX = 1 << 20;
 
 /** Where a process reads its own page-table entries (fs/proc/task_mmu.c). */
 export const PROC_SELF_PAGEMAP = "/proc/self/pagemap";
@@ -89,12 +106,59 @@ export class LiveProcess {
    * simulator's `decodePagemapEntry()` (PFNs read as 0 without CAP_SYS_ADMIN).
    */
   pagemap(addr: number): PagemapEntry {
-    if (this.pagemapFd < 0) this.pagemapFd = open(PROC_SELF_PAGEMAP);
     const buf = new Uint8Array(PM_ENTRY_BYTES);
-    const got = pread(this.pagemapFd, buf, Math.floor(addr / pageSize()) * PM_ENTRY_BYTES);
+    const got = pread(this.pagemapFdOpen(), buf, Math.floor(addr / pageSize()) * PM_ENTRY_BYTES);
     // Past the end of the user address space the file ends: no entry.
     const raw = got === buf.length ? new DataView(buf.buffer).getBigUint64(0, true) : 0n;
     return decodePagemapEntry(raw);
+  }
+
+  /**
+   * ioctl(PAGEMAP_SCAN) on /proc/self/pagemap, with the simulator's
+   * argument and result shapes (`Process.pagemapScan()`). `vecLen` omitted:
+   * one page_region per page of the range, at most
+   * {@link LIVE_SCAN_DEFAULT_VEC_MAX}; 0: no array (vec NULL).
+   */
+  pagemapScan(
+    arg: PmScanArg & { categoryInvertedMask?: number; walkEnd?: number },
+  ): PagemapScanResult {
+    const pages = arg.end > arg.start ? Math.ceil((arg.end - arg.start) / pageSize()) : 0;
+    const vecLen = arg.vecLen ?? Math.max(1, Math.min(pages, LIVE_SCAN_DEFAULT_VEC_MAX));
+    const vec = new Uint8Array(vecLen * PAGE_REGION_SIZE);
+    const s = new DataView(new ArrayBuffer(PM_SCAN_ARG_SIZE));
+    const fields = [
+      PM_SCAN_ARG_SIZE,
+      arg.flags ?? 0,
+      arg.start,
+      arg.end,
+      0,
+      vecLen ? Deno.UnsafePointer.value(Deno.UnsafePointer.of(vec)) : 0,
+      vecLen,
+      arg.maxPages ?? 0,
+      arg.categoryInverted ?? arg.categoryInvertedMask ?? 0,
+      arg.categoryMask ?? 0,
+      arg.categoryAnyofMask ?? 0,
+      arg.returnMask ?? 0,
+    ];
+    fields.forEach((v, i) => s.setBigUint64(8 * i, BigInt.asUintN(64, BigInt(v)), true));
+    const n = ioctl(this.pagemapFdOpen(), PAGEMAP_SCAN, new Uint8Array(s.buffer), "PAGEMAP_SCAN");
+    const out = new DataView(vec.buffer);
+    const regions: PageRegion[] = [];
+    for (let i = 0; i < n; i++) {
+      const q = (k: number) => Number(out.getBigUint64(i * PAGE_REGION_SIZE + 8 * k, true));
+      regions.push({ start: q(0), end: q(1), categories: q(2) });
+    }
+    return { regions, walkEnd: Number(s.getBigUint64(32, true)) };
+  }
+
+  /** userfaultfd(2) for this process: a {@link LiveUserfaultfd}. */
+  userfaultfd(flags = 0): LiveUserfaultfd {
+    return LiveUserfaultfd.open(flags);
+  }
+
+  private pagemapFdOpen(): number {
+    if (this.pagemapFd < 0) this.pagemapFd = open(PROC_SELF_PAGEMAP);
+    return this.pagemapFd;
   }
 
   /** memfd_create(2): a new shmem file of size 0. Returns the fd. */

@@ -1,0 +1,80 @@
+/**
+ * Serving userfaults on the host kernel: a fault in a range registered with
+ * UFFDIO_REGISTER_MODE_MISSING puts the faulting thread to sleep until the
+ * monitor resolves it, so the monitor must be another thread. Here it is a
+ * Deno Worker (lib/live/_uffd_worker.ts) with its own FFI handle; this
+ * thread may then touch the range, and each first touch returns once the
+ * worker has filled the page.
+ *
+ * ```ts
+ * const server = await serveUserfaults(uffd, { resolve: "copy", fill: 0x41 });
+ * p.read(addr);          // faults; the worker's UFFDIO_COPY fills the page with 0x41
+ * await server.stop();   // server.served === 1
+ * ```
+ * @module
+ */
+
+import type { LiveUserfaultfd } from "./userfaultfd.ts";
+import { pageSize } from "./libc.ts";
+
+/** Options of {@link serveUserfaults}. */
+export interface ServeOptions {
+  /** How to resolve a missing fault: UFFDIO_ZEROPAGE or UFFDIO_COPY of a filled page. */
+  resolve: "zeropage" | "copy";
+  /** The byte UFFDIO_COPY's source page is filled with (default 0). */
+  fill?: number;
+}
+
+/** A running monitor thread. */
+export interface UffdServer {
+  /** Faults resolved so far. */
+  readonly served: number;
+  /** Faults the worker failed to resolve (an ioctl error other than EEXIST). */
+  readonly failed: number;
+  /** Stop the worker (it notices within about 10 ms). */
+  stop(): Promise<void>;
+}
+
+/** Start a worker thread that resolves the missing faults of `uffd`. */
+export async function serveUserfaults(
+  uffd: LiveUserfaultfd,
+  options: ServeOptions,
+): Promise<UffdServer> {
+  const shared = new SharedArrayBuffer(12);
+  const state = new Int32Array(shared);
+  const worker = new Worker(new URL("./_uffd_worker.ts", import.meta.url), { type: "module" });
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data as string);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`userfaultfd worker failed: ${e.message}`));
+      };
+    });
+  const ready = next();
+  worker.postMessage({
+    fd: uffd.fd,
+    pageSize: pageSize(),
+    resolve: options.resolve,
+    fill: options.fill ?? 0,
+    shared,
+  });
+  await ready;
+  let stopped = false;
+  return {
+    get served() {
+      return Atomics.load(state, 1);
+    },
+    get failed() {
+      return Atomics.load(state, 2);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const done = next();
+      Atomics.store(state, 0, 1);
+      await done;
+      worker.terminate();
+    },
+  };
+}
