@@ -161,5 +161,9 @@ export type {
   TraceStep,
 } from "./race/mod.ts";
 
+// Page-table geometries (x86-64, arm64, powerpc 8xx/e500/book3s64, with and
+// without hugepd), hugetlb on each, the legacy and generic walkers, GUP with costs.
+export * as geometries from "./geometry/mod.ts";
+
 // The real kernel through Deno FFI (Linux only; opened on first use).
 export * as live from "./live/mod.ts";

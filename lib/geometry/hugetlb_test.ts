@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { geometry, SZ_16G, SZ_16M, SZ_2M, SZ_8M } from "./geometry.ts";
+import {
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_WRITE,
+  fork,
+  GeoMm,
+  handleFault,
+  hugePteLockName,
+  hugePteOffset,
+  hugePtepGet,
+  HugetlbFile,
+  translate,
+  userRead,
+  userWrite,
+  VM_FAULT_SIGSEGV,
+} from "./hugetlb.ts";
+import { representationSvg } from "./diagram.ts";
+
+function mapped(platform: Parameters<typeof geometry>[0], hugepd: boolean, size: number) {
+  const mm = new GeoMm(geometry(platform, { hugepd }));
+  const file = new HugetlbFile("f", size);
+  const a = mm.mmap({ len: size, write: true, shared: true, file });
+  return { mm, a, file };
+}
+
+Deno.test("8xx 8M: page-table memory with hugepd and without", () => {
+  const before = mapped("ppc8xx", true, SZ_8M);
+  handleFault(before.mm, before.a, 0);
+  // pgd (4 KiB) + one shared single-entry hugepte table (4 bytes).
+  assert.equal(before.mm.pgtableBytes, 4096 + 4);
+  const after = mapped("ppc8xx", false, SZ_8M);
+  handleFault(after.mm, after.a, 0);
+  // pgd + two PTE tables of 1024 cells.
+  assert.equal(after.mm.pgtableBytes, 4096 + 2 * 4096);
+});
+
+Deno.test("huge_pte_offset() on 8xx 8M without hugepd gives the PMD, which huge_ptep_get() follows", () => {
+  const { mm, a } = mapped("ppc8xx", false, SZ_8M);
+  handleFault(mm, a, 0);
+  const ptep = hugePteOffset(mm, a + SZ_8M / 2 + 5 * 4096, SZ_8M)!;
+  assert.equal(ptep.pmdCast, true);
+  assert.equal(ptep.table, mm.pgd);
+  const e = hugePtepGet(ptep);
+  assert.equal(e?.type, "leaf");
+  assert.equal(e?.type === "leaf" && e.size, SZ_8M);
+  const withHugepd = mapped("ppc8xx", true, SZ_8M);
+  handleFault(withHugepd.mm, withHugepd.a, 0);
+  assert.equal(hugePteOffset(withHugepd.mm, withHugepd.a, SZ_8M)!.table.level, "hugepd");
+});
+
+Deno.test("set_huge_pte_at() advances the frame in every replica", () => {
+  const { mm, a } = mapped("ppc8xx", false, SZ_8M);
+  handleFault(mm, a, 0);
+  const head = translate(mm, a)!;
+  assert.equal(translate(mm, a + 4096), head + 1);
+  assert.equal(translate(mm, a + SZ_8M / 2), head + 1024);
+  assert.equal(translate(mm, a + SZ_8M - 4096), head + 2047);
+  const hash = mapped("book3s64_hash_4k", false, SZ_16M);
+  handleFault(hash.mm, hash.a, 0);
+  assert.equal(
+    translate(hash.mm, hash.a + 3 * SZ_2M + 4096),
+    translate(hash.mm, hash.a)! + 3 * 512 + 1,
+  );
+});
+
+Deno.test("hugetlb_no_page(): writable shared mapping maps writable; private read maps an exclusive anon folio R/O", () => {
+  const { mm, a } = mapped("x86_64", false, SZ_2M);
+  handleFault(mm, a, 0);
+  const e = hugePtepGet(hugePteOffset(mm, a, SZ_2M)!);
+  assert.equal(e?.type === "leaf" && e.write, true);
+  const p = new GeoMm(geometry("x86_64"));
+  const b = p.mmap({ len: SZ_2M, write: true, shared: false, hugetlb: SZ_2M });
+  handleFault(p, b, 0);
+  const pe = hugePtepGet(hugePteOffset(p, b, SZ_2M)!);
+  assert.equal(pe?.type === "leaf" && pe.write, false);
+  const folio = p.memory.folioOf(translate(p, b)!);
+  assert.deepEqual([folio.anon, folio.anonExclusive], [true, true]);
+});
+
+Deno.test("hugetlb_wp(): a write fault without VM_WRITE is SIGSEGV; an unshare fault copies a shared page-cache folio", () => {
+  const mm = new GeoMm(geometry("book3s64_hash_4k", { hugepd: true }));
+  const file = new HugetlbFile("f", SZ_16M);
+  const writer = mm.mmap({ len: SZ_16M, write: true, shared: true, file });
+  userWrite(mm, writer, 7);
+  const ro = mm.mmap({ len: SZ_16M, write: false, shared: false, file });
+  assert.equal(handleFault(mm, ro, FAULT_FLAG_WRITE).ret, VM_FAULT_SIGSEGV);
+  const priv = mm.mmap({ len: SZ_16M, write: true, shared: false, file });
+  assert.equal(userRead(mm, priv), 7);
+  assert.equal(translate(mm, priv), translate(mm, writer));
+  assert.equal(handleFault(mm, priv, FAULT_FLAG_UNSHARE).action, "copy");
+  assert.notEqual(translate(mm, priv), translate(mm, writer));
+  assert.equal(userRead(mm, priv), 7);
+});
+
+Deno.test("fork(): private hugetlb pages are shared read-only and copied on write", () => {
+  const mm = new GeoMm(geometry("book3s64_hash_4k"));
+  const a = mm.mmap({ len: SZ_16G, write: true, shared: false, hugetlb: SZ_16G });
+  userWrite(mm, a, 1);
+  const child = fork(mm);
+  assert.equal(translate(child, a), translate(mm, a));
+  assert.equal(mm.memory.folioOf(translate(mm, a)!).anonExclusive, false);
+  userWrite(child, a, 2);
+  assert.equal(userRead(mm, a), 1);
+  assert.equal(userRead(child, a), 2);
+});
+
+Deno.test("huge_pte_lockptr(): PMD-level pages use the split PMD lock, others mm->page_table_lock", () => {
+  assert.equal(hugePteLockName(geometry("x86_64"), SZ_2M), "pmd_lock");
+  assert.equal(
+    hugePteLockName(geometry("book3s64_hash_4k", { hugepd: true }), SZ_16G),
+    "mm->page_table_lock",
+  );
+  assert.equal(hugePteLockName(geometry("arm64_4k"), 2 ** 16), "ptl");
+});
+
+Deno.test("representationSvg(): the 8xx 8M page, with hugepd and without", () => {
+  const before = mapped("ppc8xx", true, SZ_8M);
+  handleFault(before.mm, before.a, 0);
+  const f = representationSvg(before.mm, before.a, SZ_8M);
+  assert.match(f.text, /\[2\.\.3\] 2× → hugepd shift 23/);
+  assert.match(f.text, /hugepd table \(4 B\): \[0\] leaf/);
+  assert.ok(f.svg.startsWith("<svg"));
+  const after = mapped("ppc8xx", false, SZ_8M);
+  handleFault(after.mm, after.a, 0);
+  const g = representationSvg(after.mm, after.a, SZ_8M).text;
+  assert.equal(g.match(/1024× leaf/g)?.length, 2);
+  assert.match(g, /_PMD_PAGE_8M/);
+});
+
+Deno.test("hash 16G (v6.11+): 64 contiguous PUD entries", () => {
+  const { mm, a } = mapped("book3s64_hash_4k", false, SZ_16G);
+  handleFault(mm, a, 0);
+  assert.match(representationSvg(mm, a, SZ_16G).text, /64× leaf/);
+});
