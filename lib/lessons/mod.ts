@@ -58,3 +58,30 @@ export type {
   PteClass,
   SwapConfig,
 } from "./uffd_poison.ts";
+export {
+  dmaPin,
+  MOVE_CASES,
+  moveCase,
+  movedPte,
+  movedPteExercise,
+  moveErrnoExercise,
+  moveErrnoTable,
+  moveOrCopyExercise,
+  moveRace,
+  moveSetup,
+  runMoveOrCopy,
+  startMigration,
+  swapOut,
+} from "./uffd_move.ts";
+export type {
+  MoveCase,
+  MovedPte,
+  MovedPteInput,
+  MoveOrCopyFault,
+  MoveOrCopyResult,
+  MoveOrCopyScenario,
+  MoveOutcome,
+  MoveRaceOptions,
+  MoveRaceState,
+  MoveSetup,
+} from "./uffd_move.ts";

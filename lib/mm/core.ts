@@ -39,9 +39,23 @@ export interface KernelVariants {
    * happened.
    */
   silentPoison: boolean;
+  /**
+   * UFFDIO_COPY into shared shmem as Axel Rasmussen's "userfaultfd/shmem:
+   * modify shmem_mcopy_atomic_pte to use install_ptes" (v2 9/9, April 2021,
+   * seed 002_ff0d4858feac7159.txt) would have left it with Hugh Dickins'
+   * review of 4/9 applied (set_page_dirty() taken out of
+   * mcopy_atomic_install_pte()) but not his review of 9/9 (SetPageDirty()
+   * in shmem_mcopy_atomic_pte() before unlock_page()): the PTE is made
+   * dirty only when it is made writable, as in 2021, and nothing marks the
+   * new page-cache folio dirty. v6.18 makes every installed PTE dirty.
+   */
+  mcopyInstallPtesV2: boolean;
 }
 
-export const DEFAULT_VARIANTS: Readonly<KernelVariants> = Object.freeze({ silentPoison: false });
+export const DEFAULT_VARIANTS: Readonly<KernelVariants> = Object.freeze({
+  silentPoison: false,
+  mcopyInstallPtesV2: false,
+});
 
 /** Merges variant switches into the defaults, rejecting unknown names. */
 export function makeVariants(v: Partial<KernelVariants> = {}): Readonly<KernelVariants> {

@@ -51,6 +51,8 @@ export const PG_dirty = 1 << PAGEFLAGS.PG_dirty;
 export const PG_lru = 1 << PAGEFLAGS.PG_lru;
 export const PG_reserved = 1 << PAGEFLAGS.PG_reserved;
 export const PG_swapbacked = 1 << PAGEFLAGS.PG_swapbacked;
+export const PG_unevictable = 1 << PAGEFLAGS.PG_unevictable;
+export const PG_mlocked = 1 << PAGEFLAGS.PG_mlocked;
 export const PG_hwpoison = 1 << PAGEFLAGS.PG_hwpoison;
 export const PG_anon_exclusive = 1 << PAGEFLAGS.PG_anon_exclusive;
 /**

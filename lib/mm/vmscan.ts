@@ -12,6 +12,7 @@ import type { Vma } from "./mm_types.ts";
 import { _PAGE_DIRTY } from "../arch/x86/pgtable_types.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
 import { folioMarkDirty, folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
+import { shmemRecalcInode } from "./shmem.ts";
 
 /**
  * shrink_folio_list() for the folio `pfn` mapped at `pt[idx]` in `vma`.
@@ -22,8 +23,10 @@ import { folioMarkDirty, folioRemoveRmapPte, folioTestAnon, mmCounter } from "./
  *  2. a lazyfree anonymous folio (MADV_FREE cleared PG_swapbacked) whose PTE
  *     is still clean is discarded; one written since is kept and becomes
  *     swap-backed again (try_to_unmap_one());
- *  3. a shmem folio is unmapped (try_to_unmap()); a clean one then leaves
- *     the page cache (__remove_mapping()), a dirty one stays there, since
+ *  3. a shmem folio is unmapped (try_to_unmap()); try_to_unmap_one() moves
+ *     a dirty PTE's bit to the folio (folio_mark_dirty()). A clean folio then
+ *     leaves the page cache (__remove_mapping()): its data is dropped, and
+ *     the next access finds a hole. A dirty one stays there, since
  *     shmem_writeout() has no swap to write it to.
  */
 export function shrinkFolio(vma: Vma, pt: PageTable, idx: number, pfn: number): void {
@@ -48,10 +51,12 @@ export function shrinkFolio(vma: Vma, pt: PageTable, idx: number, pfn: number): 
   m.put(pfn);
   if (anon || (m.flags[pfn] & PG_dirty)) return;
   // __remove_mapping() → __filemap_remove_folio(): a clean page-cache folio goes.
-  const mapping = vma.vm_file!.inode.mapping;
-  mapping.pages.delete(m.index[pfn]);
+  const inode = vma.vm_file!.inode;
+  inode.mapping.pages.delete(m.index[pfn]);
   m.mapping[pfn] = 0;
   core.vmstat.nr_file_pages--;
   core.vmstat.nr_shmem--;
   m.put(pfn);
+  // The kernel gives the block back at the inode's next shmem_recalc_inode().
+  shmemRecalcInode(inode, 0, 0);
 }

@@ -30,7 +30,8 @@ import {
   type Vma,
 } from "../mm/mm_types.ts";
 import { lookupPteTable, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
-import { PG_hwpoison } from "../mm/memmap.ts";
+import { PG_hwpoison, PG_locked, PG_swapbacked, PG_uptodate } from "../mm/memmap.ts";
+import type { MmCore } from "../mm/core.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
@@ -41,10 +42,9 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
-import { pteFromHalves } from "../arch/x86/pgtable.ts";
+import { pteFromHalves, pteSwpExclusive, pteSwpMksoftDirty } from "../arch/x86/pgtable.ts";
 import { PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, pteToSwpEntry } from "../pgtable/swapops.ts";
 import {
-  allocAnonFolio,
   anonVmaPrepare,
   folioAddFileRmapPte,
   folioAddNewAnonRmap,
@@ -53,7 +53,15 @@ import {
   mmCounter,
   pageAnonExclusive,
 } from "../mm/rmap.ts";
-import { filemapGetFolio, shmemAddFolio, shmemDeleteFolio } from "../mm/shmem.ts";
+import {
+  filemapGetFolio,
+  shmemAddFolio,
+  shmemDeleteFolio,
+  shmemInodeAcctBlocks,
+  shmemInodeUnacctBlocks,
+  shmemRecalcInode,
+} from "../mm/shmem.ts";
+import { folioAddLru, folioAddLruVma } from "../mm/swap.ts";
 import { UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES } from "./constants.ts";
 import { type UserfaultfdCtx, userfaultfdWp, userfaultfdWpUseMarkers } from "./userfaultfd.ts";
 
@@ -184,40 +192,68 @@ function pteNoneMostly(vma: Vma, pt: PageTable, i: number): boolean {
 }
 
 /**
- * mfill_atomic_install_pte(): map `pfn` dirty, writable if the VMA is (but
- * never a page-cache page in a private mapping), uffd-wp if asked. -EEXIST
- * unless pte_none_mostly(): a PTE marker may be overwritten (meant for
- * MISSING|WP: a none PTE write-protected first, then filled; in v6.18 this
- * lets a poison or guard marker go too, which later kernels refuse);
- * -EFAULT beyond i_size.
+ * mfill_atomic_install_pte(): map the folio `pfn` at `addr`, for
+ * UFFDIO_COPY and UFFDIO_CONTINUE, anonymous memory and shmem, shared and
+ * private VMAs alike (Axel Rasmussen's one helper; seed
+ * 002_ff0d4858feac7159.txt). The caller has the folio ready: a new
+ * anonymous folio (COPY into a private VMA), a new page-cache folio already
+ * added to the cache and accounted (COPY into shared shmem), or the cached
+ * folio it looked up (CONTINUE); `newlyAllocated` says whether it is new.
+ *
+ *  1. Build the PTE: dirty, writable if the VMA is, except a page-cache
+ *     folio in a private mapping (a later write must COW it), uffd-wp for
+ *     MFILL_ATOMIC_WP. (With the mcopyInstallPtesV2 variant the PTE is
+ *     dirty only when writable, as in 2021.)
+ *  2. Under the PTE lock: -EFAULT at or beyond i_size (truncation is
+ *     serialized by this lock), -EEXIST unless pte_none_mostly(): a PTE
+ *     marker may be overwritten (meant for MISSING|WP: a none PTE
+ *     write-protected first, then filled; in v6.18 this lets a poison or
+ *     guard marker go too, which later kernels refuse).
+ *  3. rmap and LRU: a page-cache folio gets a file rmap, and if new
+ *     folio_add_lru(); an anonymous one folio_add_new_anon_rmap(EXCLUSIVE)
+ *     and folio_add_lru_vma(), which mlocks it in a VM_LOCKED VMA.
+ *  4. The rss counter (after the rmap: mm_counter() looks at the folio's
+ *     mapping), then set_pte_at().
+ *
+ * A page-cache folio gets one reference for the PTE (the kernel takes it
+ * in the lookup or the allocation and hands it over on success).
  */
-function mfillAtomicInstallPte(
+export function mfillAtomicInstallPte(
   vma: Vma,
   pt: PageTable,
   addr: number,
   pfn: number,
-  pageInCache: boolean,
+  newlyAllocated: boolean,
   flags: number,
 ): number {
   const mm = vma.vm_mm;
   const core = mm.core;
+  const m = core.memmap;
   const i = pteIndex(addr);
-  let lo = (pfnLo(pfn) | vma.protLo | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
-  const hi = pfnHi(pfn) | vma.protHi;
+  // Step 1.
+  const pageInCache = !folioTestAnon(core, pfn) && m.mapping[pfn] !== 0;
   let writable = (vma.vm_flags & VM_WRITE) !== 0;
   if (pageInCache && !(vma.vm_flags & VM_SHARED)) writable = false;
+  const dirty = !core.variants.mcopyInstallPtesV2 || writable;
+  let lo = (pfnLo(pfn) | vma.protLo | (dirty ? _PAGE_DIRTY : 0) | core.softDirtyLo) >>> 0;
+  const hi = pfnHi(pfn) | vma.protHi;
   if (writable) lo |= _PAGE_RW;
   if (flags & MFILL_ATOMIC_WP) lo = (lo & ~_PAGE_RW) | core.uffdWpLo;
   pt.ptl!.lock("mfill_atomic_install_pte");
   try {
+    // Step 2.
     if (mfillFileOverSize(vma, addr)) return E("EFAULT");
     if (!pteNoneMostly(vma, pt, i)) return E("EEXIST");
+    // Step 3.
     if (pageInCache) {
-      core.memmap.refcount[pfn]++;
+      if (newlyAllocated) folioAddLru(core, pfn);
+      m.refcount[pfn]++;
       folioAddFileRmapPte(core, pfn);
     } else {
       folioAddNewAnonRmap(core, pfn, vma, addr, true);
+      folioAddLruVma(core, pfn, vma);
     }
+    // Step 4.
     mm.rss[mmCounter(core, pfn)]++;
     pt.setHalves(i, lo >>> 0, hi);
     return 0;
@@ -226,7 +262,10 @@ function mfillAtomicInstallPte(
   }
 }
 
-/** mfill_atomic_pte_copy(): a new anonymous folio holding the source page. */
+/**
+ * mfill_atomic_pte_copy(): a new anonymous folio (vma_alloc_folio(), not
+ * yet on an LRU list) holding the source page, then its PTE.
+ */
 function mfillAtomicPteCopy(
   vma: Vma,
   pt: PageTable,
@@ -235,10 +274,13 @@ function mfillAtomicPteCopy(
   flags: number,
 ): number {
   const core = vma.vm_mm.core;
-  const pfn = allocAnonFolio(core);
+  const pfn = core.memmap.allocPage();
   if (pfn < 0) return E("ENOMEM");
   core.memmap.copyPage(pfn, srcPfn);
-  const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, false, flags);
+  // __folio_mark_uptodate(); PG_swapbacked is what folio_add_new_anon_rmap()
+  // sets in the kernel.
+  core.memmap.flags[pfn] = PG_uptodate | PG_swapbacked;
+  const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
   if (ret) core.memmap.put(pfn);
   return ret;
 }
@@ -290,15 +332,32 @@ function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: nu
   const pfn = filemapGetFolio(inode, pgoff);
   if (pfn < 0) return E("EFAULT");
   if (vma.vm_mm.core.memmap.flags[pfn] & PG_hwpoison) return E("EIO");
-  return mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
+  return mfillAtomicInstallPte(vma, pt, addr, pfn, false, flags);
 }
 
 /**
- * shmem_mfill_atomic_pte(): a new page-cache folio (the source page or
- * zeroes) at the file offset, then its PTE. -EFAULT beyond i_size, -EEXIST
- * if the page cache already holds the index.
+ * shmem_mfill_atomic_pte() (mm/shmem.c): UFFDIO_COPY or UFFDIO_ZEROPAGE
+ * into a shared shmem mapping: a new page-cache folio at the file offset,
+ * then its PTE through mfill_atomic_install_pte(). The accounting is done
+ * before the PTE is set up and undone if anything fails after it:
+ *
+ *  1. shmem_inode_acct_blocks(inode, 1): charge the block first;
+ *  2. allocate the folio and fill it (the source page, or zeroes);
+ *  3. -EFAULT at or beyond i_size; shmem_add_to_page_cache(), -EEXIST if
+ *     the cache already holds the index;
+ *  4. mfill_atomic_install_pte(), newly allocated;
+ *  5. on success shmem_recalc_inode(inode, 1, 0) counts the page in
+ *     info->alloced; on failure the folio leaves the cache
+ *     (filemap_remove_folio()) and the block is given back
+ *     (shmem_inode_unacct_blocks(), the shmem_uncharge() of 2021).
+ *
+ * Nothing here marks the folio dirty in v6.18: the PTE is installed dirty,
+ * and reclaim or zap move that bit to the folio (folio_mark_dirty()) when
+ * the PTE goes. In 2021 the PTE was dirty only if writable, which is why
+ * Hugh Dickins asked for SetPageDirty() here; the mcopyInstallPtesV2
+ * variant leaves both out.
  */
-function shmemMfillAtomicPte(
+export function shmemMfillAtomicPte(
   vma: Vma,
   pt: PageTable,
   addr: number,
@@ -308,21 +367,35 @@ function shmemMfillAtomicPte(
   const core = vma.vm_mm.core;
   const inode = vma.vm_file!.inode;
   const pgoff = vma.linearPageIndex(addr);
+  // Step 1.
+  if (shmemInodeAcctBlocks(inode, 1)) return E("ENOMEM");
+  // Step 2.
   const pfn = core.memmap.allocPage();
-  if (pfn < 0) return E("ENOMEM");
+  if (pfn < 0) {
+    shmemInodeUnacctBlocks(inode, 1);
+    return E("ENOMEM");
+  }
   if (srcPfn >= 0) core.memmap.copyPage(pfn, srcPfn);
-  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) {
+  // Step 3.
+  let ret = 0;
+  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) ret = E("EFAULT");
+  else if (filemapGetFolio(inode, pgoff) >= 0) ret = E("EEXIST");
+  if (ret) {
     core.memmap.put(pfn);
-    return E("EFAULT");
+    shmemInodeUnacctBlocks(inode, 1);
+    return ret;
   }
-  if (filemapGetFolio(inode, pgoff) >= 0) {
-    core.memmap.put(pfn);
-    return E("EEXIST");
+  shmemAddFolio(core, inode, pgoff, pfn, false);
+  // Step 4.
+  ret = mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
+  // Step 5.
+  if (ret) {
+    shmemDeleteFolio(core, inode, pgoff);
+    shmemInodeUnacctBlocks(inode, 1);
+    return ret;
   }
-  shmemAddFolio(core, inode, pgoff, pfn);
-  const ret = mfillAtomicInstallPte(vma, pt, addr, pfn, true, flags);
-  if (ret) shmemDeleteFolio(core, inode, pgoff);
-  return ret;
+  shmemRecalcInode(inode, 1, 0);
+  return 0;
 }
 
 /**
@@ -423,18 +496,58 @@ function validateMoveAreas(ctx: UserfaultfdCtx, src: Vma, dst: Vma): number {
   return 0;
 }
 
+/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): what pinning adds to a small folio's refcount. */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+
+/**
+ * folio_maybe_dma_pinned() for a small folio (include/linux/mm.h): a
+ * refcount of GUP_PIN_COUNTING_BIAS or more means a pin_user_pages() pin
+ * may hold it (or very many ordinary references: false positives are
+ * allowed, false negatives not).
+ */
+export function folioMaybeDmaPinned(core: MmCore, pfn: number): boolean {
+  return core.memmap.refcount[pfn] >= GUP_PIN_COUNTING_BIAS;
+}
+
+/** One step of move_pages() as a lesson can watch it (see movePages' `trace`). */
+export interface MoveTraceEvent {
+  /** The source address the step worked on. */
+  src: number;
+  /** What move_pages_pte() found and did. */
+  what:
+    | "present"
+    | "zeropage"
+    | "hole"
+    | "swap"
+    | "migration_entry_wait"
+    | "busy"
+    | "exists"
+    | "fault";
+  /** Its result: bytes done (PAGE_SIZE or 0 for a hole) or -errno; -EAGAIN is retried. */
+  ret: number;
+}
+
 /**
  * move_pages(): move the anonymous pages of [src, src+len) to
- * [dst, dst+len) without copying, page by page (move_pages_pte()). Returns
- * the bytes moved if any, else -errno:
- *  - -ENOENT: a VMA is missing, or a source hole without ALLOW_SRC_HOLES;
- *  - -EINVAL: a range leaves its VMA, a shared VMA, validate_move_areas();
- *  - -EEXIST: the destination PTE is populated;
- *  - -EBUSY: the source page is not PageAnonExclusive (shared with a fork
- *    child, say);
- *  - -EFAULT: the source holds a marker or another non-swap entry.
+ * [dst, dst+len) without copying (mm/userfaultfd.c, v6.18). Returns the
+ * bytes moved if any, else -errno:
  *
- * Simplification: no THP (every step is one page) and no swap entries.
+ *  1. uffd_move_lock(): mmap_lock for reading, the VMA of `dst` (-ENOENT if
+ *     none; given an anon_vma, -ENOMEM), then that of `src` (-ENOENT);
+ *  2. -EINVAL: a shared VMA, a range that leaves its VMA, or
+ *     validate_move_areas();
+ *  3. page by page: the source PTE table (none: -ENOENT, or with
+ *     UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES allocated empty), the destination
+ *     one, then move_pages_pte(); its -EAGAIN means "look again" and the
+ *     loop retries the same address; any other error stops it.
+ *
+ * `trace`, when given, receives each move_pages_pte() outcome.
+ *
+ * Simplifications: no THP (every step is one page: neither
+ * move_pages_huge_pmd() nor the PMD split); v6.18's move_present_ptes()
+ * moves a run of PTEs under one TLB flush, here one PTE per step (the same
+ * outcome, fewer flushes); no swap cache (a swap entry has no folio
+ * behind it to move along).
  */
 export function movePages(
   ctx: UserfaultfdCtx,
@@ -442,36 +555,43 @@ export function movePages(
   src: number,
   len: number,
   mode: number,
+  trace?: (e: MoveTraceEvent) => void,
 ): number {
   const mm = ctx.mm;
   mm.mmap_lock.downRead();
   let moved = 0;
   let err = 0;
   try {
-    // uffd_move_lock() → find_vmas_mm_locked().
+    // Step 1: uffd_move_lock() → find_vmas_mm_locked().
     const dstVma = mm.vmaLookup(dst);
     if (!dstVma) return E("ENOENT");
     if (!(dstVma.vm_flags & VM_SHARED) && !anonVmaPrepare(mm.core, dstVma)) return E("ENOMEM");
-    const srcVma = mm.vmaLookup(src);
+    const srcVma = src >= dstVma.vm_start && src < dstVma.vm_end ? dstVma : mm.vmaLookup(src);
     if (!srcVma) return E("ENOENT");
+    // Step 2.
     if (srcVma.vm_flags & VM_SHARED || src + len > srcVma.vm_end) return E("EINVAL");
     if (dstVma.vm_flags & VM_SHARED || dst + len > dstVma.vm_end) return E("EINVAL");
     err = validateMoveAreas(ctx, srcVma, dstVma);
     if (err) return err;
+    // Step 3.
     const allowHoles = (mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES) !== 0;
     while (moved < len) {
       const srcAddr = src + moved, dstAddr = dst + moved;
-      const spt = lookupPteTable(mm, srcAddr);
-      if (!spt && !allowHoles) {
-        err = E("ENOENT");
-        break;
+      let spt = lookupPteTable(mm, srcAddr);
+      if (!spt) {
+        if (!allowHoles) {
+          err = E("ENOENT");
+          break;
+        }
+        spt = pteAlloc(mm, srcAddr);
       }
-      const dpt = pteAlloc(mm, dstAddr);
-      if (!dpt) {
+      const dpt = spt ? pteAlloc(mm, dstAddr) : null;
+      if (!spt || !dpt) {
         err = E("ENOMEM");
         break;
       }
-      if (spt) err = movePagesPte(dstVma, dpt, spt, dstAddr, srcAddr, allowHoles);
+      err = movePagesPte(dstVma, srcVma, dpt, spt, dstAddr, srcAddr, allowHoles, trace);
+      if (err === E("EAGAIN")) continue;
       if (err) break;
       moved += PAGE_SIZE;
     }
@@ -482,47 +602,189 @@ export function movePages(
 }
 
 /**
- * move_pages_pte() for one page, both PTE locks held (the source's first,
- * as the kernel's double_pt_lock() orders them by address; one CPU here).
+ * double_pt_lock(): both PTE locks, in one order for everyone (the kernel
+ * orders them by the spinlocks' addresses; the model by the tables' pfns),
+ * once if the two PTEs share a table. Returns the unlock.
+ */
+function doublePtLock(a: PageTable, b: PageTable, who: string): () => void {
+  if (a === b) {
+    a.ptl!.lock(who);
+    return () => a.ptl!.unlock();
+  }
+  const [first, second] = a.pfn < b.pfn ? [a, b] : [b, a];
+  first.ptl!.lock(who);
+  second.ptl!.lock(who);
+  return () => {
+    second.ptl!.unlock();
+    first.ptl!.unlock();
+  };
+}
+
+/**
+ * move_pages_pte() for one page (mm/userfaultfd.c, v6.18):
+ *
+ *  1. the destination PTE must be none (-EEXIST);
+ *  2. a none source PTE is a hole: 0 with ALLOW_SRC_HOLES, else -ENOENT;
+ *  3. a present one: the zero page is moved as such (move_zeropage_pte());
+ *     otherwise the folio must be a normal, PageAnonExclusive anonymous one
+ *     (-EBUSY), locked (folio_trylock(), else drop the PTE maps, sleep in
+ *     folio_lock() and start over) with its anon_vma locked, then
+ *     move_present_pte();
+ *  4. a non-present one: a migration entry means waiting for the
+ *     migration (migration_entry_wait()) and -EAGAIN; another non-swap
+ *     entry (a marker, hwpoison, device) -EFAULT; a swap entry is moved as
+ *     it is (move_swap_pte()) if it is exclusive, else -EBUSY.
+ *
+ * Simplification: one CPU, so the lockless reads in steps 1-3 cannot be
+ * raced and every folio_trylock() succeeds; lib/lessons/uffd_move.ts
+ * replays those races with the race explorer.
  */
 function movePagesPte(
   dstVma: Vma,
+  srcVma: Vma,
   dpt: PageTable,
   spt: PageTable,
   dstAddr: number,
   srcAddr: number,
   allowHoles: boolean,
+  trace?: (e: MoveTraceEvent) => void,
 ): number {
   const core = dstVma.vm_mm.core;
   const di = pteIndex(dstAddr), si = pteIndex(srcAddr);
-  const locks = dpt === spt ? [spt.ptl!] : [spt.ptl!, dpt.ptl!];
-  for (const l of locks) l.lock("move_pages_pte");
-  try {
-    if (!dpt.isNone(di)) return E("EEXIST");
-    const lo = spt.e[2 * si], hi = spt.e[2 * si + 1];
-    if (lo === 0 && hi === 0) return allowHoles ? 0 : E("ENOENT");
-    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return E("EFAULT");
+  const done = (what: MoveTraceEvent["what"], ret: number) => {
+    trace?.({ src: srcAddr, what, ret });
+    return ret > 0 ? 0 : ret;
+  };
+  // Step 1.
+  if (!dpt.isNone(di)) return done("exists", E("EEXIST"));
+  // Step 2.
+  const lo = spt.e[2 * si], hi = spt.e[2 * si + 1];
+  if (lo === 0 && hi === 0) return done("hole", allowHoles ? 0 : E("ENOENT"));
+  // Step 3.
+  if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
     const frame = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
     if (frame === core.zeroPfn) {
-      // move_zeropage_pte()
-      spt.setHalves(si, 0, 0);
-      const zlo = (pfnLo(core.zeroPfn) | dstVma.protLo | _PAGE_SPECIAL) >>> 0;
-      dpt.setHalves(di, zlo, pfnHi(core.zeroPfn) | dstVma.protHi);
-      return 0;
+      return done("zeropage", moveZeropagePte(dstVma, dpt, spt, di, si));
     }
     const pfn = vmNormalPage(lo, hi);
-    if (pfn < 0 || !folioTestAnon(core, pfn) || !pageAnonExclusive(core, pfn)) return E("EBUSY");
-    // move_present_pte(): the folio changes anon_vma and index, the PTE
-    // moves, soft-dirty so that userspace can notice, writable.
-    spt.setHalves(si, 0, 0);
+    if (pfn < 0 || !pageAnonExclusive(core, pfn) || !folioTestAnon(core, pfn)) {
+      return done("busy", E("EBUSY"));
+    }
+    return done("present", movePresentPte(dstVma, dpt, spt, dstAddr, di, si, pfn));
+  }
+  // Step 4.
+  const pte = pteFromHalves(lo, hi);
+  const entry = pteToSwpEntry(pte);
+  const ops = core.swapops;
+  if (ops.nonSwapEntry(entry)) {
+    if (ops.isMigrationEntry(entry)) {
+      migrationEntryWait(srcVma, spt, si);
+      return done("migration_entry_wait", E("EAGAIN"));
+    }
+    return done("fault", E("EFAULT"));
+  }
+  if (!pteSwpExclusive(pte)) return done("busy", E("EBUSY"));
+  return done("swap", moveSwapPte(core, dpt, spt, di, si, pte));
+}
+
+/**
+ * move_present_pte(), both PTE locks held: the folio must still be
+ * exclusive and not pinned (-EBUSY); the source PTE is cleared and
+ * flushed, pinning checked once more (GUP-fast may have pinned it
+ * meanwhile: then the PTE is put back, -EBUSY); the folio moves to the
+ * destination VMA's anon_vma and index, and the new PTE is writable,
+ * soft-dirty (so that userspace can notice) and dirty if the old one was.
+ */
+function movePresentPte(
+  dstVma: Vma,
+  dpt: PageTable,
+  spt: PageTable,
+  dstAddr: number,
+  di: number,
+  si: number,
+  pfn: number,
+): number {
+  const core = dstVma.vm_mm.core;
+  const unlock = doublePtLock(dpt, spt, "move_present_pte");
+  try {
+    if (folioMaybeDmaPinned(core, pfn) || !pageAnonExclusive(core, pfn)) return E("EBUSY");
+    const lo = spt.e[2 * si];
+    spt.setHalves(si, 0, 0); // ptep_clear_flush()
     folioMoveAnonRmap(core, pfn, dstVma);
     core.memmap.index[pfn] = dstVma.linearPageIndex(dstAddr);
-    let nlo = (pfnLo(pfn) | dstVma.protLo | core.softDirtyLo) >>> 0;
+    let nlo = (pfnLo(pfn) | dstVma.protLo | core.softDirtyLo | _PAGE_RW) >>> 0;
     if (lo & _PAGE_DIRTY) nlo |= _PAGE_DIRTY;
-    nlo |= _PAGE_RW;
     dpt.setHalves(di, nlo >>> 0, pfnHi(pfn) | dstVma.protHi);
-    return 0;
+    return PAGE_SIZE;
   } finally {
-    for (const l of locks.reverse()) l.unlock();
+    unlock();
+  }
+}
+
+/** move_zeropage_pte(): the source's zero-page PTE goes, the destination gets its own. */
+function moveZeropagePte(
+  dstVma: Vma,
+  dpt: PageTable,
+  spt: PageTable,
+  di: number,
+  si: number,
+): number {
+  const core = dstVma.vm_mm.core;
+  const unlock = doublePtLock(dpt, spt, "move_zeropage_pte");
+  try {
+    spt.setHalves(si, 0, 0);
+    const zlo = (pfnLo(core.zeroPfn) | dstVma.protLo | _PAGE_SPECIAL) >>> 0;
+    dpt.setHalves(di, zlo, pfnHi(core.zeroPfn) | dstVma.protHi);
+    return PAGE_SIZE;
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * move_swap_pte(): an exclusive swap entry moves as it is, made
+ * swap-soft-dirty; the rss counters do not change (same mm). With no swap
+ * cache in the model there is no folio to move along (the kernel moves a
+ * swap-cache folio's anon_vma and index too).
+ */
+function moveSwapPte(
+  core: MmCore,
+  dpt: PageTable,
+  spt: PageTable,
+  di: number,
+  si: number,
+  pte: bigint,
+): number {
+  const unlock = doublePtLock(dpt, spt, "move_swap_pte");
+  try {
+    spt.setHalves(si, 0, 0);
+    dpt.set(di, pteSwpMksoftDirty(pte, core.bits));
+    return PAGE_SIZE;
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * migration_entry_wait() (mm/migrate.c): sleep until the migration that
+ * owns the entry has finished. One CPU: nothing else runs while the mover
+ * sleeps, so the model finishes the migration here as remove_migration_pte()
+ * would when the migration fails or is undone: the entry becomes the
+ * folio's PTE again (writable if the entry was), and the folio is unlocked.
+ */
+export function migrationEntryWait(vma: Vma, pt: PageTable, i: number): void {
+  const core = vma.vm_mm.core;
+  const ops = core.swapops;
+  const entry = pteToSwpEntry(pteFromHalves(pt.e[2 * i], pt.e[2 * i + 1]));
+  const pfn = Number(entry.offset);
+  pt.ptl!.lock("remove_migration_pte");
+  try {
+    let lo = (pfnLo(pfn) | vma.protLo | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+    if (ops.isWritableMigrationEntry(entry)) lo |= _PAGE_RW;
+    else lo &= ~_PAGE_RW;
+    pt.setHalves(i, lo >>> 0, pfnHi(pfn) | vma.protHi);
+    core.memmap.flags[pfn] &= ~PG_locked;
+  } finally {
+    pt.ptl!.unlock();
   }
 }

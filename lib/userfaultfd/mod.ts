@@ -5,5 +5,15 @@
  */
 export * from "./constants.ts";
 export * from "./userfaultfd.ts";
-export { MFILL_ATOMIC_WP, mfillAtomic, movePages, mwriteprotectRange } from "./mfill.ts";
-export type { MfillMode } from "./mfill.ts";
+export {
+  folioMaybeDmaPinned,
+  GUP_PIN_COUNTING_BIAS,
+  MFILL_ATOMIC_WP,
+  mfillAtomic,
+  mfillAtomicInstallPte,
+  migrationEntryWait,
+  movePages,
+  mwriteprotectRange,
+  shmemMfillAtomicPte,
+} from "./mfill.ts";
+export type { MfillMode, MoveTraceEvent } from "./mfill.ts";

@@ -41,6 +41,7 @@ import {
   mfillAtomic,
   type MfillMode,
   movePages,
+  type MoveTraceEvent,
   mwriteprotectRange,
 } from "./mfill.ts";
 
@@ -510,7 +511,9 @@ export function dupUserfaultfd(
  */
 export function dupUserfaultfdComplete(forks: Map<UserfaultfdCtx, UserfaultfdCtx>): void {
   for (const [octx, nctx] of forks) {
-    octx.events.push({ event: U.UFFD_EVENT_FORK, arg: { fork: { ufd: new Userfaultfd(nctx) } } });
+    // The child's userfaultfd is installed in the monitor's file table.
+    const ufd = new Userfaultfd(nctx, octx.mm);
+    octx.events.push({ event: U.UFFD_EVENT_FORK, arg: { fork: { ufd } } });
   }
 }
 
@@ -557,7 +560,12 @@ function fail(ret: number, ioctl: string, result?: number): never {
  * Set `handler` (or call onFault()) to resolve faults as they happen.
  */
 export class Userfaultfd {
-  constructor(readonly ctx: UserfaultfdCtx) {}
+  /**
+   * `holder` is the address space of the process whose file table holds
+   * this file, so current->mm for its ioctls: the creator's, or for the
+   * userfaultfd of a fork child (UFFD_EVENT_FORK) the monitor's.
+   */
+  constructor(readonly ctx: UserfaultfdCtx, readonly holder: MmStruct = ctx.mm) {}
 
   /** O_CLOEXEC, O_NONBLOCK and UFFD_USER_MODE_ONLY as passed to userfaultfd(2). */
   get flags(): number {
@@ -691,25 +699,35 @@ export class Userfaultfd {
     );
   }
 
-  /** UFFDIO_MOVE: move anonymous pages from src to dst → bytes moved (uffdio_move.move). */
+  /**
+   * UFFDIO_MOVE: move anonymous pages from src to dst → bytes moved
+   * (uffdio_move.move). userfaultfd_move() checks, in this order: the
+   * caller's mm is the userfaultfd's (no cross-mm moves: -EINVAL), both
+   * ranges page-aligned and in user space, no unknown mode bit; then
+   * move_pages().
+   */
   move(arg: { dst: number; src: number; len: number; mode?: number }): number {
     const io = "UFFDIO_MOVE";
     const a = struct(arg, io);
     const dst = u64(a.dst, "dst", io), src = u64(a.src, "src", io);
     const len = u64(a.len, "len", io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
-    if (mode & ~(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | U.UFFDIO_MOVE_MODE_DONTWAKE)) {
-      fail(E("EINVAL"), io);
-    }
+    if (this.holder !== this.ctx.mm) fail(E("EINVAL"), io);
     let ret = validateRange(dst, len);
     if (!ret) ret = validateRange(src, len);
     if (ret) fail(ret, io);
-    ret = movePages(this.ctx, dst, src, len, mode);
+    if (mode & ~(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | U.UFFDIO_MOVE_MODE_DONTWAKE)) {
+      fail(E("EINVAL"), io);
+    }
+    ret = movePages(this.ctx, dst, src, len, mode, this.moveTrace ?? undefined);
     if (ret < 0) fail(ret, io, ret);
     if (!(mode & U.UFFDIO_MOVE_MODE_DONTWAKE)) wakeUserfault(this.ctx, dst, ret);
     if (ret !== len) fail(E("EAGAIN"), io, ret);
     return ret;
   }
+
+  /** When set, receives each step of the next UFFDIO_MOVEs (for lessons; see movePages()). */
+  moveTrace: ((e: MoveTraceEvent) => void) | null = null;
 
   /** UFFDIO_WRITEPROTECT: set (MODE_WP) or clear uffd-wp on a range. */
   writeprotect(arg: { range: UffdioRange; mode?: number }): 0 {

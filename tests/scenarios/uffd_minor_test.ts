@@ -1,12 +1,26 @@
 /**
- * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor"):
- * the page cache is populated through a second mapping; accesses through
- * the registered one trap with UFFD_PAGEFAULT_FLAG_MINOR, the handler
- * changes the page through the alias and maps it with UFFDIO_CONTINUE.
+ * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor" and
+ * "minor-wp"; "minor-collapse" needs MADV_COLLAPSE on shmem, which the model
+ * does not have): the page cache is populated through a second mapping;
+ * accesses through the registered one trap with UFFD_PAGEFAULT_FLAG_MINOR,
+ * the handler changes the page through the alias and maps it with
+ * UFFDIO_CONTINUE. Then the one mfill_atomic_install_pte() behind COPY and
+ * CONTINUE: its LRU, mlock and page-cache accounting, and the dirty bit
+ * that keeps reclaim from dropping a UFFDIO_COPY'd shmem page.
  */
 import assert from "node:assert/strict";
-import { constants as C, simulate, type UffdMsgPagefault } from "../../lib/mod.ts";
+import {
+  constants as C,
+  type Kernel,
+  type Process,
+  simulate,
+  type UffdMsgPagefault,
+} from "../../lib/mod.ts";
+import { ptepGet } from "../../lib/lessons/mod.ts";
 import { errnoOf } from "../_outcome.ts";
+import { pageFlagNames } from "../../lib/mm/memmap.ts";
+import { SHMEM_I } from "../../lib/mm/shmem.ts";
+import { entryFlagNames } from "../../lib/pgtable/decode.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -126,4 +140,141 @@ Deno.test("UFFDIO_CONTINUE errno cases", async (t) => {
       s.k.check();
     });
   }
+});
+
+Deno.test("minor-wp: CONTINUE_MODE_WP maps the page write-protected; a write traps as WP", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const fd = p.memfdCreate("uffd-minor-wp");
+  p.ftruncate(fd, NR_PAGES * P);
+  const dst = p.mmap(0, NR_PAGES * P, RW, C.MAP_SHARED, fd);
+  const alias = p.mmap(0, NR_PAGES * P, RW, C.MAP_SHARED, fd);
+  for (let i = 0; i < NR_PAGES; i++) p.write(alias + i * P, i);
+  const uffd = p.userfaultfd(0);
+  uffd.api({
+    api: C.UFFD_API,
+    features: C.UFFD_FEATURE_MINOR_SHMEM | C.UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+  });
+  uffd.register({
+    range: { start: dst, len: NR_PAGES * P },
+    mode: MINOR | C.UFFDIO_REGISTER_MODE_WP,
+  });
+  const flags: number[] = [];
+  uffd.handler = (msg) => {
+    const { address, flags: f } = msg.arg.pagefault;
+    flags.push(f);
+    const page = address - (address % P);
+    if (f & C.UFFD_PAGEFAULT_FLAG_MINOR) {
+      p.write(alias + (page - dst), 0xff - p.read(alias + (page - dst)));
+      uffd.continue({ range: { start: page, len: P }, mode: C.UFFDIO_CONTINUE_MODE_WP });
+    } else {
+      uffd.writeprotect({ range: { start: page, len: P }, mode: 0 });
+    }
+  };
+  for (let i = 0; i < NR_PAGES; i++) assert.equal(p.read(dst + i * P), 0xff - i);
+  assert.ok(
+    Array.from({ length: NR_PAGES }, (_, i) => p.pagemap(dst + i * P).uffdWp).every(Boolean),
+  );
+  p.write(dst + 2 * P, 0x11);
+  assert.equal(p.read(alias + 2 * P), 0x11);
+  assert.equal(flags.length, NR_PAGES + 1);
+  assert.equal(flags.at(-1), C.UFFD_PAGEFAULT_FLAG_WRITE | C.UFFD_PAGEFAULT_FLAG_WP);
+  assert.equal(p.pagemap(dst + 2 * P).uffdWp, false);
+  k.check();
+});
+
+/** A read-only shared shmem mapping registered MISSING, an unregistered alias, and a source page. */
+function copySetup(variants: { mcopyInstallPtesV2?: boolean } = {}, prot = C.PROT_READ) {
+  const k = simulate({ variants });
+  const p = k.spawn();
+  const fd = p.memfdCreate("uffd-copy");
+  p.ftruncate(fd, 4 * P);
+  const dst = p.mmap(0, 4 * P, prot, C.MAP_SHARED, fd);
+  const alias = p.mmap(0, 4 * P, RW, C.MAP_SHARED, fd);
+  const buf = p.mmap(0, P, RW, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  p.write(buf, 0x5a);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  const inode = p.mm.vmaLookup(dst)!.vm_file!.inode;
+  return { k, p, fd, dst, alias, buf, uffd, inode };
+}
+
+/** The flag names of the PTE mapping `addr`. */
+function entryText(k: Kernel, p: Process, addr: number): string {
+  return entryFlagNames(ptepGet(k, p, addr)).join(" ");
+}
+
+Deno.test("UFFDIO_COPY into a read-only shared shmem mapping survives reclaim in v6.18", () => {
+  const { k, p, dst, alias, buf, uffd } = copySetup();
+  uffd.copy({ dst, src: buf, len: P });
+  assert.equal(p.read(dst), 0x5a);
+  assert.match(entryText(k, p, dst), /\bD\b/);
+  p.madvise(dst, P, C.MADV_PAGEOUT);
+  assert.equal(p.pagemap(dst).present, false); // unmapped by reclaim ...
+  assert.equal(p.read(alias), 0x5a); // ... but the page cache kept the data
+  k.check();
+});
+
+Deno.test("mcopyInstallPtesV2: the clean PTE over a clean page lets reclaim drop the data", () => {
+  const { k, p, dst, alias, buf, uffd, inode } = copySetup({ mcopyInstallPtesV2: true });
+  uffd.copy({ dst, src: buf, len: P });
+  assert.equal(p.read(dst), 0x5a);
+  assert.doesNotMatch(entryText(k, p, dst), /\bD\b/);
+  p.madvise(dst, P, C.MADV_PAGEOUT);
+  assert.equal(inode.mapping.pages.has(0), false);
+  assert.equal(p.read(alias), 0); // a new, zeroed page
+  assert.deepEqual({ ...SHMEM_I(inode) }, { alloced: 1, swapped: 0, usedBlocks: 1 });
+  k.check();
+});
+
+Deno.test("mcopyInstallPtesV2 keeps the data in a writable mapping: the PTE is dirty there", () => {
+  const { k, p, dst, alias, buf, uffd } = copySetup({ mcopyInstallPtesV2: true }, RW);
+  uffd.copy({ dst, src: buf, len: P });
+  p.madvise(dst, P, C.MADV_PAGEOUT);
+  assert.equal(p.read(alias), 0x5a);
+  k.check();
+});
+
+Deno.test("shmem UFFDIO_COPY accounts the block first and gives it back on failure", () => {
+  const { k, p, fd, dst, alias, buf, uffd, inode } = copySetup({}, RW);
+  uffd.copy({ dst, src: buf, len: P });
+  assert.deepEqual({ ...SHMEM_I(inode) }, { alloced: 1, swapped: 0, usedBlocks: 1 });
+  p.write(alias + P, 1); // the page cache holds index 1 now
+  assert.deepEqual({ ...SHMEM_I(inode) }, { alloced: 2, swapped: 0, usedBlocks: 2 });
+  assert.equal(errnoOf(() => uffd.copy({ dst: dst + P, src: buf, len: P })), "EEXIST");
+  p.ftruncate(fd, 3 * P);
+  assert.equal(errnoOf(() => uffd.copy({ dst: dst + 3 * P, src: buf, len: P })), "EFAULT");
+  assert.deepEqual({ ...SHMEM_I(inode) }, { alloced: 2, swapped: 0, usedBlocks: 2 });
+  p.ftruncate(fd, P); // truncation frees index 1: shmem_recalc_inode() gives its block back
+  assert.deepEqual({ ...SHMEM_I(inode) }, { alloced: 1, swapped: 0, usedBlocks: 1 });
+  k.check();
+});
+
+Deno.test("install_pte's LRU add: COPY into a VM_LOCKED VMA mlocks anon, shmem only joins the LRU", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const buf = p.mmap(0, P, RW, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  p.write(buf, 3);
+  const anon = p.mmap(0, P, RW, C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_LOCKED);
+  p.madvise(anon, P, C.MADV_DONTNEED_LOCKED);
+  const fd = p.memfdCreate("locked");
+  const shm = p.mmap(0, P, RW, C.MAP_SHARED | C.MAP_LOCKED, fd); // i_size 0: nothing populated
+  p.ftruncate(fd, P);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  for (const a of [anon, shm]) {
+    uffd.register({ range: { start: a, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+    assert.equal(p.pagemap(a).present, false);
+    uffd.copy({ dst: a, src: buf, len: P });
+  }
+  const flags = (a: number) => pageFlagNames(k.core.memmap.flags[p.pagemap(a).pfn!]);
+  assert.deepEqual(flags(anon).filter((f) => /lru|mlocked|unevictable/.test(f)), [
+    "PG_lru",
+    "PG_unevictable",
+    "PG_mlocked",
+  ]);
+  assert.deepEqual(flags(shm).filter((f) => /lru|mlocked|unevictable/.test(f)), ["PG_lru"]);
+  assert.equal(errnoOf(() => p.madvise(shm, P, C.MADV_PAGEOUT)), "EINVAL"); // never reclaimed
+  k.check();
 });

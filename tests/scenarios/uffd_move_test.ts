@@ -1,11 +1,22 @@
 /**
- * UFFDIO_MOVE (after selftests/mm/uffd-unit-tests.c "move", "move-pmd"
- * at 4 KiB): missing faults resolved by moving the source pages instead
- * of copying them, and the errno of each case move_pages() refuses.
+ * UFFDIO_MOVE (after selftests/mm/uffd-unit-tests.c "move" at 4 KiB; the
+ * model has no THP, so "move-pmd" and "move-pmd-split" are not here):
+ * missing faults resolved by moving the source pages instead of copying
+ * them, and the errno of each case move_pages() refuses.
  */
 import assert from "node:assert/strict";
 import { constants as C, Errno, type Process, simulate } from "../../lib/mod.ts";
 import type { Userfaultfd } from "../../lib/userfaultfd/userfaultfd.ts";
+import {
+  dmaPin,
+  type MoveCase,
+  moveCase,
+  movedPte,
+  moveRace,
+  startMigration,
+  swapOut,
+} from "../../lib/lessons/mod.ts";
+import { explore } from "../../lib/race/mod.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -166,6 +177,93 @@ Deno.test("UFFDIO_MOVE errno cases", async (t) => {
       const s = setup();
       assert.equal(outcome(() => call(s)), want);
       s.p.kernel.check();
+    });
+  }
+});
+
+Deno.test("UFFDIO_MOVE against the kernel's cases: pins, migration, swap, markers, other mm", () => {
+  // [case, errno or "ok", uffdio_move.move, move_pages_pte() steps]
+  const want: [MoveCase, string, number | null, string][] = [
+    ["one page", "ok", P, "present:4096"],
+    ["dst populated", "EEXIST", -17, "exists:-17"],
+    ["src hole", "EAGAIN", P, "present:4096 hole:-2"],
+    ["src hole, ALLOW_SRC_HOLES", "ok", 2 * P, "present:4096 hole:0"],
+    ["src shared with a fork child", "EBUSY", -16, "busy:-16"],
+    ["src pinned", "EBUSY", -16, "present:-16"],
+    ["src under migration", "ok", P, "migration_entry_wait:-11 present:4096"],
+    ["src swapped out", "ok", P, "swap:4096"],
+    ["src swap entry shared with a fork child", "EBUSY", -16, "busy:-16"],
+    ["src poisoned (UFFDIO_POISON marker)", "EFAULT", -14, "fault:-14"],
+    ["src is shmem", "EINVAL", -22, ""],
+    ["dst not page-aligned", "EINVAL", null, ""],
+    ["uffd of a fork child (another mm)", "EINVAL", null, ""],
+    ["overlapping ranges", "ok", 2 * P, "present:4096 present:4096"],
+  ];
+  for (const [which, errno, move, steps] of want) {
+    const seen: string[] = [];
+    const out = moveCase(which, (e) => seen.push(`${e.what}:${e.ret}`));
+    assert.deepEqual([which, out.errno, out.move, seen.join(" ")], [which, errno, move, steps]);
+  }
+});
+
+Deno.test("a pinned page is not moved, and moves once unpinned", () => {
+  const { p, src, dst, uffd } = setup();
+  const unpin = dmaPin(p, src);
+  assert.equal(outcome(() => uffd.move({ dst, src, len: P })), "EBUSY:-16");
+  assert.equal(p.pagemap(src).present, true);
+  unpin();
+  assert.equal(uffd.move({ dst, src, len: P }), P);
+  assert.equal(p.read(dst), 0x40);
+  p.kernel.check();
+});
+
+Deno.test("a swap entry moves as it is: same offset, swap soft-dirty, MM_SWAPENTS unchanged", () => {
+  const { p, src, dst, uffd } = setup();
+  const offset = swapOut(p, src);
+  const before = p.rss();
+  assert.equal(uffd.move({ dst, src, len: P }), P);
+  const e = p.pagemap(dst);
+  assert.deepEqual([e.swapped, e.swapType, e.swapOffset, e.softDirty], [true, 0, offset, true]);
+  assert.equal(p.pagemap(src).swapped, false);
+  assert.deepEqual(p.rss(), before);
+  p.kernel.check();
+});
+
+Deno.test("a migration entry at the source: migration_entry_wait(), -EAGAIN inside, then the move", () => {
+  const { p, src, dst, uffd } = setup();
+  const pfn = p.pagemap(src).pfn;
+  startMigration(p, src);
+  assert.equal(p.pagemap(src).present, false);
+  const steps: string[] = [];
+  uffd.moveTrace = (e) => steps.push(e.what);
+  assert.equal(uffd.move({ dst, src, len: P }), P);
+  assert.deepEqual(steps, ["migration_entry_wait", "present"]);
+  assert.equal(p.pagemap(dst).pfn, pfn);
+  p.kernel.check();
+});
+
+Deno.test("the moved PTE is writable, soft-dirty, and dirty only if the source was", () => {
+  assert.deepEqual(movedPte({ source: "clean", MEM_SOFT_DIRTY: true }), {
+    writable: true,
+    dirty: false,
+    softDirty: true,
+    samePfn: true,
+  });
+  assert.deepEqual(movedPte({ source: "write", MEM_SOFT_DIRTY: false }), {
+    writable: true,
+    dirty: true,
+    softDirty: false,
+    samePfn: true,
+  });
+});
+
+Deno.test("the race explorer: MOVE's pte_same() re-check against a concurrent COPY or zap", async (t) => {
+  for (const other of ["copy-dst", "zap-src"] as const) {
+    await t.step(other, () => {
+      assert.equal(explore(moveRace({ other })).verdict, "safe");
+      const bad = explore(moveRace({ other, recheck: false }));
+      assert.equal(bad.verdict, "counterexample");
+      assert.match(bad.message, other === "copy-dst" ? /rss counter|refcount/ : /rss counter/);
     });
   }
 });

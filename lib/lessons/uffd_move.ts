@@ -1,0 +1,670 @@
+/**
+ * Lesson 04, "UFFDIO_MOVE: moving pages instead of copying them"
+ * (notebooks/04_uffd_move.ipynb): the helpers its cells use — a monitor
+ * set-up with a source and a registered destination, the entries the
+ * model cannot make by itself (a DMA pin, a swap entry, a migration entry),
+ * the errno table of move_pages(), a race of a move against a concurrent
+ * fill of the destination or zap of the source — and its three checked
+ * exercises.
+ *
+ * Every expected answer is computed by the simulated kernel.
+ * @module
+ */
+import { simulate } from "../kernel/kernel.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { Process } from "../kernel/process.ts";
+import { Errno } from "../kernel/errno.ts";
+import * as C from "../kernel/constants.ts";
+import { VmBugError } from "../kernel/bug.ts";
+import { SpinLock } from "../kernel/locking.ts";
+import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
+import { PG_locked } from "../mm/memmap.ts";
+import { MM_ANONPAGES, MM_SWAPENTS } from "../mm/mm_types.ts";
+import { folioRemoveRmapPte, pageAnonExclusive } from "../mm/rmap.ts";
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
+import { pteSwpMkexclusive } from "../arch/x86/pgtable.ts";
+import { swpEntry, swpEntryToPte } from "../pgtable/swapops.ts";
+import { GUP_PIN_COUNTING_BIAS, type MoveTraceEvent } from "../userfaultfd/mfill.ts";
+import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
+import type { RaceScenario } from "../race/run.ts";
+import type { Step } from "../race/step.ts";
+import { defineExercise, type Exercise } from "../exercise/exercise.ts";
+import { ptepGet, type Row } from "./tour.ts";
+
+const P = C.PAGE_SIZE;
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+
+// --- the monitor's set-up ----------------------------------------------------------------
+
+/** A process with a written source region and an empty destination registered MISSING. */
+export interface MoveSetup {
+  k: Kernel;
+  p: Process;
+  /** The source region (pages written with 0x40 + i). */
+  src: number;
+  /** The destination region, registered with `uffd`. */
+  dst: number;
+  /** Pages in each region. */
+  pages: number;
+  uffd: Userfaultfd;
+}
+
+/**
+ * The set-up of uffd-unit-tests' "move" test at 4 KiB: a private anonymous
+ * source of `pages` pages, each written (0x40 + i), and a destination of
+ * the same size registered UFFDIO_REGISTER_MODE_MISSING with a userfaultfd
+ * that asked for UFFD_FEATURE_MOVE.
+ */
+export function moveSetup(pages = 4): MoveSetup {
+  const k = simulate();
+  const p = k.spawn({ comm: "monitor" });
+  const src = p.mmap(0, pages * P, RW, ANON);
+  for (let i = 0; i < pages; i++) p.write(src + i * P, 0x40 + i);
+  const dst = p.mmap(0, pages * P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  uffd.register({ range: { start: dst, len: pages * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  return { k, p, src, dst, pages, uffd };
+}
+
+// --- entries the model does not make by itself --------------------------------------------
+
+/**
+ * A long-term DMA pin on the page at `addr`, as pin_user_pages(FOLL_PIN)
+ * would take it: GUP_PIN_COUNTING_BIAS more references on the small
+ * folio, which folio_maybe_dma_pinned() sees. The model has no GUP, so this
+ * adds the bias directly; the returned function is unpin_user_page().
+ * k.check() counts references: unpin before it.
+ */
+export function dmaPin(p: Process, addr: number): () => void {
+  const pfn = presentPfn(p, addr);
+  const m = p.kernel.core.memmap;
+  m.refcount[pfn] += GUP_PIN_COUNTING_BIAS;
+  let pinned = true;
+  return () => {
+    if (!pinned) return;
+    pinned = false;
+    m.refcount[pfn] -= GUP_PIN_COUNTING_BIAS;
+  };
+}
+
+let nextSwapOffset = 0x100;
+
+/**
+ * What reclaim with a swap device leaves at `addr` (try_to_unmap_one() for
+ * an anonymous folio): a swap entry of swap type 0 at a new offset,
+ * exclusive (pte_swp_mkexclusive()) if the page was PageAnonExclusive,
+ * MM_ANONPAGES moved to MM_SWAPENTS, the folio unmapped and freed. The model
+ * has no swap device and keeps no swapped data: the entry can be looked at,
+ * moved and unmapped, not faulted in. Returns the swap offset.
+ */
+export function swapOut(p: Process, addr: number): number {
+  const core = p.kernel.core;
+  const pfn = presentPfn(p, addr);
+  const pt = lookupPteTable(p.mm, addr)!;
+  const i = pteIndex(addr);
+  const offset = nextSwapOffset++;
+  let pte = swpEntryToPte(swpEntry(0, offset));
+  if (pageAnonExclusive(core, pfn)) pte = pteSwpMkexclusive(pte);
+  pt.ptl!.lock("try_to_unmap_one");
+  pt.set(i, pte);
+  pt.ptl!.unlock();
+  p.mm.rss[MM_ANONPAGES]--;
+  p.mm.rss[MM_SWAPENTS]++;
+  folioRemoveRmapPte(core, pfn);
+  core.memmap.put(pfn);
+  return offset;
+}
+
+/**
+ * The first half of a migration of the page at `addr` (try_to_migrate_one()):
+ * the folio is locked and its PTE becomes a migration entry (writable if
+ * the PTE was). Only the second half, remove_migration_pte(), which
+ * migration_entry_wait() runs in the model (see migrationEntryWait() in
+ * lib/userfaultfd/mfill.ts), makes the state whole again: until then the
+ * folio keeps the mapcount and reference of the PTE it lost, and k.check()
+ * would report it.
+ */
+export function startMigration(p: Process, addr: number): void {
+  const core = p.kernel.core;
+  const pfn = presentPfn(p, addr);
+  const pt = lookupPteTable(p.mm, addr)!;
+  const i = pteIndex(addr);
+  const writable = (pt.e[2 * i] & _PAGE_RW) !== 0;
+  const ops = core.swapops;
+  const entry = writable
+    ? ops.makeWritableMigrationEntry(pfn)
+    : ops.makeReadableExclusiveMigrationEntry(pfn);
+  core.memmap.flags[pfn] |= PG_locked;
+  pt.ptl!.lock("try_to_migrate_one");
+  pt.set(i, swpEntryToPte(entry));
+  pt.ptl!.unlock();
+}
+
+function presentPfn(p: Process, addr: number): number {
+  const pt = lookupPteTable(p.mm, addr);
+  const i = pteIndex(addr);
+  if (!pt || !(pt.e[2 * i] & _PAGE_PRESENT)) {
+    throw new RangeError(`no present page at 0x${addr.toString(16)}`);
+  }
+  const pfn = vmNormalPage(pt.e[2 * i], pt.e[2 * i + 1]);
+  if (pfn < 0) throw new RangeError(`0x${addr.toString(16)} maps a special page`);
+  return pfn;
+}
+
+// --- the errno table --------------------------------------------------------------------
+
+/** The situations of the errno table, each a fresh moveSetup(4) and one UFFDIO_MOVE. */
+export const MOVE_CASES = [
+  "one page",
+  "the whole range",
+  "dst populated",
+  "src hole",
+  "src hole, ALLOW_SRC_HOLES",
+  "src shared with a fork child",
+  "src pinned",
+  "src under migration",
+  "src swapped out",
+  "src swap entry shared with a fork child",
+  "src poisoned (UFFDIO_POISON marker)",
+  "src is shmem",
+  "src read-only",
+  "dst not registered",
+  "dst not page-aligned",
+  "uffd of a fork child (another mm)",
+  "overlapping ranges",
+] as const;
+/** One situation of {@linkcode MOVE_CASES}. */
+export type MoveCase = typeof MOVE_CASES[number];
+
+/** What one UFFDIO_MOVE did: the errno ("ok" if none) and uffdio_move.move. */
+export interface MoveOutcome {
+  errno: string;
+  move: number | null;
+}
+
+/**
+ * Sets up `which` on a fresh moveSetup(4) and issues the UFFDIO_MOVE the
+ * case is about; `trace` sees move_pages_pte()'s steps. Pins and the
+ * fork child's mm are released after the call.
+ */
+export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): MoveOutcome {
+  const s = moveSetup(4);
+  const { p, src, dst, uffd } = s;
+  let mover = uffd;
+  let arg = { dst, src, len: P, mode: 0 };
+  let cleanup = () => {};
+  switch (which) {
+    case "one page":
+      break;
+    case "the whole range":
+      arg.len = 4 * P;
+      break;
+    case "dst populated":
+      uffd.copy({ dst, src: src + P, len: P });
+      break;
+    case "src hole":
+      p.madvise(src + P, P, C.MADV_DONTNEED);
+      arg.len = 2 * P;
+      break;
+    case "src hole, ALLOW_SRC_HOLES":
+      p.madvise(src + P, P, C.MADV_DONTNEED);
+      arg = { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
+      break;
+    case "src shared with a fork child":
+      p.fork();
+      break;
+    case "src pinned":
+      cleanup = dmaPin(p, src);
+      break;
+    case "src under migration":
+      startMigration(p, src);
+      break;
+    case "src swapped out":
+      swapOut(p, src);
+      break;
+    case "src swap entry shared with a fork child":
+      p.fork();
+      swapOut(p, src);
+      break;
+    case "src poisoned (UFFDIO_POISON marker)": {
+      const q = p.mmap(0, P, RW, ANON);
+      const u2 = p.userfaultfd(0);
+      u2.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
+      u2.register({ range: { start: q, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+      u2.poison({ range: { start: q, len: P } });
+      arg.src = q;
+      break;
+    }
+    case "src is shmem": {
+      const fd = p.memfdCreate("src");
+      p.ftruncate(fd, P);
+      arg.src = p.mmap(0, P, RW, C.MAP_SHARED, fd);
+      p.write(arg.src, 1);
+      break;
+    }
+    case "src read-only":
+      arg.src = p.mmap(0, P, C.PROT_READ, ANON);
+      p.read(arg.src);
+      break;
+    case "dst not registered":
+      arg.dst = src + 2 * P;
+      break;
+    case "dst not page-aligned":
+      arg.dst = dst + 8;
+      break;
+    case "uffd of a fork child (another mm)": {
+      const u = p.userfaultfd(0);
+      u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE | C.UFFD_FEATURE_EVENT_FORK });
+      arg.dst = p.mmap(0, P, RW, ANON);
+      u.register({ range: { start: arg.dst, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+      const child = p.fork();
+      const msg = u.read();
+      if (!msg || msg.event !== C.UFFD_EVENT_FORK) throw new Error("no UFFD_EVENT_FORK message");
+      mover = msg.arg.fork.ufd;
+      cleanup = () => child.exit();
+      break;
+    }
+    case "overlapping ranges":
+      // One page moved into the destination first; then [dst, dst+2P) is
+      // moved one page up: the page is moved twice.
+      uffd.move({ dst, src, len: P });
+      arg = { dst: dst + P, src: dst, len: 2 * P, mode: 0 };
+      break;
+  }
+  mover.moveTrace = trace ?? null;
+  try {
+    return { errno: "ok", move: mover.move(arg) };
+  } catch (e) {
+    if (e instanceof Errno) return { errno: e.errno, move: e.result ?? null };
+    throw e;
+  } finally {
+    mover.moveTrace = null;
+    cleanup();
+  }
+}
+
+/** The errno table: each case, what UFFDIO_MOVE returned, and move_pages_pte()'s steps. */
+export function moveErrnoTable(cases: readonly MoveCase[] = MOVE_CASES): Row[] {
+  return cases.map((which) => {
+    const steps: string[] = [];
+    const out = moveCase(which, (e) => steps.push(`${e.what}:${e.ret}`));
+    return { case: which, errno: out.errno, "uffdio_move.move": out.move, steps: steps.join(" ") };
+  });
+}
+
+// --- the destination PTE ------------------------------------------------------------------
+
+/** The bits of the destination PTE after a move that exercise (b) asks about. */
+export interface MovedPte {
+  writable: boolean;
+  dirty: boolean;
+  softDirty: boolean;
+  /** Same page frame as the source had. */
+  samePfn: boolean;
+}
+
+/** The input of exercise (b): how the source page was last touched, and the configuration. */
+export interface MovedPteInput {
+  /** "write": written (dirty PTE); "read-after-clean": written, then its dirty bit cleaned. */
+  source: "write" | "clean";
+  MEM_SOFT_DIRTY: boolean;
+}
+
+/**
+ * Moves one written page and reports the destination PTE. For a "clean"
+ * source the page is written, then its PTE's dirty bit is cleared (as
+ * page_mkclean() would after writeback).
+ */
+export function movedPte(input: MovedPteInput): MovedPte {
+  const k = simulate({ config: { MEM_SOFT_DIRTY: input.MEM_SOFT_DIRTY } });
+  const p = k.spawn();
+  const src = p.mmap(0, P, RW, ANON);
+  p.write(src, 7);
+  const pfn = presentPfn(p, src);
+  if (input.source === "clean") {
+    const pt = lookupPteTable(p.mm, src)!;
+    pt.e[2 * pteIndex(src)] &= ~_PAGE_DIRTY;
+  }
+  const dst = p.mmap(0, P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  uffd.register({ range: { start: dst, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  uffd.move({ dst, src, len: P });
+  const pte = ptepGet(k, p, dst);
+  const e = p.pagemap(dst);
+  return {
+    writable: (pte & 2n) !== 0n,
+    dirty: (pte & 0x40n) !== 0n,
+    softDirty: e.softDirty,
+    samePfn: e.pfn === pfn,
+  };
+}
+
+// --- a monitor that moves, and falls back to copying ----------------------------------------
+
+/** The input of exercise (c): pages, and which source pages a fork child shares. */
+export interface MoveOrCopyScenario {
+  pages: number;
+  /** Source pages also mapped by a fork child (their folios are not exclusive). */
+  shared: number[];
+}
+
+/** What the guest saw and what the monitor did, for exercise (c). */
+export interface MoveOrCopyResult {
+  /** The byte the guest read from each destination page. */
+  read: number[];
+  /** UFFDIO_MOVEs that moved a page, and UFFDIO_COPYs the monitor issued. */
+  moved: number;
+  copied: number;
+}
+
+/** A fault the monitor of exercise (c) resolves: the faulting page and its source. */
+export interface MoveOrCopyFault {
+  uffd: Userfaultfd;
+  /** The faulting destination page. */
+  dst: number;
+  /** Where its data is, in the source region. */
+  src: number;
+}
+
+/**
+ * Runs exercise (c): a source of `pages` written pages (0x40 + i), the
+ * listed ones shared with a fork child, and a guest that reads every
+ * destination page; `handler` resolves each MISSING fault. Counts the
+ * UFFDIO_MOVEs that succeeded and the UFFDIO_COPYs issued.
+ */
+export function runMoveOrCopy(
+  s: MoveOrCopyScenario,
+  handler: (f: MoveOrCopyFault) => void,
+): MoveOrCopyResult {
+  const k = simulate();
+  const p = k.spawn({ comm: "monitor" });
+  const src = p.mmap(0, s.pages * P, RW, ANON);
+  for (let i = 0; i < s.pages; i++) p.write(src + i * P, 0x40 + i);
+  // Keep the pages that must stay exclusive out of the child (MADV_DONTFORK).
+  for (let i = 0; i < s.pages; i++) {
+    if (!s.shared.includes(i)) p.madvise(src + i * P, P, C.MADV_DONTFORK);
+  }
+  const child = p.fork();
+  const dst = p.mmap(0, s.pages * P, RW, ANON);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  uffd.register({ range: { start: dst, len: s.pages * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  let moved = 0, copied = 0;
+  const counting: Userfaultfd = Object.create(uffd, {
+    move: {
+      value: (a: Parameters<Userfaultfd["move"]>[0]) => {
+        const ret = uffd.move(a);
+        moved++;
+        return ret;
+      },
+    },
+    copy: {
+      value: (a: Parameters<Userfaultfd["copy"]>[0]) => {
+        const ret = uffd.copy(a);
+        copied++;
+        return ret;
+      },
+    },
+  });
+  uffd.handler = (msg) => {
+    const addr = msg.arg.pagefault.address - (msg.arg.pagefault.address % P);
+    handler({ uffd: counting, dst: addr, src: src + (addr - dst) });
+  };
+  const read = Array.from({ length: s.pages }, (_, i) => p.read(dst + i * P));
+  child.exit();
+  k.check();
+  return { read, moved, copied };
+}
+
+// --- the race -------------------------------------------------------------------------------
+
+/** State of {@linkcode moveRace}: the two PTEs, the folios, the locks. */
+export interface MoveRaceState {
+  /** The pfn each PTE maps, 0 for pte_none. */
+  src: number;
+  dst: number;
+  /** MM_ANONPAGES. */
+  rss: number;
+  /** References each folio holds (absent: freed). */
+  refs: Record<number, number>;
+  /** What move_pages_pte() read without holding both locks. */
+  origSrc: number;
+  origDst: number;
+  /** What the mover did, for the timeline: "moved", "EAGAIN", "EEXIST", "ENOENT". */
+  result: string[];
+  /** The mover's attempt, and whether its re-check found both PTEs unchanged. */
+  attempt: number;
+  same: boolean;
+  /** What the zapping thread took out of the source PTE. */
+  zapped: number;
+  srcPtl: SpinLock;
+  dstPtl: SpinLock;
+  /** The source folio's lock (folio_lock(): a sleeping lock; blocking on it is what it does). */
+  folioLock: SpinLock;
+}
+
+/** Options of {@linkcode moveRace}. */
+export interface MoveRaceOptions {
+  /**
+   * The other thread: "copy-dst", a second monitor thread resolving the
+   * same fault with UFFDIO_COPY (mfill_atomic_install_pte()); "zap-src",
+   * MADV_DONTNEED on the source page (zap_pte_range()).
+   */
+  other: "copy-dst" | "zap-src";
+  /**
+   * move_present_pte()'s pte_same() re-check of both PTEs once both locks
+   * are held (v6.18; default true). Without it, what was read earlier is
+   * trusted.
+   */
+  recheck?: boolean;
+}
+
+/**
+ * UFFDIO_MOVE of one page (move_pages_pte() → move_present_pte(), v6.18)
+ * against one other thread, as step functions for the race explorer:
+ *
+ *  - mover: read the dst PTE under its lock (must be none, else -EEXIST),
+ *    read the src PTE under its lock (none: -ENOENT), take a folio
+ *    reference and the folio lock, then double_pt_lock(), re-check both
+ *    PTEs (-EAGAIN and start over if either changed), clear the source,
+ *    set the destination, unlock;
+ *  - copy-dst: allocate a page, lock the dst PTE, install it if none
+ *    (else free it: -EEXIST), unlock;
+ *  - zap-src: lock the src PTE, clear it, drop rss and the PTE's
+ *    reference, unlock.
+ *
+ * checkFinal: rss equals the PTEs that map a page, every live folio is
+ * mapped, no PTE maps a freed folio.
+ */
+export function moveRace(options: MoveRaceOptions): RaceScenario<MoveRaceState> {
+  const recheck = options.recheck ?? true;
+  const put = (s: MoveRaceState, pfn: number) => {
+    if (--s.refs[pfn] === 0) delete s.refs[pfn];
+  };
+  function* mover(s: MoveRaceState): Generator<Step, void> {
+    for (s.attempt = 0; s.attempt < 3; s.attempt++) {
+      yield { op: "lock", lock: s.dstPtl };
+      yield { op: "read", obj: "dst", label: "orig_dst_pte = ptep_get()" };
+      s.origDst = s.dst;
+      yield { op: "unlock", lock: s.dstPtl };
+      if (s.origDst !== 0) {
+        s.result.push("EEXIST");
+        return;
+      }
+      yield { op: "lock", lock: s.srcPtl };
+      yield { op: "read", obj: "src", label: "orig_src_pte = ptep_get()" };
+      s.origSrc = s.src;
+      if (s.origSrc === 0) {
+        yield { op: "unlock", lock: s.srcPtl };
+        s.result.push("ENOENT");
+        return;
+      }
+      yield { op: "write", obj: "refs", label: "folio_get()" };
+      s.refs[s.origSrc]++;
+      yield { op: "unlock", lock: s.srcPtl };
+      yield { op: "lock", lock: s.folioLock, label: "folio_lock()" };
+      // double_pt_lock(): one order for everyone (src before dst here).
+      yield { op: "lock", lock: s.srcPtl };
+      yield { op: "lock", lock: s.dstPtl };
+      s.same = true;
+      if (recheck) {
+        yield { op: "read", obj: ["src", "dst"], label: "pte_same() × 2" };
+        s.same = s.src === s.origSrc && s.dst === s.origDst;
+      }
+      if (s.same) {
+        yield { op: "write", obj: ["src", "dst"], label: "move_present_pte()" };
+        s.src = 0;
+        s.dst = s.origSrc;
+        s.result.push("moved");
+      } else {
+        s.result.push("EAGAIN");
+      }
+      yield { op: "unlock", lock: s.dstPtl };
+      yield { op: "unlock", lock: s.srcPtl };
+      yield { op: "unlock", lock: s.folioLock };
+      yield { op: "write", obj: "refs", label: "folio_put()" };
+      put(s, s.origSrc);
+      if (s.same) return;
+    }
+  }
+  function* copyDst(s: MoveRaceState): Generator<Step, void> {
+    yield { op: "write", obj: "refs", label: "folio_alloc()" };
+    const pfn = 0x200;
+    s.refs[pfn] = 1;
+    yield { op: "lock", lock: s.dstPtl };
+    yield { op: "read", obj: "dst", label: "pte_none_mostly()" };
+    if (s.dst !== 0) {
+      yield { op: "unlock", lock: s.dstPtl };
+      yield { op: "write", obj: "refs", label: "folio_put()" };
+      put(s, pfn);
+      return;
+    }
+    yield { op: "write", obj: ["dst", "rss"], label: "set_pte_at()" };
+    s.dst = pfn;
+    s.rss++;
+    yield { op: "unlock", lock: s.dstPtl };
+  }
+  function* zapSrc(s: MoveRaceState): Generator<Step, void> {
+    yield { op: "lock", lock: s.srcPtl };
+    yield { op: "read", obj: "src", label: "ptep_get_and_clear()" };
+    s.zapped = s.src;
+    if (s.zapped !== 0) {
+      yield { op: "write", obj: ["src", "rss", "refs"], label: "zap: rss--, folio_put()" };
+      s.src = 0;
+      s.rss--;
+      put(s, s.zapped);
+    }
+    yield { op: "unlock", lock: s.srcPtl };
+  }
+  return {
+    name: `UFFDIO_MOVE vs ${options.other} (${
+      recheck ? "with" : "without"
+    } the pte_same() re-check)`,
+    setup() {
+      const state: MoveRaceState = {
+        src: 0x100,
+        dst: 0,
+        rss: 1,
+        refs: { 0x100: 1 },
+        origSrc: 0,
+        origDst: 0,
+        result: [],
+        attempt: 0,
+        same: false,
+        zapped: 0,
+        srcPtl: new SpinLock("src ptl"),
+        dstPtl: new SpinLock("dst ptl"),
+        folioLock: new SpinLock("folio lock"),
+      };
+      const other = options.other === "copy-dst" ? copyDst(state) : zapSrc(state);
+      return { state, threads: { move: mover(state), [options.other]: other } };
+    },
+    checkFinal(s) {
+      const mapped = [s.src, s.dst].filter((pfn) => pfn !== 0);
+      if (s.rss !== mapped.length) {
+        throw new VmBugError("rss counter", `MM_ANONPAGES is ${s.rss}, PTEs map ${mapped.length}`, {
+          rss: s.rss,
+          src: s.src,
+          dst: s.dst,
+        });
+      }
+      for (const pfn of mapped) {
+        if (!(pfn in s.refs)) {
+          throw new VmBugError("use after free", `a PTE maps freed folio 0x${pfn.toString(16)}`, {
+            pfn,
+          });
+        }
+      }
+      for (const pfn of Object.keys(s.refs).map(Number)) {
+        if (!mapped.includes(pfn)) {
+          throw new VmBugError("refcount", `folio 0x${pfn.toString(16)} leaked: nothing maps it`, {
+            pfn,
+          });
+        }
+      }
+    },
+  };
+}
+
+// --- exercises --------------------------------------------------------------------------------
+
+/** Exercise (a): the errno of each case (or "ok"), as the kernel returns it. */
+export const moveErrnoExercise: Exercise<MoveCase, string> = defineExercise({
+  id: "uffd-move-errno",
+  title: 'moveErrno(case): the errno UFFDIO_MOVE fails with, or "ok"',
+  cases: MOVE_CASES.map((c, i) => ({
+    name: c,
+    input: c,
+    expected: moveCase(c).errno,
+    hidden: i % 3 === 2,
+  })),
+});
+
+const MOVED_PTE_INPUTS: { input: MovedPteInput; hidden?: boolean }[] = [
+  { input: { source: "write", MEM_SOFT_DIRTY: true } },
+  { input: { source: "clean", MEM_SOFT_DIRTY: true } },
+  { input: { source: "write", MEM_SOFT_DIRTY: false }, hidden: true },
+  { input: { source: "clean", MEM_SOFT_DIRTY: false }, hidden: true },
+];
+
+/** Exercise (b): the destination PTE after moving one page. */
+export const movedPteExercise: Exercise<MovedPteInput, MovedPte> = defineExercise({
+  id: "uffd-move-pte",
+  title: "movedPte({ source, MEM_SOFT_DIRTY }): writable, dirty, softDirty, samePfn",
+  cases: MOVED_PTE_INPUTS.map((c) => ({
+    name: `${c.input.source} source, MEM_SOFT_DIRTY=${c.input.MEM_SOFT_DIRTY}`,
+    input: c.input,
+    expected: movedPte(c.input),
+    hidden: c.hidden,
+  })),
+});
+
+const MOVE_OR_COPY_INPUTS: { input: MoveOrCopyScenario; hidden?: boolean }[] = [
+  { input: { pages: 4, shared: [] } },
+  { input: { pages: 4, shared: [1] } },
+  { input: { pages: 6, shared: [0, 5] }, hidden: true },
+  { input: { pages: 3, shared: [0, 1, 2] }, hidden: true },
+];
+
+/**
+ * Exercise (c): a monitor that moves each page and copies only the ones
+ * UFFDIO_MOVE refuses (EBUSY: not exclusive). Expected: the data of every
+ * page, moved = exclusive pages, copied = shared ones.
+ */
+export const moveOrCopyExercise: Exercise<MoveOrCopyScenario, MoveOrCopyResult> = defineExercise({
+  id: "uffd-move-or-copy",
+  title: "moveOrCopy({ pages, shared }): every page read right; move when possible, else copy",
+  cases: MOVE_OR_COPY_INPUTS.map((c) => ({
+    name: `${c.input.pages} pages, shared ${JSON.stringify(c.input.shared)}`,
+    input: c.input,
+    expected: {
+      read: Array.from({ length: c.input.pages }, (_, i) => 0x40 + i),
+      moved: c.input.pages - c.input.shared.length,
+      copied: c.input.shared.length,
+    },
+    hidden: c.hidden,
+  })),
+});
