@@ -6,11 +6,13 @@
  * @module
  */
 import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
+import { GupContPteQuote } from "./schemas/gup_cont_pte_quote.ts";
 import { SimMemory } from "./schemas/sim_memory.ts";
 import { UffdOpsSim } from "./schemas/uffd_ops_sim.ts";
 
 export const DATASETS = {
   "faults_sim_vs_kernel.json": FaultsSimVsKernel,
+  "gup_cont_pte_quote.json": GupContPteQuote,
   "sim_memory.json": SimMemory,
   "uffd_ops_sim.json": UffdOpsSim,
 } as const;

@@ -85,3 +85,31 @@ export type {
   MoveRaceState,
   MoveSetup,
 } from "./uffd_move.ts";
+export {
+  contPtePrediction,
+  costMetrics,
+  costRow,
+  costRows,
+  drawHugePage,
+  gupTable,
+  hugeMapping,
+  HUGEPD_SPECIAL_CASES,
+  hugepteExercise,
+  impliedPassCost,
+  leafStep,
+  leafStepExercise,
+  LESSON_SIZES,
+  replayHugepdGupBug,
+  tables8xx,
+  tables8xxExercise,
+} from "./hugepd.ts";
+export type {
+  CostRow,
+  HugeMapping,
+  HugepteInput,
+  HugepteResult,
+  LeafStep,
+  LeafStepInput,
+  Tables8xx,
+  Tables8xxInput,
+} from "./hugepd.ts";
