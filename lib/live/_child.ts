@@ -54,6 +54,10 @@ class OwnPages implements StepGuard {
         return [n(0), 1];
       case "pagemap":
         return [n(0), a.length > 1 ? n(1) * ps : 1];
+      case "pagemapScan":
+      case "uffdWpAsync":
+      case "uffdWriteprotect":
+        return [n(0), n(1)];
       default:
         return null;
     }
@@ -111,6 +115,7 @@ input.scenarios.forEach((ops, k) => {
   const s = input.first + k;
   const guard = new OwnPages();
   const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard);
+  context.closeUffd();
   guard.release();
   for (const fd of context.openFds()) p.close(fd);
   line({ s, end: true });

@@ -25,13 +25,29 @@
  *    relative to a mapping the scenario made ({@link MMAP_MIN_ADDR_NOTE}).
  * 6. Signals. A child's exit status shows the signal number, not si_code or
  *    si_addr, so a simulated `Signal` is compared by its signo alone.
+ * 7. PAGEMAP_SCAN regions and walk_end are addresses too: they become
+ *    page offsets from the scan's start ({@link normalizeScan}); the
+ *    categories are compared as they are.
+ * 8. Page tables shared with neighbours. A PTE table covers 2 MiB, and in
+ *    the Deno process other mappings (V8's heap, earlier scenarios) may
+ *    already have one where a scenario maps its few pages; the model's
+ *    fresh process has none. PAGEMAP_SCAN tells the two apart outside
+ *    uffd-wp VMAs: a none PTE in a table is PAGE_IS_WRITTEN
+ *    (pagemap_page_category()), a range without a table is not
+ *    (pagemap_scan_pte_hole()). Inside a uffd-wp VMA both are written. So
+ *    differential scans select only pages that are present, swapped or in
+ *    a WP_ASYNC VMA (any-of mask PRESENT | SWAPPED | WPALLOWED, never
+ *    inverted), where no table's presence shows; the none-PTE rule itself
+ *    is checked by tests/scenarios/pagemap_scan_test.ts and, against this
+ *    kernel, lib/live/userfaultfd_test.ts.
  * @module
  */
 
 import type { KernelConfig } from "../kernel/config.ts";
 import { Errno } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
-import type { PagemapEntry } from "../proc/task_mmu.ts";
+import type { PagemapEntry, PagemapScanResult } from "../proc/task_mmu.ts";
+import { PAGE_SIZE } from "../kernel/constants.ts";
 import { modelConfigFromKconfig, readHostKconfig } from "./config.ts";
 
 /** Why scenarios use no absolute addresses (item 5 of the module note). */
@@ -47,6 +63,22 @@ export function normalizePagemap(e: PagemapEntry): PagemapFlags {
   return { present, swapped, file, exclusive, softDirty, uffdWp, guard };
 }
 
+/** A PAGEMAP_SCAN result with page offsets from the scan's start (item 7). */
+export interface ScanOffsets {
+  /** [first page, end page, categories] of each page_region. */
+  regions: [number, number, number][];
+  walkEnd: number;
+}
+
+/** Item 7: a PAGEMAP_SCAN result relative to `start`, in pages. */
+export function normalizeScan(r: PagemapScanResult, start: number): ScanOffsets {
+  const pg = (addr: number) => (addr - start) / PAGE_SIZE;
+  return {
+    regions: r.regions.map((x) => [pg(x.start), pg(x.end), x.categories]),
+    walkEnd: pg(r.walkEnd),
+  };
+}
+
 /** A value a scenario step returned, in a form that compares across kernels. */
 export type Normalized =
   | number
@@ -56,7 +88,8 @@ export type Normalized =
   | "fd"
   | number[]
   | PagemapFlags
-  | PagemapFlags[];
+  | PagemapFlags[]
+  | ScanOffsets;
 
 /**
  * What one scenario step came to: `ok` with the normalised result, the
@@ -72,11 +105,16 @@ export type Outcome =
   | { unsafe: string };
 
 /**
- * Items 1-3: the result of op `name` normalised. `fixedAddr` is the
+ * Items 1-3 and 7: the result of op `name` normalised. `fixedAddr` is the
  * address a MAP_FIXED or MAP_FIXED_NOREPLACE mmap asked for (undefined for
- * other calls).
+ * other calls); `start` the first argument (a PAGEMAP_SCAN's start).
  */
-export function normalizeResult(name: string, value: unknown, fixedAddr?: number): Normalized {
+export function normalizeResult(
+  name: string,
+  value: unknown,
+  fixedAddr?: number,
+  start?: number,
+): Normalized {
   switch (name) {
     case "mmap":
       return fixedAddr !== undefined && value === fixedAddr ? "fixed" : "new";
@@ -88,6 +126,8 @@ export function normalizeResult(name: string, value: unknown, fixedAddr?: number
         : normalizePagemap(value as PagemapEntry);
     case "read":
       return value instanceof Uint8Array ? [...value] : value as number;
+    case "pagemapScan":
+      return normalizeScan(value as PagemapScanResult, start ?? 0);
     default:
       return typeof value === "number" ? value : null;
   }

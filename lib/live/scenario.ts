@@ -11,13 +11,37 @@
  *   never some other file the Deno process opened meanwhile).
  *
  * `pagemap` takes an optional page count after the address: the entries of
- * that many pages from it, as one step. Running a scenario gives a list of
- * {@link Outcome}s (lib/live/normalize.ts).
+ * that many pages from it, as one step. `pagemapScan` takes the fields of
+ * struct pm_scan_arg as a list: start, length in bytes, flags, vecLen,
+ * maxPages, categoryInverted, categoryMask, categoryAnyofMask, returnMask.
+ * `uffdWpAsync` (start, length) opens the scenario's userfaultfd on first
+ * use (UFFDIO_API with WP_ASYNC and WP_UNPOPULATED) and registers the range
+ * for write-protect faults, which the kernel then resolves by itself, so no
+ * access ever waits; `uffdWriteprotect` (start, length, mode) is
+ * UFFDIO_WRITEPROTECT on that userfaultfd. Running a scenario gives a list
+ * of {@link Outcome}s (lib/live/normalize.ts).
  * @module
  */
 
 import { normalizeResult, normalizeThrown, type Outcome } from "./normalize.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
+import type { PagemapScanResult, PmScanArg } from "../proc/task_mmu.ts";
+import {
+  O_CLOEXEC,
+  O_NONBLOCK,
+  UFFD_API,
+  UFFD_FEATURE_WP_ASYNC,
+  UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_WP,
+} from "../kernel/constants.ts";
+
+/** The userfaultfd methods scenarios use (the simulator's `Userfaultfd` and `LiveUserfaultfd`). */
+export interface ScenarioUffd {
+  api(arg: { api: number; features?: number }): unknown;
+  register(arg: { range: { start: number; len: number }; mode: number }): { ioctls: number };
+  writeprotect(arg: { range: { start: number; len: number }; mode?: number }): number;
+  close(): number;
+}
 
 /** The facade methods a scenario may call. */
 export const SCENARIO_OPS = [
@@ -28,6 +52,9 @@ export const SCENARIO_OPS = [
   "read",
   "write",
   "pagemap",
+  "pagemapScan",
+  "uffdWpAsync",
+  "uffdWriteprotect",
   "memfdCreate",
   "ftruncate",
   "close",
@@ -71,6 +98,8 @@ export interface Facade {
   read(addr: number, len: number): Uint8Array;
   write(addr: number, data: number): void;
   pagemap(addr: number): unknown;
+  pagemapScan(arg: PmScanArg): PagemapScanResult;
+  userfaultfd(flags?: number): ScenarioUffd;
   memfdCreate(name: string, flags?: number): number;
   ftruncate(fd: number, length: number): number;
   close(fd: number): number;
@@ -91,8 +120,29 @@ export class ScenarioContext {
   readonly addrs = new Map<number, number>();
   readonly fds = new Map<number, number>();
   readonly closed = new Set<number>();
+  /** The scenario's userfaultfd, once a uffd op opened it. */
+  uffd: ScenarioUffd | null = null;
 
   constructor(readonly pageSize: number) {}
+
+  /** The scenario's userfaultfd: opened, and UFFDIO_API done, on first use. */
+  userfaultfd(p: Facade): ScenarioUffd {
+    if (this.uffd) return this.uffd;
+    const uffd = p.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+    try {
+      uffd.api({ api: UFFD_API, features: UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED });
+    } catch (e) {
+      uffd.close();
+      throw e;
+    }
+    return (this.uffd = uffd);
+  }
+
+  /** Close the userfaultfd, if one was opened (clean-up). */
+  closeUffd(): void {
+    this.uffd?.close();
+    this.uffd = null;
+  }
 
   /** The concrete arguments of `op`, or null if a reference names a failed op. */
   resolve(op: ScenarioOp): (number | string)[] | null {
@@ -133,6 +183,7 @@ function call(
   name: ScenarioOpName,
   a: (number | string)[],
   pageSize: number,
+  context: ScenarioContext,
 ): unknown {
   const n = (i: number) => a[i] as number;
   switch (name) {
@@ -152,6 +203,25 @@ function call(
       if (a.length < 2) return p.pagemap(n(0));
       // pagemap(addr, pages): the entries of `pages` pages from addr.
       return Array.from({ length: n(1) }, (_, i) => p.pagemap(n(0) + i * pageSize));
+    case "pagemapScan":
+      return p.pagemapScan({
+        start: n(0),
+        end: n(0) + n(1),
+        flags: n(2),
+        vecLen: n(3),
+        maxPages: n(4),
+        categoryInverted: n(5),
+        categoryMask: n(6),
+        categoryAnyofMask: n(7),
+        returnMask: n(8),
+      });
+    case "uffdWpAsync":
+      return context.userfaultfd(p).register({
+        range: { start: n(0), len: n(1) },
+        mode: UFFDIO_REGISTER_MODE_WP,
+      }).ioctls;
+    case "uffdWriteprotect":
+      return context.userfaultfd(p).writeprotect({ range: { start: n(0), len: n(1) }, mode: n(2) });
     case "memfdCreate":
       return p.memfdCreate(a[0] as string, n(1) ?? 0);
     case "ftruncate":
@@ -193,12 +263,12 @@ export function runScenario(
     }
     let outcome: Outcome;
     try {
-      const result = call(p, op.op, args, pageSize);
+      const result = call(p, op.op, args, pageSize, context);
       context.record(i, op, result);
       guard?.after(op, args, result);
       const flags = op.op === "mmap" ? (args[3] as number) : 0;
       const fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) ? (args[0] as number) : undefined;
-      outcome = { ok: normalizeResult(op.op, result, fixed) };
+      outcome = { ok: normalizeResult(op.op, result, fixed, args[0] as number) };
     } catch (e) {
       outcome = normalizeThrown(e);
     }

@@ -77,6 +77,7 @@ function wpAsyncSequence(p: ScanFacade, n: number): unknown[] {
     scan();
     for (let i = 0; i < n; i += 3) p.write(m + i * ps, 2);
     scan();
+    scan({ categoryMask: C.PAGE_IS_WRITTEN, categoryAnyofMask: 0, returnMask: C.PAGE_IS_WRITTEN });
     scan({ categoryMask: C.PAGE_IS_WRITTEN, categoryAnyofMask: 0, maxPages: 2, flags: 1 });
     scan();
     p.madvise(m + ps, 2 * ps, C.MADV_DONTNEED);

@@ -56,6 +56,7 @@ import {
   _PAGE_DIRTY,
   _PAGE_PRESENT,
   _PAGE_PROTNONE,
+  _PAGE_RW,
 } from "../arch/x86/pgtable_types.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import { PTE_MARKER_GUARD, pteToSwpEntry } from "../pgtable/swapops.ts";
@@ -461,10 +462,18 @@ function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolea
     if (!vma) return E("ENOMEM");
     if (vma.vm_flags & (VM_PFNMAP | VM_IO)) return E("EINVAL");
     if (!(vma.vm_flags & (write ? VM_WRITE : VM_READ))) return E("EINVAL");
-    const ret = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
-    if (ret & VM_FAULT_OOM) return E("ENOMEM");
-    if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return E("EHWPOISON");
-    if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return E("EFAULT");
+    // __get_user_pages(): fault until follow_page finds what the access
+    // needs. A write may take two faults: a uffd-wp marker in a WP_ASYNC
+    // VMA first maps the page write-protected, then do_wp_page() resolves it.
+    for (let tries = 0; tries < 3; tries++) {
+      const ret = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+      if (ret & VM_FAULT_OOM) return E("ENOMEM");
+      if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return E("EHWPOISON");
+      if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return E("EFAULT");
+      const pt = lookupPteTable(mm, addr);
+      const lo = pt ? pt.e[2 * pteIndex(addr)] : 0;
+      if (!write || !(lo & _PAGE_PRESENT) || (lo & _PAGE_RW)) break;
+    }
   }
   return 0;
 }

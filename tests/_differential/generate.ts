@@ -1,7 +1,9 @@
 /**
  * Random scenarios for the differential suite: short op sequences over
  * anonymous private and shared mappings and memfd mappings, with munmap,
- * mprotect, madvise, reads, writes and pagemap reads. Every address is
+ * mprotect, madvise, reads, writes, pagemap reads, PAGEMAP_SCAN, and
+ * userfaultfd write-protection in WP_ASYNC mode (the only userfaultfd mode
+ * in which no access waits for a monitor). Every address is
  * relative to a mapping the sequence made and stays inside the pages that
  * mapping first covered (lib/live/normalize.ts, items 1 and 5), so the live
  * run never names memory the Deno process owns.
@@ -89,6 +91,48 @@ const MFD_FLAGS = [
   0x20,
 ] as const;
 
+/** PAGEMAP_SCAN flags: valid ones most often, and an unknown bit (EINVAL). */
+const SCAN_FLAGS = [
+  0,
+  0,
+  0,
+  C.PM_SCAN_WP_MATCHING,
+  C.PM_SCAN_WP_MATCHING,
+  C.PM_SCAN_CHECK_WPASYNC,
+  C.PM_SCAN_WP_MATCHING | C.PM_SCAN_CHECK_WPASYNC,
+  4,
+] as const;
+
+/** Category masks: the usual selections, and a bit past PAGE_IS_GUARD (EINVAL) now and then. */
+const SCAN_MASKS = [
+  0,
+  0,
+  C.PAGE_IS_WRITTEN,
+  C.PAGE_IS_WRITTEN,
+  C.PAGE_IS_PRESENT,
+  C.PAGE_IS_PRESENT | C.PAGE_IS_WRITTEN,
+  C.PAGE_IS_WPALLOWED,
+  C.PAGE_IS_SWAPPED,
+  C.PAGE_IS_FILE,
+  C.PAGE_IS_PFNZERO,
+  C.PM_SCAN_CATEGORIES,
+] as const;
+
+/** The any-of selection every generated scan makes (lib/live/normalize.ts, item 8). */
+const SCAN_SELECT = C.PAGE_IS_PRESENT | C.PAGE_IS_SWAPPED | C.PAGE_IS_WPALLOWED;
+
+/** Inverted categories that leave {@link SCAN_SELECT} alone. */
+const SCAN_INVERTED = [0, 0, 0, C.PAGE_IS_WRITTEN, C.PAGE_IS_FILE] as const;
+
+/** UFFDIO_WRITEPROTECT modes: protect, unprotect, and an unknown bit (EINVAL). */
+const WP_MODES = [
+  C.UFFDIO_WRITEPROTECT_MODE_WP,
+  C.UFFDIO_WRITEPROTECT_MODE_WP,
+  0,
+  C.UFFDIO_WRITEPROTECT_MODE_WP | C.UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+  4,
+] as const;
+
 /** A mapping the sequence made: the op that made it and the pages it first covered. */
 interface Made {
   op: number;
@@ -132,6 +176,9 @@ export function generateScenario(r: Random): ScenarioOp[] {
       read: 4,
       write: 4,
       pagemap: 5,
+      uffdWp: 1.5,
+      writeprotect: 1.5,
+      scan: 4,
     });
     switch (kind) {
       case "memfd":
@@ -202,6 +249,39 @@ export function generateScenario(r: Random): ScenarioOp[] {
         ops.push({ op: "madvise", args: [ref, len, r.pick(ADVICE)] });
         break;
       }
+      case "uffdWp": {
+        const { ref, len } = range(r.pick(maps));
+        ops.push({ op: "uffdWpAsync", args: [ref, len] });
+        break;
+      }
+      case "writeprotect": {
+        const { ref, len } = range(r.pick(maps));
+        ops.push({ op: "uffdWriteprotect", args: [ref, len, r.pick(WP_MODES)] });
+        break;
+      }
+      case "scan": {
+        // Only pages that are present, swapped or in a WP_ASYNC VMA are
+        // selected (lib/live/normalize.ts, item 8): the any-of mask always
+        // holds those three, and no inverted bit can make another page match it.
+        const { ref, len } = range(r.pick(maps));
+        const bad = () => (r.chance(0.03) ? C.PAGE_IS_GUARD << 1 : 0);
+        const anyof = SCAN_SELECT | r.pick([0, 0, C.PAGE_IS_PFNZERO, C.PAGE_IS_GUARD]) | bad();
+        ops.push({
+          op: "pagemapScan",
+          args: [
+            ref,
+            len,
+            r.pick(SCAN_FLAGS),
+            r.pick([0, 1, 2, 8]),
+            r.chance(0.3) ? r.int(1, 4) : 0,
+            r.pick(SCAN_INVERTED),
+            r.pick(SCAN_MASKS) | bad(),
+            anyof,
+            r.chance(0.8) ? C.PM_SCAN_CATEGORIES : r.pick(SCAN_MASKS),
+          ],
+        });
+        break;
+      }
       case "read":
       case "write":
       case "pagemap": {
@@ -223,7 +303,12 @@ export function generateScenario(r: Random): ScenarioOp[] {
   const made = maps.filter((m) => m.op < out.length);
   if (made.length && r.chance(0.7)) {
     const m = r.pick(made);
-    out.push({ op: "pagemap", args: [{ m: m.op }, m.pages] });
+    out.push(
+      r.chance(0.7) ? { op: "pagemap", args: [{ m: m.op }, m.pages] } : {
+        op: "pagemapScan",
+        args: [{ m: m.op }, m.pages * PS, 0, m.pages, 0, 0, 0, SCAN_SELECT, C.PM_SCAN_CATEGORIES],
+      },
+    );
   }
   return out.slice(0, MAX_OPS);
 }
