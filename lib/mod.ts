@@ -167,3 +167,35 @@ export * as geometries from "./geometry/mod.ts";
 
 // The real kernel through Deno FFI (Linux only; opened on first use).
 export * as live from "./live/mod.ts";
+
+// MMU notifiers, GUP, device-exclusive entries and a simulated device.
+export * from "./mm/mmu_notifier.ts";
+export {
+  folioMaybeDmaPinned,
+  FOLL_ANON,
+  FOLL_FORCE,
+  FOLL_GET,
+  FOLL_HWPOISON,
+  FOLL_LONGTERM,
+  FOLL_PIN,
+  FOLL_SPLIT_PMD,
+  FOLL_TOUCH,
+  FOLL_WRITE,
+  getUserPages,
+  GUP_PIN_COUNTING_BIAS,
+  gupMustUnshare,
+  gupReferences,
+  pinUserPages,
+  putPage,
+  unpinUserPage,
+} from "./mm/gup.ts";
+export {
+  folioMakeDeviceExclusive,
+  makeDeviceExclusive,
+  makeDeviceExclusiveRange,
+  pageMakeDeviceExclusiveOne,
+} from "./mm/rmap.ts";
+export type { DeviceExclusivePage, MakeExclusiveArgs } from "./mm/rmap.ts";
+export { restoreExclusivePte, tryRestoreExclusivePte } from "./mm/memory.ts";
+export { folioLock, folioTestLocked, folioTrylock, folioUnlock } from "./mm/filemap.ts";
+export * from "./hmm/mod.ts";

@@ -12,6 +12,7 @@ import { Process, type SpawnOptions } from "./process.ts";
 import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
 import { pageTablePathSvg } from "../plot/page_table_path.ts";
 import type { Figure } from "../plot/figure.ts";
+import { Dmirror, type DmirrorOptions } from "../hmm/test_hmm.ts";
 
 /** Options of simulate(). */
 export interface SimulateOptions {
@@ -99,6 +100,14 @@ export class Kernel {
       pgalloc_normal: m.allocs,
       pgfree: m.frees,
     };
+  }
+
+  /**
+   * A simulated device (lib/test_hmm.c's dmirror) mirroring `p`: device
+   * reads and writes, device atomics on pages made device-exclusive.
+   */
+  device(p: Process, options?: DmirrorOptions): Dmirror {
+    return new Dmirror(p, options);
   }
 
   /** The path of `addr` through `p`'s page tables. */

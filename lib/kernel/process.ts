@@ -266,7 +266,8 @@ export class Process {
       owner.pid = pid;
       const mm = dupMmap(this.mm, pid, owner);
       if (!mm) throw new Errno("ENOMEM", "fork");
-      return mm;
+      if (typeof mm === "number") check(mm, "fork");
+      return mm as MmStruct;
     });
     return child;
   }

@@ -50,11 +50,21 @@ export interface KernelVariants {
    * new page-cache folio dirty. v6.18 makes every installed PTE dirty.
    */
   mcopyInstallPtesV2: boolean;
+  /**
+   * Device-exclusive entries as in v5.14-v6.14, the series reviewed in
+   * 001_5dec3032e006ff91.txt: make_device_exclusive_range() (GUP of the
+   * whole range, then an rmap walk per page that checks `ttp->address`),
+   * SWP_DEVICE_EXCLUSIVE_WRITE/_READ entries, the mapcount dropped while
+   * the device owns the page, and MMU_NOTIFY_EXCLUSIVE (owner NULL) when a
+   * CPU fault restores the PTE. Off: v6.18's make_device_exclusive().
+   */
+  deviceExclusiveRange: boolean;
 }
 
 export const DEFAULT_VARIANTS: Readonly<KernelVariants> = Object.freeze({
   silentPoison: false,
   mcopyInstallPtesV2: false,
+  deviceExclusiveRange: false,
 });
 
 /** Merges variant switches into the defaults, rejecting unknown names. */
@@ -94,7 +104,7 @@ export class MmCore {
     readonly variants: Readonly<KernelVariants> = DEFAULT_VARIANTS,
   ) {
     this.memmap = new MemMap(memoryBytes);
-    this.swapops = new SwapOps(config);
+    this.swapops = new SwapOps(config, variants.deviceExclusiveRange);
     this.bits = pteBits(config);
     this.softDirtyLo = config.MEM_SOFT_DIRTY ? _PAGE_SOFT_DIRTY_BIT : 0;
     this.uffdWpLo = config.HAVE_ARCH_USERFAULTFD_WP ? _PAGE_UFFD_WP_BIT : 0;

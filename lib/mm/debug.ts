@@ -17,7 +17,13 @@
  *    maps one, and a PG_hwpoison page holds one reference more than its
  *    mappings and page cache: the one memory_failure() keeps so that the
  *    page never returns to the allocator (the model does not free or
- *    unpoison it).
+ *    unpoison it);
+ *  - "device exclusive": a device-exclusive entry names a live anonymous
+ *    page and is charged to MM_ANONPAGES; in v6.18 it is still a mapping
+ *    (mapcount, PageAnonExclusive), in the ≤ v6.14 variant it holds a
+ *    reference but no mapcount;
+ *  - references held through GUP (get_user_pages(), pin_user_pages()) are
+ *    part of the expected refcount.
  * @module
  */
 import { VmBugError } from "../kernel/bug.ts";
@@ -30,15 +36,18 @@ import { vmNormalPage } from "./memory.ts";
 import { folioTestAnon, mmCounter, pageAnonExclusive } from "./rmap.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
+import { gupReferences } from "./gup.ts";
 
 /** Counts gathered from all page tables. */
 interface Census {
   mapcount: Map<number, number>;
+  /** References held by entries that are not mappings (≤ v6.14 device-exclusive). */
+  entryRefs: Map<number, number>;
 }
 
 /** Runs every invariant; throws VmBugError naming the first that fails. */
 export function checkInvariants(core: MmCore): void {
-  const census: Census = { mapcount: new Map() };
+  const census: Census = { mapcount: new Map(), entryRefs: new Map() };
   for (const mm of core.mms) checkMm(core, mm, census);
   checkPages(core, census);
 }
@@ -170,6 +179,9 @@ function checkPte(
   }
   const entry = pteToSwpEntry(pteFromHalves(lo, hi));
   if (core.swapops.isSwapDeviceEntry(entry)) rss[2]++;
+  if (core.swapops.isDeviceExclusiveEntry(entry)) {
+    checkDeviceExclusive(core, mm, addr, core.swapops.swpOffsetPfn(entry), rss, census);
+  }
   if (core.swapops.isHwpoisonEntry(entry)) {
     const pfn = core.swapops.swpOffsetPfn(entry);
     if (pfn >= m.highestPfn || !(m.flags[pfn] & PG_hwpoison)) {
@@ -182,8 +194,40 @@ function checkPte(
   }
 }
 
+function checkDeviceExclusive(
+  core: MmCore,
+  mm: MmStruct,
+  addr: number,
+  pfn: number,
+  rss: Float64Array,
+  census: Census,
+): void {
+  const m = core.memmap;
+  if (pfn >= m.highestPfn || m.pageType[pfn] === PGTY_buddy || !folioTestAnon(core, pfn)) {
+    throw new VmBugError("device exclusive", "device-exclusive entry names no anonymous page", {
+      addr,
+      pfn,
+      pid: mm.owner,
+    });
+  }
+  rss[mmCounter(core, pfn)]++;
+  if (core.variants.deviceExclusiveRange) {
+    census.entryRefs.set(pfn, (census.entryRefs.get(pfn) ?? 0) + 1);
+    return;
+  }
+  census.mapcount.set(pfn, (census.mapcount.get(pfn) ?? 0) + 1);
+  if (!pageAnonExclusive(core, pfn)) {
+    throw new VmBugError("device exclusive", "device-exclusive entry of a shared anonymous page", {
+      addr,
+      pfn,
+      pid: mm.owner,
+    });
+  }
+}
+
 function checkPages(core: MmCore, census: Census): void {
   const m = core.memmap;
+  const gup = gupReferences(core);
   const cached = new Set<number>();
   for (const obj of core.mappings) {
     if (obj && "pages" in obj) { for (const pfn of obj.pages.values()) cached.add(pfn); }
@@ -208,7 +252,8 @@ function checkPages(core: MmCore, census: Census): void {
         ptes: mapped,
       });
     }
-    const expected = mapped + (cached.has(pfn) ? 1 : 0) + (m.flags[pfn] & PG_hwpoison ? 1 : 0);
+    const expected = mapped + (census.entryRefs.get(pfn) ?? 0) + (cached.has(pfn) ? 1 : 0) +
+      (m.flags[pfn] & PG_hwpoison ? 1 : 0) + (gup.get(pfn) ?? 0);
     if (m.refcount[pfn] !== expected) {
       throw new VmBugError("refcount", "refcount differs from mappings plus page cache", {
         pfn,

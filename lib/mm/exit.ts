@@ -8,14 +8,25 @@
 import { type MmStruct, NR_MM_COUNTERS, RSS_NAMES } from "./mm_types.ts";
 import { freePgtables, ZAP_UNMAP, zapPageRange } from "./memory.ts";
 import { removeVma } from "./mmap.ts";
+import {
+  MMU_NOTIFIER_RANGE_ALL,
+  MMU_NOTIFY_UNMAP,
+  mmuNotifierRelease,
+  withMmuNotifier,
+} from "./mmu_notifier.ts";
 import { TASK_SIZE } from "../kernel/constants.ts";
 
 /** exit_mmap() + check_mm() + mmdrop(). Returns the log lines it printed. */
 export function exitMmap(mm: MmStruct): string[] {
   const core = mm.core;
   const printed: string[] = [];
+  // The mm's last user is gone: secondary MMUs let go first.
+  mmuNotifierRelease(mm);
   mm.mmap_lock.downWrite("exit_mmap");
-  for (const vma of [...mm.vmas]) zapPageRange(vma, vma.vm_start, vma.vm_end, ZAP_UNMAP);
+  // unmap_vmas() over everything: MMU_NOTIFY_UNMAP of [0, ULONG_MAX].
+  withMmuNotifier(MMU_NOTIFY_UNMAP, mm, 0, MMU_NOTIFIER_RANGE_ALL, () => {
+    for (const vma of [...mm.vmas]) zapPageRange(vma, vma.vm_start, vma.vm_end, ZAP_UNMAP);
+  });
   for (const vma of [...mm.vmas]) removeVma(mm, vma);
   freePgtables(mm, 0, TASK_SIZE);
   mm.mmap_lock.upWrite();

@@ -27,14 +27,16 @@ import {
 } from "../userfaultfd/userfaultfd.ts";
 
 /**
- * dup_mmap(): returns the child's mm, or null when out of memory (the
- * half-built mm is torn down again, as mmput() does after a failed fork).
+ * dup_mmap(): returns the child's mm, or null when out of memory, or the
+ * -errno copy_page_range() failed with (-EBUSY: a device-exclusive entry
+ * whose folio lock was contended). The half-built mm is torn down again,
+ * as mmput() does after a failed fork.
  */
 export function dupMmap(
   oldmm: MmStruct,
   childPid: number,
   childOwner?: UffdOwner,
-): MmStruct | null {
+): MmStruct | number | null {
   const core = oldmm.core;
   if (core.memmap.nrFreePages === 0) return null;
   const mm = new MmStruct(core, childPid);
@@ -75,9 +77,10 @@ export function dupMmap(
       }
       insertVma(mm, tmp);
       if (vma.vm_flags & VM_WIPEONFORK) continue;
-      if (copyPageRange(tmp, vma) < 0) {
+      const err = copyPageRange(tmp, vma);
+      if (err < 0) {
         exitMmap(mm);
-        return null;
+        return err === -12 ? null : err;
       }
     }
   } finally {

@@ -62,6 +62,13 @@ import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import { PTE_MARKER_GUARD, pteToSwpEntry } from "../pgtable/swapops.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
 import { walkPteRange } from "./pagewalk.ts";
+import {
+  MMU_NOTIFY_CLEAR,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+  withMmuNotifier,
+} from "./mmu_notifier.ts";
 import { shrinkFolio } from "./vmscan.ts";
 import {
   memoryFailure,
@@ -262,7 +269,17 @@ function madviseGuardInstall(vma: Vma, start: number, end: number): number {
   const mm = vma.vm_mm;
   const core = mm.core;
   if (!anonVmaPrepare(core, vma)) return E("ENOMEM");
-  zapPageRange(vma, start, end, { evenCows: true, dropMarkers: false, reclaimPt: false });
+  // The install walk zaps (zap_page_range_single(): MMU_NOTIFY_CLEAR) only
+  // when it met a populated PTE; markers alone need no zap.
+  if (rangeHasPages(vma, start, end)) {
+    withMmuNotifier(
+      MMU_NOTIFY_CLEAR,
+      mm,
+      start,
+      end,
+      () => zapPageRange(vma, start, end, { evenCows: true, dropMarkers: false, reclaimPt: false }),
+    );
+  }
   const guard = core.swapops.makePteMarker(PTE_MARKER_GUARD);
   for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
     const pt = pteAlloc(mm, addr);
@@ -313,11 +330,13 @@ function updateFlags(
 function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: boolean): number {
   const bad = VM_PFNMAP | (allowLocked ? 0 : VM_LOCKED);
   if (vma.vm_flags & bad) return E("EINVAL");
-  zapPageRange(vma, start, end, {
-    evenCows: true,
-    dropMarkers: false,
-    reclaimPt: vma.vm_mm.core.config.PT_RECLAIM,
-  });
+  // zap_page_range_single_batched(): MMU_NOTIFY_CLEAR around the zap.
+  withMmuNotifier(MMU_NOTIFY_CLEAR, vma.vm_mm, start, end, () =>
+    zapPageRange(vma, start, end, {
+      evenCows: true,
+      dropMarkers: false,
+      reclaimPt: vma.vm_mm.core.config.PT_RECLAIM,
+    }));
   return 0;
 }
 
@@ -335,6 +354,8 @@ function madviseFree(vma: Vma, start: number, end: number): number {
   if (!vma.isAnonymous) return E("EINVAL");
   const core = vma.vm_mm.core;
   const m = core.memmap;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, vma.vm_mm, start, end);
+  mmuNotifierInvalidateRangeStart(range);
   walkPteRange(vma.vm_mm, start, end, "madvise_free_pte_range", (pt, i) => {
     const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
     if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
@@ -353,7 +374,19 @@ function madviseFree(vma: Vma, start: number, end: number): number {
     pt.e[2 * i] = lo & ~(_PAGE_DIRTY | _PAGE_ACCESSED);
     m.flags[pfn] &= ~PG_swapbacked;
   });
+  mmuNotifierInvalidateRangeEnd(range);
   return 0;
+}
+
+/** Whether [start, end) holds a PTE other than a guard marker (a page or another entry). */
+function rangeHasPages(vma: Vma, start: number, end: number): boolean {
+  const ops = vma.vm_mm.core.swapops;
+  let found = false;
+  walkPteRange(vma.vm_mm, start, end, "guard_install_pte_entry", (pt, i) => {
+    const pte = pt.get(i);
+    if (!(ops.isPteMarker(pte) && ops.isGuardSwpEntry(pteToSwpEntry(pte)))) found = true;
+  });
+  return found;
 }
 
 /**
@@ -363,13 +396,13 @@ function madviseFree(vma: Vma, start: number, end: number): number {
  */
 function madvisePageout(vma: Vma, start: number, end: number): void {
   const core = vma.vm_mm.core;
-  walkPteRange(vma.vm_mm, start, end, "madvise_cold_or_pageout_pte_range", (pt, i) => {
+  walkPteRange(vma.vm_mm, start, end, "madvise_cold_or_pageout_pte_range", (pt, i, addr) => {
     const lo = pt.e[2 * i];
     if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return;
     const pfn = vmNormalPage(lo, pt.e[2 * i + 1]);
     if (pfn < 0 || core.memmap.mapcount[pfn] > 1) return;
     pt.e[2 * i] = lo & ~_PAGE_ACCESSED;
-    shrinkFolio(vma, pt, i, pfn);
+    shrinkFolio(vma, pt, i, pfn, addr);
   });
 }
 

@@ -41,7 +41,13 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
-import { isSwapPte, pteFromHalves } from "../arch/x86/pgtable.ts";
+import {
+  isSwapPte,
+  type Pte,
+  pteFromHalves,
+  pteSwpSoftDirty,
+  pteSwpUffdWp,
+} from "../arch/x86/pgtable.ts";
 import {
   PTE_MARKER_GUARD,
   PTE_MARKER_POISONED,
@@ -51,6 +57,7 @@ import {
 import {
   allocAnonFolio,
   anonVmaPrepare,
+  folioAddAnonRmapPte,
   folioAddFileRmapPte,
   folioAddNewAnonRmap,
   folioDupFileRmapPte,
@@ -64,6 +71,19 @@ import {
   setPageAnonExclusive,
 } from "./rmap.ts";
 import { PG_dirty, PG_hwpoison, PG_referenced } from "./memmap.ts";
+import { folioLock, folioTestLocked, folioTrylock, folioUnlock } from "./filemap.ts";
+import { folioMaybeDmaPinned } from "./gup.ts";
+import { canChangePteWritable } from "./mprotect.ts";
+import { assertLocked } from "../kernel/locking.ts";
+import {
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_EXCLUSIVE,
+  MMU_NOTIFY_PROTECTION_PAGE,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInitOwner,
+  withMmuNotifier,
+} from "./mmu_notifier.ts";
 import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import {
@@ -565,12 +585,28 @@ function wpPageCopy(vmf: VmFault, oldPfn: number): number {
   const mm = vma.vm_mm;
   const core = mm.core;
   const m = core.memmap;
-  const unshare = (vmf.flags & FAULT_FLAG_UNSHARE) !== 0;
   if (!anonVmaPrepare(core, vma)) return VM_FAULT_OOM;
   const pfn = allocAnonFolio(core);
   if (pfn < 0) return VM_FAULT_OOM;
   const oldFrame = halvesPfn(vmf.origLo, vmf.origHi);
   if (oldFrame !== core.zeroPfn) m.copyPage(pfn, oldFrame);
+  // The PTE will point at another page: secondary MMUs must drop the old one.
+  return withMmuNotifier(
+    MMU_NOTIFY_CLEAR,
+    mm,
+    vmf.address,
+    vmf.address + 4096,
+    () => wpPageCopyInstall(vmf, oldPfn, pfn),
+  );
+}
+
+/** wp_page_copy() under the PTE lock: replace the old page by the copy `pfn`. */
+function wpPageCopyInstall(vmf: VmFault, oldPfn: number, pfn: number): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  const unshare = (vmf.flags & FAULT_FLAG_UNSHARE) !== 0;
   const pt = vmf.pt!;
   pt.ptl!.lock("wp_page_copy");
   if (pt.e[2 * vmf.idx] !== vmf.origLo || pt.e[2 * vmf.idx + 1] !== vmf.origHi) {
@@ -615,19 +651,152 @@ export function vmNormalPage(lo: number, hi: number): number {
 
 /**
  * do_swap_page(): a non-present entry. The model has no swap device, so
- * only the special entries can be met: hwpoison, PTE markers (and
- * migration/device entries once a lesson installs them).
+ * only the special entries can be met: device-exclusive entries, hwpoison,
+ * PTE markers (and migration entries once a lesson installs them).
  */
 function doSwapPage(vmf: VmFault): number {
   const core = vmf.vma.vm_mm.core;
   const ops = core.swapops;
   const entry = pteToSwpEntry(pteFromHalves(vmf.origLo, vmf.origHi));
+  if (ops.isDeviceExclusiveEntry(entry)) {
+    return removeDeviceExclusiveEntry(vmf, ops.swpOffsetPfn(entry));
+  }
   if (ops.isHwpoisonEntry(entry)) return VM_FAULT_HWPOISON;
   if (ops.isPteMarkerEntry(entry)) return handlePteMarker(vmf, ops.pteMarkerGet(entry));
   core.printk(
     `BUG: Bad page map in process: pte:${pteFromHalves(vmf.origLo, vmf.origHi).toString(16)}`,
   );
   return VM_FAULT_SIGBUS;
+}
+
+// --- device-exclusive entries -------------------------------------------------------
+
+/**
+ * remove_device_exclusive_entry(): a CPU access hit a device-exclusive
+ * entry; give the page back to the CPU. Steps, as the lesson numbers them:
+ *
+ *  1. take a reference and the folio lock (folio_lock_or_retry(): a fault
+ *     that may retry returns VM_FAULT_RETRY when the lock is held);
+ *  2. invalidate_range_start() over the page: an invalid → valid change,
+ *     which needs no flush for the CPU, but the device must learn that it
+ *     lost exclusive access (the point argued in 001_5dec3032e006ff91.txt).
+ *     v6.18 sends MMU_NOTIFY_CLEAR; the ≤ v6.14 variant sent
+ *     MMU_NOTIFY_EXCLUSIVE with no owner;
+ *  3. under the PTE lock, if the entry is still the one the fault saw,
+ *     restore_exclusive_pte();
+ *  4. unlock, drop the reference, invalidate_range_end().
+ */
+function removeDeviceExclusiveEntry(vmf: VmFault, pfn: number): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  // step 1: folio_try_get() cannot fail: the entry holds a reference.
+  m.refcount[pfn]++;
+  if (!folioTrylock(core, pfn)) {
+    if (vmf.flags & FAULT_FLAG_ALLOW_RETRY) {
+      m.put(pfn);
+      return VM_FAULT_RETRY;
+    }
+    folioLock(core, pfn);
+  }
+  // step 2
+  const legacy = core.variants.deviceExclusiveRange;
+  const range = mmuNotifierRangeInitOwner(
+    legacy ? MMU_NOTIFY_EXCLUSIVE : MMU_NOTIFY_CLEAR,
+    0,
+    mm,
+    vmf.address,
+    vmf.address + 4096,
+    null,
+  );
+  mmuNotifierInvalidateRangeStart(range);
+  // step 3
+  const pt = vmf.pt!;
+  pt.ptl!.lock("remove_device_exclusive_entry");
+  if (!vmfPteChanged(vmf)) {
+    restoreExclusivePte(vma, pfn, vmf.address, pt, vmf.idx, pteFromHalves(vmf.origLo, vmf.origHi));
+  }
+  pt.ptl!.unlock();
+  // step 4
+  folioUnlock(core, pfn);
+  m.put(pfn);
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/**
+ * restore_exclusive_pte(): put the present PTE back in place of the
+ * device-exclusive entry `orig` at `pt[idx]`. Called with the folio lock
+ * and the PTE lock held. The new PTE is old (pte_mkold), keeps the
+ * entry's soft-dirty and uffd-wp bits, and no page reference is taken:
+ * the entry held one.
+ *
+ *  - v6.18: writable only where the VMA is (VM_WRITE) and
+ *    can_change_pte_writable() allows, dirty if the folio is; the mapcount
+ *    was never dropped, so the rmap is left alone.
+ *  - ≤ v6.14: writable (and dirty) if the entry was the WRITE type and the
+ *    VMA is writable (maybe_mkwrite()), unless uffd-wp; the mapcount that
+ *    make_device_exclusive_range() dropped comes back
+ *    (folio_add_anon_rmap_pte()).
+ */
+export function restoreExclusivePte(
+  vma: Vma,
+  pfn: number,
+  _address: number,
+  pt: PageTable,
+  idx: number,
+  orig: Pte,
+): void {
+  const core = vma.vm_mm.core;
+  assertLocked(pt.ptl!, "restore_exclusive_pte");
+  if (!folioTestLocked(core, pfn)) {
+    throw new VmBugError("folio lock", "restore_exclusive_pte() without the folio lock", { pfn });
+  }
+  let lo = ((pfnLo(pfn) | vma.protLo) & ~_PAGE_ACCESSED) >>> 0;
+  const hi = pfnHi(pfn) | vma.protHi;
+  if (pteSwpSoftDirty(orig, core.bits)) lo |= core.softDirtyLo;
+  const uffdWp = pteSwpUffdWp(orig, core.bits);
+  if (uffdWp) lo = (lo | core.uffdWpLo) & ~_PAGE_RW;
+  if (core.variants.deviceExclusiveRange) {
+    const entry = pteToSwpEntry(orig);
+    if (!uffdWp && core.swapops.isWritableDeviceExclusiveEntry(entry)) {
+      lo |= _PAGE_DIRTY;
+      if (vma.vm_flags & VM_WRITE) lo |= _PAGE_RW;
+    }
+    if (!folioTestAnon(core, pfn)) {
+      core.warnOnce("restore-exclusive-file", "file folio in a device-exclusive entry");
+    }
+    folioAddAnonRmapPte(core, pfn);
+  } else if ((vma.vm_flags & VM_WRITE) && canChangePteWritable(vma, lo | _PAGE_PRESENT, hi)) {
+    if (core.memmap.flags[pfn] & PG_dirty) lo |= _PAGE_DIRTY;
+    lo |= _PAGE_RW;
+  }
+  pt.setHalves(idx, lo >>> 0, hi);
+}
+
+/**
+ * try_restore_exclusive_pte(): fork's way to make a device-exclusive
+ * entry present again before copying it. It may not sleep on the folio
+ * lock (it holds PTE locks), so a contended lock fails the fork with
+ * -EBUSY, the option Peter Xu suggested in 001_5dec3032e006ff91.txt
+ * ("failing the fork() directly when trylock_page() failed"). No MMU
+ * notifier here: copy_page_range() already sent MMU_NOTIFY_PROTECTION_PAGE
+ * for the whole COW mapping. Returns 0 or -EBUSY.
+ */
+export function tryRestoreExclusivePte(
+  vma: Vma,
+  address: number,
+  pt: PageTable,
+  idx: number,
+  orig: Pte,
+): number {
+  const core = vma.vm_mm.core;
+  const pfn = core.swapops.swpOffsetPfn(pteToSwpEntry(orig));
+  if (!folioTrylock(core, pfn)) return -16; // -EBUSY
+  restoreExclusivePte(vma, pfn, address, pt, idx, orig);
+  folioUnlock(core, pfn);
+  return 0;
 }
 
 /**
@@ -756,6 +925,18 @@ function zapNonpresent(vma: Vma, pt: PageTable, i: number, details: ZapDetails):
   const core = vma.vm_mm.core;
   const ops = core.swapops;
   const entry = pteToSwpEntry(pt.get(i));
+  if (ops.isDeviceExclusiveEntry(entry)) {
+    // The entry maps an anonymous folio: zap it only where anonymous
+    // folios go (should_zap_folio()). v6.18 kept the mapcount while the
+    // device owned the page, so the rmap goes now; ≤ v6.14 dropped it then.
+    if (details.mapping && !details.evenCows) return;
+    const pfn = ops.swpOffsetPfn(entry);
+    vma.vm_mm.rss[mmCounter(core, pfn)]--;
+    if (!core.variants.deviceExclusiveRange) folioRemoveRmapPte(core, pfn);
+    pt.setHalves(i, 0, 0);
+    core.memmap.put(pfn);
+    return;
+  }
   if (details.mapping) return;
   if (ops.isSwapDeviceEntry(entry)) {
     vma.vm_mm.rss[MM_SWAPENTS]--;
@@ -849,7 +1030,14 @@ export function unmapMappingRange(
     if (s >= e) continue;
     const a = vma.vm_start + (s - vma.vm_pgoff) * 4096;
     const b = vma.vm_start + (e - vma.vm_pgoff) * 4096;
-    zapPageRange(vma, a, b, { evenCows, dropMarkers: false, reclaimPt: false, mapping });
+    // zap_page_range_single(): MMU_NOTIFY_CLEAR.
+    withMmuNotifier(
+      MMU_NOTIFY_CLEAR,
+      vma.vm_mm,
+      a,
+      b,
+      () => zapPageRange(vma, a, b, { evenCows, dropMarkers: false, reclaimPt: false, mapping }),
+    );
   }
 }
 
@@ -868,13 +1056,30 @@ export function vmaNeedsCopy(dst: Vma, src: Vma): boolean {
  * copy_page_range() → copy_pte_range(): duplicate the parent's PTEs into
  * the child. A private writable page becomes read-only in both
  * (copy-on-write); anonymous pages lose PageAnonExclusive and gain a
- * mapcount; the child's PTEs are old, and clean in shared mappings.
+ * mapcount; the child's PTEs are old, and clean in shared mappings. A COW
+ * mapping is copied inside an MMU_NOTIFY_PROTECTION_PAGE bracket on the
+ * parent (its PTEs become read-only). A device-exclusive entry of the
+ * parent is first restored (try_restore_exclusive_pte()), then copied as
+ * the present PTE it became; when its folio lock is contended the copy
+ * stops with -EBUSY and so does fork(). Returns 0 or -errno.
  */
 export function copyPageRange(dst: Vma, src: Vma): number {
   if (!vmaNeedsCopy(dst, src)) return 0;
+  if (!isCowMapping(src.vm_flags)) return copyPteRanges(dst, src);
+  return withMmuNotifier(
+    MMU_NOTIFY_PROTECTION_PAGE,
+    src.vm_mm,
+    src.vm_start,
+    src.vm_end,
+    () => copyPteRanges(dst, src),
+  );
+}
+
+function copyPteRanges(dst: Vma, src: Vma): number {
   const srcMm = src.vm_mm, dstMm = dst.vm_mm;
   const cow = isCowMapping(src.vm_flags);
   const keepUffdWp = (dst.vm_flags & 0x1000) !== 0;
+  const ops = srcMm.core.swapops;
   for (let addr = src.vm_start; addr < src.vm_end;) {
     const tableEnd = Math.min(src.vm_end, (Math.floor(addr / 2097152) + 1) * 2097152);
     const spt = lookupPteTable(srcMm, addr);
@@ -883,45 +1088,66 @@ export function copyPageRange(dst: Vma, src: Vma): number {
       if (!dpt) return -12; // -ENOMEM
       dpt.ptl!.lock("copy_pte_range dst");
       spt.ptl!.lock("copy_pte_range src");
+      let ret = 0;
       for (let a = addr; a < tableEnd; a += 4096) {
         const i = pteIndex(a);
-        const lo = spt.e[2 * i], hi = spt.e[2 * i + 1];
+        let lo = spt.e[2 * i], hi = spt.e[2 * i + 1];
         if (lo === 0 && hi === 0) continue;
-        if (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
-          copyPresentPte(dst, src, spt, dpt, i, lo, hi, cow, keepUffdWp);
-        } else {
-          copyNonpresentPte(dst, src, dpt, i, lo, hi, keepUffdWp);
+        if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+          const pte = pteFromHalves(lo, hi);
+          if (!(isSwapPte(pte) && ops.isDeviceExclusiveEntry(pteToSwpEntry(pte)))) {
+            copyNonpresentPte(dst, src, dpt, i, lo, hi, keepUffdWp);
+            continue;
+          }
+          // Only COW mappings can hold device-exclusive entries.
+          if (!cow) throw new VmBugError("device exclusive", "entry in a non-COW mapping", { a });
+          ret = tryRestoreExclusivePte(src, a, spt, i, pte);
+          if (ret) break;
+          lo = spt.e[2 * i];
+          hi = spt.e[2 * i + 1];
         }
+        ret = copyPresentPte(dst, src, spt, dpt, i, a, lo, hi, cow, keepUffdWp);
+        if (ret) break;
       }
       spt.ptl!.unlock();
       dpt.ptl!.unlock();
+      if (ret) return ret;
     }
     addr = tableEnd;
   }
   return 0;
 }
 
+/**
+ * copy_present_pte(): share the page with the child. An exclusive
+ * anonymous page that may be pinned by GUP (folio_maybe_dma_pinned())
+ * cannot be shared, or the pin would stop seeing the parent's writes:
+ * copy_present_page() gives the child its own copy instead. Returns 0 or
+ * -ENOMEM.
+ */
 function copyPresentPte(
   dst: Vma,
   src: Vma,
   spt: PageTable,
   dpt: PageTable,
   i: number,
+  addr: number,
   lo: number,
   hi: number,
   cow: boolean,
   keepUffdWp: boolean,
-): void {
+): number {
   const core = src.vm_mm.core;
   const pfn = vmNormalPage(lo, hi);
   if (pfn >= 0) {
-    core.memmap.refcount[pfn]++;
     if (folioTestAnon(core, pfn)) {
-      // No GUP pins exist in the model yet, so the dup always succeeds.
-      folioTryDupAnonRmapPte(core, pfn, false);
+      if (!folioTryDupAnonRmapPte(core, pfn, folioMaybeDmaPinned(core, pfn))) {
+        return copyPresentPage(dst, dpt, i, addr, pfn, lo, keepUffdWp);
+      }
     } else {
       folioDupFileRmapPte(core, pfn);
     }
+    core.memmap.refcount[pfn]++;
     dst.vm_mm.rss[mmCounter(core, pfn)]++;
   }
   if (cow && (lo & _PAGE_RW)) {
@@ -932,6 +1158,34 @@ function copyPresentPte(
   lo &= ~_PAGE_ACCESSED;
   if (!keepUffdWp) lo &= ~core.uffdWpLo;
   dpt.setHalves(i, lo >>> 0, hi);
+  return 0;
+}
+
+/**
+ * copy_present_page(): the child gets a copy of a pinned exclusive page,
+ * mapped dirty and writable (if its VMA is) and exclusive; the parent's
+ * PTE is left as it was.
+ */
+function copyPresentPage(
+  dst: Vma,
+  dpt: PageTable,
+  i: number,
+  addr: number,
+  pfn: number,
+  lo: number,
+  keepUffdWp: boolean,
+): number {
+  const core = dst.vm_mm.core;
+  const copy = allocAnonFolio(core);
+  if (copy < 0) return -12; // -ENOMEM
+  core.memmap.copyPage(copy, pfn);
+  folioAddNewAnonRmap(core, copy, dst, addr, true);
+  dst.vm_mm.rss[MM_ANONPAGES]++;
+  let nlo = (pfnLo(copy) | dst.protLo | _PAGE_DIRTY) >>> 0;
+  if (dst.vm_flags & VM_WRITE) nlo |= _PAGE_RW;
+  if (keepUffdWp && (lo & core.uffdWpLo)) nlo = (nlo | core.uffdWpLo) & ~_PAGE_RW;
+  dpt.setHalves(i, nlo >>> 0, pfnHi(copy) | dst.protHi);
+  return 0;
 }
 
 /**

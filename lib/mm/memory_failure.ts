@@ -29,6 +29,7 @@
  * vm.memory_failure_early_kill (early kill is off, as by default).
  * @module
  */
+import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
 import { PAGE_SHIFT } from "../kernel/constants.ts";
@@ -124,7 +125,15 @@ function tryToUnmapHwpoison(core: MmCore, mm: MmStruct, pfn: number): number {
       const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
       if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) || vmNormalPage(lo, hi) !== pfn) return;
       if (lo & _PAGE_DIRTY) folioMarkDirty(core, pfn);
-      pt.set(i, swpEntryToPte(core.swapops.makeHwpoisonEntry(pfn)));
+      // try_to_unmap_one() brackets the change with MMU_NOTIFY_CLEAR (opened
+      // before the PTE lock in the kernel; subscribers here never take it).
+      withMmuNotifier(
+        MMU_NOTIFY_CLEAR,
+        mm,
+        addr,
+        addr + 4096,
+        () => pt.set(i, swpEntryToPte(core.swapops.makeHwpoisonEntry(pfn))),
+      );
       mm.rss[mmCounter(core, pfn)]--;
       folioRemoveRmapPte(core, pfn);
       core.memmap.put(pfn);

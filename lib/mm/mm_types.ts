@@ -14,6 +14,7 @@ import type { PageTable } from "../pgtable/pgtable.ts";
 import { type Pte, pteToHalves } from "../arch/x86/pgtable.ts";
 import type { MmCore } from "./core.ts";
 import type { UffdWait, UserfaultfdCtx } from "../userfaultfd/userfaultfd.ts";
+import type { MmuNotifierSubscriptions } from "./mmu_notifier.ts";
 
 // vm_flags (include/linux/mm.h). Values above bit 30 are kept as unsigned.
 export const VM_NONE = 0x0;
@@ -213,6 +214,8 @@ export class MmStruct {
   uffdWait: UffdWait | null = null;
   /** Handler calls during the current access (a handler that never resolves ends in Blocked). */
   uffdHandlerCalls = 0;
+  /** notifier_subscriptions: MMU notifiers of this mm (null until the first one). */
+  notifier_subscriptions: MmuNotifierSubscriptions | null = null;
 
   constructor(readonly core: MmCore, readonly owner: number) {
     this.pgd = core.allocTable(this, "pgd");

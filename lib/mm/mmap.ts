@@ -11,6 +11,7 @@
  * VM_ACCOUNT/overcommit not modelled.
  * @module
  */
+import { MMU_NOTIFY_UNMAP, withMmuNotifier } from "./mmu_notifier.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import {
   MAP_32BIT,
@@ -474,7 +475,10 @@ export function doMunmapRange(mm: MmStruct, start: number, end: number): void {
   splitAt(mm, end);
   const doomed = mm.vmas.filter((v) => v.vm_start >= start && v.vm_end <= end);
   if (doomed.length === 0) return;
-  for (const vma of doomed) zapPageRange(vma, vma.vm_start, vma.vm_end, ZAP_UNMAP);
+  // unmap_vmas(): one MMU_NOTIFY_UNMAP bracket around zapping them all.
+  withMmuNotifier(MMU_NOTIFY_UNMAP, mm, start, end, () => {
+    for (const vma of doomed) zapPageRange(vma, vma.vm_start, vma.vm_end, ZAP_UNMAP);
+  });
   for (const vma of doomed) removeVma(mm, vma);
   freePgtables(mm, start, end);
 }

@@ -6,12 +6,14 @@
 import { ERRNO } from "../kernel/errno.ts";
 import {
   PAGE_SIZE,
+  PMD_SIZE,
   PROT_EXEC,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
   PROT_READ,
   PROT_SEM,
   PROT_WRITE,
+  PUD_SIZE,
 } from "../kernel/constants.ts";
 import {
   type MmStruct,
@@ -36,7 +38,21 @@ import {
   splitAt,
   vmGetPageProt,
 } from "./mmap.ts";
-import { vmNormalPage } from "./memory.ts";
+import { lookupPteTable, vmNormalPage } from "./memory.ts";
+import type { PageTable } from "../pgtable/pgtable.ts";
+import { pteToSwpEntry, swpEntryToPte } from "../pgtable/swapops.ts";
+import {
+  pteSwpMksoftDirty,
+  pteSwpMkuffdWp,
+  pteSwpSoftDirty,
+  pteSwpUffdWp,
+} from "../arch/x86/pgtable.ts";
+import {
+  MMU_NOTIFY_PROTECTION_VMA,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from "./mmu_notifier.ts";
 import { walkPteRange } from "./pagewalk.ts";
 import {
   _PAGE_ACCESSED,
@@ -154,17 +170,79 @@ export function changeProtection(
   tryChangeWritable: boolean,
 ): void {
   const keepLo = chgMaskLo(vma);
-  walkPteRange(vma.vm_mm, start, end, "change_pte_range", (pt, i) => {
-    const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return;
-    let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
-    const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
-    if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
-      nlo |= _PAGE_RW;
+  withProtectionNotifier(
+    vma.vm_mm,
+    start,
+    end,
+    false,
+    () =>
+      walkPteRange(vma.vm_mm, start, end, "change_pte_range", (pt, i) => {
+        const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+        if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+          changeNonpresentPte(vma, pt, i);
+          return;
+        }
+        let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
+        const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
+        if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
+          nlo |= _PAGE_RW;
+        }
+        pt.e[2 * i] = nlo >>> 0;
+        pt.e[2 * i + 1] = nhi;
+      }),
+  );
+}
+
+/**
+ * change_pte_range() on a swap-format entry. In v6.18 a device-exclusive
+ * entry is left as it is (whether the restored PTE is writable is decided
+ * at restore time, from VM_WRITE). In the ≤ v6.14 variant a writable
+ * device-exclusive entry becomes a readable one, keeping its soft-dirty and
+ * uffd-wp bits.
+ */
+function changeNonpresentPte(vma: Vma, pt: PageTable, i: number): void {
+  const core = vma.vm_mm.core;
+  const ops = core.swapops;
+  const pte = pt.get(i);
+  const entry = pteToSwpEntry(pte);
+  if (!ops.isWritableDeviceExclusiveEntry(entry)) return;
+  let npte = swpEntryToPte(ops.makeReadableDeviceExclusiveEntry(ops.swpOffsetPfn(entry)));
+  if (pteSwpSoftDirty(pte, core.bits)) npte = pteSwpMksoftDirty(npte, core.bits);
+  if (pteSwpUffdWp(pte, core.bits)) npte = pteSwpMkuffdWp(npte, core.bits);
+  pt.set(i, npte);
+}
+
+/**
+ * change_pmd_range()'s MMU notifier: for each PUD span of [start, end),
+ * MMU_NOTIFY_PROTECTION_VMA from the first PMD entry that has a PTE table
+ * (or, when `allocating` PTE tables for uffd-wp markers, from the span's
+ * start) to the span's end; nothing for a span with no table. Runs `body`
+ * inside the brackets.
+ */
+export function withProtectionNotifier(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  allocating: boolean,
+  body: () => void,
+): void {
+  const ranges = [];
+  for (let addr = start; addr < end;) {
+    const pudEnd = Math.min(end, (Math.floor(addr / PUD_SIZE) + 1) * PUD_SIZE);
+    for (let a = addr; a < pudEnd; a = (Math.floor(a / PMD_SIZE) + 1) * PMD_SIZE) {
+      if (allocating || lookupPteTable(mm, a)) {
+        ranges.push(mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, pudEnd));
+        break;
+      }
     }
-    pt.e[2 * i] = nlo >>> 0;
-    pt.e[2 * i + 1] = nhi;
-  });
+    addr = pudEnd;
+  }
+  for (const r of ranges) mmuNotifierInvalidateRangeStart(r);
+  try {
+    body();
+  } finally {
+    for (const r of ranges) mmuNotifierInvalidateRangeEnd(r);
+  }
 }
 
 /** can_change_pte_writable(). */

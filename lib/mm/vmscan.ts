@@ -11,11 +11,13 @@ import type { PageTable } from "../pgtable/pgtable.ts";
 import type { Vma } from "./mm_types.ts";
 import { _PAGE_DIRTY } from "../arch/x86/pgtable_types.ts";
 import { PG_dirty, PG_swapbacked } from "./memmap.ts";
+import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 import { folioMarkDirty, folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
 import { shmemRecalcInode } from "./shmem.ts";
 
 /**
- * shrink_folio_list() for the folio `pfn` mapped at `pt[idx]` in `vma`.
+ * shrink_folio_list() for the folio `pfn` mapped at `pt[idx]` (address
+ * `addr`) in `vma`.
  * Called with the PTE lock held. With no swap device:
  *
  *  1. an anonymous, swap-backed folio needs swap space (add_to_swap()
@@ -29,7 +31,13 @@ import { shmemRecalcInode } from "./shmem.ts";
  *     the next access finds a hole. A dirty one stays there, since
  *     shmem_writeout() has no swap to write it to.
  */
-export function shrinkFolio(vma: Vma, pt: PageTable, idx: number, pfn: number): void {
+export function shrinkFolio(
+  vma: Vma,
+  pt: PageTable,
+  idx: number,
+  pfn: number,
+  addr: number,
+): void {
   const mm = vma.vm_mm;
   const core = mm.core;
   const m = core.memmap;
@@ -44,8 +52,10 @@ export function shrinkFolio(vma: Vma, pt: PageTable, idx: number, pfn: number): 
   } else if (lo & _PAGE_DIRTY) {
     folioMarkDirty(core, pfn);
   }
-  // try_to_unmap_one(): the PTE goes, and with it the mapping's reference.
-  pt.setHalves(idx, 0, 0);
+  // try_to_unmap_one(): the PTE goes, and with it the mapping's reference,
+  // inside an MMU_NOTIFY_CLEAR bracket (which the kernel opens before it
+  // takes the PTE lock; the model's subscribers never touch page tables).
+  withMmuNotifier(MMU_NOTIFY_CLEAR, mm, addr, addr + 4096, () => pt.setHalves(idx, 0, 0));
   mm.rss[mmCounter(core, pfn)]--;
   folioRemoveRmapPte(core, pfn);
   m.put(pfn);

@@ -12,6 +12,14 @@
  *   SWP_MIGRATION_READ, _READ_EXCLUSIVE, _WRITE   (MIGRATION), offset = pfn
  *   SWP_DEVICE_WRITE, _READ, SWP_DEVICE_EXCLUSIVE (DEVICE_PRIVATE), offset = pfn
  *   SWP_PTE_MARKER                offset = marker bits (no page at all)
+ *
+ * Up to v6.14 device-exclusive entries came in two types,
+ * SWP_DEVICE_EXCLUSIVE_WRITE and SWP_DEVICE_EXCLUSIVE_READ (SWP_DEVICE_NUM
+ * was 4), so every type above them, SWP_PTE_MARKER included, sat one lower
+ * for the same configuration; v6.15 merged them into SWP_DEVICE_EXCLUSIVE
+ * (whether the restored PTE is writable is decided when it is restored).
+ * `swapTypes(config, true)` gives the older numbering, which the
+ * `deviceExclusiveRange` variant of simulate() uses.
  * @module
  */
 import type { KernelConfig } from "../kernel/config.ts";
@@ -47,17 +55,28 @@ export interface SwapTypes {
   readonly SWP_MIGRATION_WRITE: number | null;
   readonly SWP_DEVICE_WRITE: number | null;
   readonly SWP_DEVICE_READ: number | null;
+  /** v6.15+: the one device-exclusive type (null in the ≤ v6.14 numbering). */
   readonly SWP_DEVICE_EXCLUSIVE: number | null;
+  /** ≤ v6.14: device-exclusive, writable when restored (null from v6.15 on). */
+  readonly SWP_DEVICE_EXCLUSIVE_WRITE: number | null;
+  /** ≤ v6.14: device-exclusive, read-only when restored (null from v6.15 on). */
+  readonly SWP_DEVICE_EXCLUSIVE_READ: number | null;
   readonly SWP_PTE_MARKER: number;
 }
 
-/** Computes the swap type numbers as include/linux/swap.h does. */
+/**
+ * Computes the swap type numbers as include/linux/swap.h does: v6.18's, or
+ * with `deviceExclusiveRange` those of v5.14-v6.14 (two device-exclusive
+ * types).
+ */
 export function swapTypes(
   config: Pick<KernelConfig, "MEMORY_FAILURE" | "MIGRATION" | "DEVICE_PRIVATE">,
+  deviceExclusiveRange = false,
 ): SwapTypes {
   const hwpoison = config.MEMORY_FAILURE ? 1 : 0;
   const migration = config.MIGRATION ? 3 : 0;
-  const device = config.DEVICE_PRIVATE ? 3 : 0;
+  // SWP_DEVICE_NUM
+  const device = config.DEVICE_PRIVATE ? (deviceExclusiveRange ? 4 : 3) : 0;
   const marker = 1;
   const max = (1 << MAX_SWAPFILES_SHIFT) - device - migration - hwpoison - marker;
   const mig = max + hwpoison;
@@ -70,7 +89,9 @@ export function swapTypes(
     SWP_MIGRATION_WRITE: migration ? mig + 2 : null,
     SWP_DEVICE_WRITE: device ? dev : null,
     SWP_DEVICE_READ: device ? dev + 1 : null,
-    SWP_DEVICE_EXCLUSIVE: device ? dev + 2 : null,
+    SWP_DEVICE_EXCLUSIVE: device && !deviceExclusiveRange ? dev + 2 : null,
+    SWP_DEVICE_EXCLUSIVE_WRITE: device && deviceExclusiveRange ? dev + 2 : null,
+    SWP_DEVICE_EXCLUSIVE_READ: device && deviceExclusiveRange ? dev + 3 : null,
     SWP_PTE_MARKER: dev + device,
   };
 }
@@ -97,8 +118,11 @@ export function swpEntryToPte(entry: SwpEntry): Pte {
  */
 export class SwapOps {
   readonly types: SwapTypes;
-  constructor(config: Pick<KernelConfig, "MEMORY_FAILURE" | "MIGRATION" | "DEVICE_PRIVATE">) {
-    this.types = swapTypes(config);
+  constructor(
+    config: Pick<KernelConfig, "MEMORY_FAILURE" | "MIGRATION" | "DEVICE_PRIVATE">,
+    deviceExclusiveRange = false,
+  ) {
+    this.types = swapTypes(config, deviceExclusiveRange);
   }
 
   nonSwapEntry(e: SwpEntry): boolean {
@@ -124,8 +148,15 @@ export class SwapOps {
   isWritableDevicePrivateEntry(e: SwpEntry): boolean {
     return e.type === this.types.SWP_DEVICE_WRITE;
   }
+  /** is_device_exclusive_entry(): any device-exclusive type of either numbering. */
   isDeviceExclusiveEntry(e: SwpEntry): boolean {
-    return e.type === this.types.SWP_DEVICE_EXCLUSIVE;
+    const t = this.types;
+    return e.type === t.SWP_DEVICE_EXCLUSIVE || e.type === t.SWP_DEVICE_EXCLUSIVE_WRITE ||
+      e.type === t.SWP_DEVICE_EXCLUSIVE_READ;
+  }
+  /** is_writable_device_exclusive_entry() (≤ v6.14; never true in v6.18's numbering). */
+  isWritableDeviceExclusiveEntry(e: SwpEntry): boolean {
+    return e.type === this.types.SWP_DEVICE_EXCLUSIVE_WRITE;
   }
   isPteMarkerEntry(e: SwpEntry): boolean {
     return e.type === this.types.SWP_PTE_MARKER;
@@ -152,8 +183,17 @@ export class SwapOps {
   makeWritableMigrationEntry(pfn: number): SwpEntry {
     return swpEntry(this.need(this.types.SWP_MIGRATION_WRITE, "MIGRATION"), pfn);
   }
+  /** make_device_exclusive_entry() (v6.15+). */
   makeDeviceExclusiveEntry(pfn: number): SwpEntry {
     return swpEntry(this.need(this.types.SWP_DEVICE_EXCLUSIVE, "DEVICE_PRIVATE"), pfn);
+  }
+  /** make_writable_device_exclusive_entry() (≤ v6.14). */
+  makeWritableDeviceExclusiveEntry(pfn: number): SwpEntry {
+    return swpEntry(this.need(this.types.SWP_DEVICE_EXCLUSIVE_WRITE, "DEVICE_PRIVATE"), pfn);
+  }
+  /** make_readable_device_exclusive_entry() (≤ v6.14). */
+  makeReadableDeviceExclusiveEntry(pfn: number): SwpEntry {
+    return swpEntry(this.need(this.types.SWP_DEVICE_EXCLUSIVE_READ, "DEVICE_PRIVATE"), pfn);
   }
   makePteMarkerEntry(marker: number): SwpEntry {
     if (!Number.isInteger(marker) || marker <= 0 || (marker & ~PTE_MARKER_MASK) !== 0) {

@@ -22,8 +22,42 @@ Deno.test("swapTypes(): Debian's v6.18 configuration", () => {
     SWP_DEVICE_WRITE: 28,
     SWP_DEVICE_READ: 29,
     SWP_DEVICE_EXCLUSIVE: 30,
+    SWP_DEVICE_EXCLUSIVE_WRITE: null,
+    SWP_DEVICE_EXCLUSIVE_READ: null,
     SWP_PTE_MARKER: 31,
   });
+});
+
+Deno.test("swapTypes(): up to v6.14 two device-exclusive types push the rest down by one", () => {
+  assert.deepEqual(swapTypes(DEFAULT_CONFIG, true), {
+    MAX_SWAPFILES: 23,
+    SWP_HWPOISON: 23,
+    SWP_MIGRATION_READ: 24,
+    SWP_MIGRATION_READ_EXCLUSIVE: 25,
+    SWP_MIGRATION_WRITE: 26,
+    SWP_DEVICE_WRITE: 27,
+    SWP_DEVICE_READ: 28,
+    SWP_DEVICE_EXCLUSIVE: null,
+    SWP_DEVICE_EXCLUSIVE_WRITE: 29,
+    SWP_DEVICE_EXCLUSIVE_READ: 30,
+    SWP_PTE_MARKER: 31,
+  });
+  const none = swapTypes({ MEMORY_FAILURE: true, MIGRATION: true, DEVICE_PRIVATE: false }, true);
+  assert.equal(none.SWP_DEVICE_EXCLUSIVE_WRITE, null);
+  assert.equal(none.MAX_SWAPFILES, 27);
+});
+
+Deno.test("≤ v6.14 device-exclusive entries: both types are device-exclusive, one is writable", () => {
+  const old = new SwapOps(DEFAULT_CONFIG, true);
+  const w = old.makeWritableDeviceExclusiveEntry(7), r = old.makeReadableDeviceExclusiveEntry(7);
+  assert.deepEqual([old.isDeviceExclusiveEntry(w), old.isDeviceExclusiveEntry(r)], [true, true]);
+  assert.deepEqual([old.isWritableDeviceExclusiveEntry(w), old.isWritableDeviceExclusiveEntry(r)], [
+    true,
+    false,
+  ]);
+  assert.ok(old.isPfnSwapEntry(r));
+  assert.throws(() => old.makeDeviceExclusiveEntry(7), RangeError);
+  assert.throws(() => new SwapOps(DEFAULT_CONFIG).makeWritableDeviceExclusiveEntry(7), RangeError);
 });
 
 Deno.test("swapTypes(): without MEMORY_FAILURE and DEVICE_PRIVATE the types move up", () => {

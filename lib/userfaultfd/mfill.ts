@@ -13,6 +13,9 @@
  * gives the same results on one CPU.
  * @module
  */
+import { withProtectionNotifier } from "../mm/mprotect.ts";
+import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "../mm/mmu_notifier.ts";
+import { folioMaybeDmaPinned } from "../mm/gup.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { Blocked, Signal } from "../kernel/signal.ts";
 import { PAGE_SIZE, PMD_SIZE } from "../kernel/constants.ts";
@@ -438,11 +441,29 @@ export function mwriteprotectRange(
  */
 export function uffdWpRange(vma: Vma, start: number, end: number, enableWp: boolean): number {
   const mm = vma.vm_mm;
-  const core = mm.core;
-  const ops = core.swapops;
   const useMarkers = enableWp && userfaultfdWpUseMarkers(vma);
   const tryWritable = !enableWp && (vma.vm_flags & VM_WRITE) !== 0;
   const keepLo = chgMaskLo(vma);
+  // change_pmd_range(): MMU_NOTIFY_PROTECTION_VMA, as for mprotect().
+  let err = 0;
+  withProtectionNotifier(mm, start, end, useMarkers, () => {
+    err = uffdWpPteRange(vma, start, end, enableWp, useMarkers, tryWritable, keepLo);
+  });
+  return err;
+}
+
+function uffdWpPteRange(
+  vma: Vma,
+  start: number,
+  end: number,
+  enableWp: boolean,
+  useMarkers: boolean,
+  tryWritable: boolean,
+  keepLo: number,
+): number {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const ops = core.swapops;
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     const pt = useMarkers ? pteAlloc(mm, addr) : lookupPteTable(mm, addr);
@@ -496,18 +517,8 @@ function validateMoveAreas(ctx: UserfaultfdCtx, src: Vma, dst: Vma): number {
   return 0;
 }
 
-/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): what pinning adds to a small folio's refcount. */
-export const GUP_PIN_COUNTING_BIAS = 1024;
-
-/**
- * folio_maybe_dma_pinned() for a small folio (include/linux/mm.h): a
- * refcount of GUP_PIN_COUNTING_BIAS or more means a pin_user_pages() pin
- * may hold it (or very many ordinary references: false positives are
- * allowed, false negatives not).
- */
-export function folioMaybeDmaPinned(core: MmCore, pfn: number): boolean {
-  return core.memmap.refcount[pfn] >= GUP_PIN_COUNTING_BIAS;
-}
+// GUP_PIN_COUNTING_BIAS and folio_maybe_dma_pinned() live with GUP.
+export { folioMaybeDmaPinned, GUP_PIN_COUNTING_BIAS } from "../mm/gup.ts";
 
 /** One step of move_pages() as a lesson can watch it (see movePages' `trace`). */
 export interface MoveTraceEvent {
@@ -590,7 +601,14 @@ export function movePages(
         err = E("ENOMEM");
         break;
       }
-      err = movePagesPte(dstVma, srcVma, dpt, spt, dstAddr, srcAddr, allowHoles, trace);
+      // move_pages_pte(): MMU_NOTIFY_CLEAR over the source page.
+      err = withMmuNotifier(
+        MMU_NOTIFY_CLEAR,
+        mm,
+        srcAddr,
+        srcAddr + PAGE_SIZE,
+        () => movePagesPte(dstVma, srcVma, dpt, spt, dstAddr, srcAddr, allowHoles, trace),
+      );
       if (err === E("EAGAIN")) continue;
       if (err) break;
       moved += PAGE_SIZE;

@@ -1,0 +1,249 @@
+/**
+ * Device-exclusive entries, after tools/testing/selftests/mm/hmm-tests.c
+ * (exclusive, exclusive_mprotect, exclusive_cow) and the rules of v6.18's
+ * make_device_exclusive() and of the ≤ v6.14 make_device_exclusive_range()
+ * (the `deviceExclusiveRange` variant), each run on both where both apply.
+ */
+import assert from "node:assert/strict";
+import {
+  constants as C,
+  Errno,
+  folioLock,
+  folioUnlock,
+  MMU_NOTIFY_EVENTS,
+  MmuNotifier,
+  mmuNotifierRegister,
+  pteToSwpEntry,
+  simulate,
+} from "../../lib/mod.ts";
+import { lookupPteTable, pteIndex } from "../../lib/mm/memory.ts";
+import type { Kernel, Process } from "../../lib/mod.ts";
+
+const P = C.PAGE_SIZE;
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+const NPAGES = 16;
+const VERSIONS = [["v6.18", false], ["≤ v6.14", true]] as const;
+
+/** A buffer of NPAGES pages, page i filled with i + 1. */
+function buffer(legacy: boolean) {
+  const k = simulate({ variants: { deviceExclusiveRange: legacy } });
+  const p = k.spawn();
+  const a = p.mmap(0, NPAGES * P, RW, ANON);
+  for (let i = 0; i < NPAGES; i++) p.write(a + i * P, i + 1);
+  return { k, p, a, d: k.device(p) };
+}
+
+function entryType(k: Kernel, p: Process, addr: number): string {
+  const pt = lookupPteTable(p.mm, addr)!;
+  const pte = pt.get(pteIndex(addr));
+  const e = pteToSwpEntry(pte);
+  const t = k.core.swapops.types;
+  if (e.type === t.SWP_DEVICE_EXCLUSIVE) return "SWP_DEVICE_EXCLUSIVE";
+  if (e.type === t.SWP_DEVICE_EXCLUSIVE_WRITE) return "SWP_DEVICE_EXCLUSIVE_WRITE";
+  if (e.type === t.SWP_DEVICE_EXCLUSIVE_READ) return "SWP_DEVICE_EXCLUSIVE_READ";
+  return k.core.swapops.entryKind(e);
+}
+
+for (const [name, legacy] of VERSIONS) {
+  Deno.test(`hmm-tests exclusive (${name}): device reads, CPU faults back, atomic access revoked`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    assert.equal(d.exclusive(a, NPAGES * P), NPAGES);
+    assert.deepEqual(
+      [...d.read(a, NPAGES * P)].filter((_, i) => i % P === 0),
+      [
+        ...Array(NPAGES).keys(),
+      ].map((i) => i + 1),
+    );
+    for (let i = 0; i < NPAGES; i++) p.write(a + i * P, p.read(a + i * P) + 1);
+    for (let i = 0; i < NPAGES; i++) assert.equal(p.read(a + i * P), i + 2);
+    assert.equal(d.checkExclusive(a, NPAGES * P), 0);
+    k.check();
+  });
+
+  Deno.test(`hmm-tests exclusive_mprotect (${name}): after PROT_READ a device write gets EPERM`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    d.exclusive(a, NPAGES * P);
+    p.mprotect(a, NPAGES * P, C.PROT_READ);
+    assert.throws(
+      () => d.write(a, new Uint8Array([1])),
+      (e) => e instanceof Errno && e.errno === "EPERM",
+    );
+    k.check();
+  });
+
+  Deno.test(`hmm-tests exclusive_cow (${name}): fork, then the parent writes its own copy`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    d.exclusive(a, NPAGES * P);
+    const child = p.fork();
+    for (let i = 0; i < NPAGES; i++) p.write(a + i * P, p.read(a + i * P) + 1);
+    for (let i = 0; i < NPAGES; i++) assert.equal(p.read(a + i * P), i + 2);
+    for (let i = 0; i < NPAGES; i++) assert.equal(child.read(a + i * P), i + 1);
+    k.check();
+  });
+
+  Deno.test(`fork (${name}): the parent's entry is restored first; the child shares no device ownership`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    d.exclusive(a, P);
+    const child = p.fork();
+    assert.equal(p.pagemap(a).present, true);
+    assert.equal(child.pagemap(a).present, true);
+    assert.equal(p.pagemap(a).pfn, child.pagemap(a).pfn); // COW-shared
+    assert.equal(d.isAtomic(a), false); // PROTECTION_PAGE dropped it
+    assert.equal(d.stats.byEvent.MMU_NOTIFY_PROTECTION_PAGE, 1);
+    k.check();
+  });
+
+  Deno.test(`fork (${name}) with the folio lock contended fails with EBUSY`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    d.exclusive(a, P);
+    const pfn = k.core.swapops.swpOffsetPfn(
+      pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a))),
+    );
+    folioLock(k.core, pfn); // another thread holds it, as make_device_exclusive() does
+    assert.throws(() => p.fork(), (e) => e instanceof Errno && e.errno === "EBUSY");
+    assert.equal(k.processes.size, 1);
+    folioUnlock(k.core, pfn);
+    assert.equal(p.pagemap(a).swapped, true); // the entry is still there
+    k.check();
+    const child = p.fork(); // uncontended now
+    assert.equal(child.read(a), 1);
+    k.check();
+  });
+
+  Deno.test(`a CPU read restores the PTE and the device loses exclusivity (${name})`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    const seen: string[] = [];
+    mmuNotifierRegister(
+      new MmuNotifier({
+        invalidateRangeStart(_s, r) {
+          seen.push(`${MMU_NOTIFY_EVENTS[r.event]}${r.owner === d ? " owner=device" : ""}`);
+          return 0;
+        },
+      }),
+      p.mm,
+    );
+    d.exclusive(a, P);
+    assert.equal(d.isAtomic(a), true);
+    assert.equal(p.read(a), 1);
+    assert.equal(d.isAtomic(a), false);
+    assert.deepEqual(seen, [
+      "MMU_NOTIFY_EXCLUSIVE owner=device",
+      legacy ? "MMU_NOTIFY_EXCLUSIVE" : "MMU_NOTIFY_CLEAR",
+    ]);
+    k.check();
+  });
+
+  Deno.test(`munmap() of a device-exclusive page frees it (${name})`, () => {
+    const { k, p, a, d } = buffer(legacy);
+    d.exclusive(a, 2 * P);
+    const free = k.vmstat.nr_free_pages;
+    p.munmap(a, 2 * P);
+    assert.equal(k.vmstat.nr_free_pages, free + 2);
+    assert.equal(p.rss().MM_ANONPAGES, NPAGES - 2);
+    k.check();
+  });
+
+  Deno.test(`a file page cannot be made device-exclusive (${name}): EOPNOTSUPP`, () => {
+    const k = simulate({ variants: { deviceExclusiveRange: legacy } });
+    const p = k.spawn();
+    const fd = p.memfdCreate("f");
+    p.ftruncate(fd, P);
+    const a = p.mmap(0, P, RW, C.MAP_SHARED, fd, 0);
+    const d = k.device(p);
+    assert.throws(
+      () => d.exclusive(a, P),
+      (e) => e instanceof Errno && (e.errno === "EOPNOTSUPP" || e.errno === "EBUSY"),
+    );
+    k.check();
+  });
+}
+
+Deno.test("v6.18: one SWP_DEVICE_EXCLUSIVE type, the mapcount kept, pagemap shows a swap entry", () => {
+  const { k, p, a, d } = buffer(false);
+  const pfn = p.pagemap(a).pfn!;
+  d.exclusive(a, P);
+  assert.equal(entryType(k, p, a), "SWP_DEVICE_EXCLUSIVE");
+  assert.equal(k.core.memmap.mapcount[pfn], 1);
+  assert.equal(k.core.memmap.refcount[pfn], 1);
+  const pm = p.pagemap(a);
+  assert.deepEqual([pm.present, pm.swapped, pm.swapType], [false, true, 30]);
+  assert.equal(p.rss().MM_ANONPAGES, NPAGES);
+});
+
+Deno.test("≤ v6.14: WRITE/READ entry types, the mapcount dropped while the device owns the page", () => {
+  const { k, p, a, d } = buffer(true);
+  const pfn = p.pagemap(a).pfn!;
+  d.exclusive(a, P);
+  assert.equal(entryType(k, p, a), "SWP_DEVICE_EXCLUSIVE_WRITE");
+  assert.equal(k.core.memmap.mapcount[pfn], 0);
+  assert.equal(k.core.memmap.refcount[pfn], 1);
+  assert.equal(p.pagemap(a).swapType, 29);
+  p.mprotect(a, P, C.PROT_READ); // change_pte_range() downgrades the entry
+  assert.equal(entryType(k, p, a), "SWP_DEVICE_EXCLUSIVE_READ");
+  assert.equal(p.read(a), 1);
+  assert.equal(k.core.memmap.mapcount[pfn], 1);
+  k.check();
+});
+
+Deno.test("v6.18: mprotect() leaves the entry alone; the restore decides writability from VM_WRITE", () => {
+  const { k, p, a, d } = buffer(false);
+  d.exclusive(a, 2 * P);
+  p.mprotect(a, P, C.PROT_READ);
+  assert.equal(entryType(k, p, a), "SWP_DEVICE_EXCLUSIVE");
+  p.read(a);
+  p.read(a + P);
+  const lo = (addr: number) => lookupPteTable(p.mm, addr)!.e[2 * pteIndex(addr)];
+  assert.equal((lo(a) & 0x2) !== 0, false); // _PAGE_RW: read-only VMA
+  assert.equal((lo(a + P) & 0x2) !== 0, true); // writable VMA, exclusive page
+  k.check();
+});
+
+Deno.test("the restored PTE keeps soft-dirty", () => {
+  const { k, p, a, d } = buffer(false);
+  d.exclusive(a, P);
+  assert.equal(p.pagemap(a).softDirty, true);
+  p.read(a);
+  assert.equal(p.pagemap(a).softDirty, true);
+  k.check();
+});
+
+Deno.test("making an already exclusive page exclusive again restores it first (CLEAR), then EXCLUSIVE", () => {
+  const { k, a, d } = buffer(false);
+  d.exclusive(a, P);
+  d.exclusive(a, P);
+  assert.equal(d.stats.byEvent.MMU_NOTIFY_CLEAR, 1);
+  assert.equal(d.stats.byEvent.MMU_NOTIFY_EXCLUSIVE, 2);
+  assert.equal(d.stats.exclusiveLost, 1);
+  assert.equal(d.isAtomic(a), true);
+  k.check();
+});
+
+Deno.test("device atomics: a CPU access in between costs one restore and one re-acquisition", () => {
+  const { k, p, a, d } = buffer(false);
+  d.atomicAdd(a, 1);
+  d.atomicAdd(a, 1);
+  assert.equal(d.stats.atomicFaults, 1);
+  assert.equal(p.read(a), 3);
+  d.atomicAdd(a, 1);
+  assert.equal(d.stats.atomicFaults, 2);
+  assert.equal(d.stats.exclusiveLost, 1);
+  assert.equal(p.read(a), 4);
+  k.check();
+});
+
+Deno.test("without the owner filter the device drops its own mirror of the page on MMU_NOTIFY_EXCLUSIVE", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const a = p.mmap(0, P, RW, ANON);
+  p.write(a, 7);
+  const d = k.device(p, { filterOwnExclusive: false });
+  d.read(a, 1); // mirrored WRITE
+  d.exclusive(a, P);
+  assert.equal(d.stats.filtered, 0);
+  assert.equal(d.stats.dropped, 1);
+  const f = k.device(p);
+  f.read(a, 1);
+  f.exclusive(a, P);
+  assert.equal(f.stats.filtered, 1);
+});
