@@ -24,6 +24,7 @@ import type {
   PageUse,
 } from "../lib/lessons/mod.ts";
 import * as tour from "./solutions/00_tour.ts";
+import * as hugepd from "./solutions/01_hugepd.ts";
 import * as uffdPoison from "./solutions/03_uffd_poison.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -34,6 +35,7 @@ type AnyFunction = (input: any) => unknown;
 /** Each lesson with exercises, and the module of its reference solutions. */
 const SOLUTIONS: Record<string, Record<string, unknown>> = {
   "00_tour": tour,
+  "01_hugepd": hugepd,
   "03_uffd_poison": uffdPoison,
 };
 
@@ -192,4 +194,21 @@ Deno.test("03_uffd_poison: the reference classifier agrees with pteClass() on ra
     }),
     { seed: 0x0303, numRuns: 500 },
   );
+});
+
+Deno.test("01_hugepd: the notebook checks all three exercises", async () => {
+  const stubs = await notebookStubs("01_hugepd");
+  assert.deepEqual(stubs.map((s) => s.exerciseName), [
+    "tables8xxExercise",
+    "leafStepExercise",
+    "hugepteExercise",
+  ]);
+});
+
+Deno.test("01_hugepd: returning 0 instead of -EMLINK (the bug) fails exercise (c)", () => {
+  const buggy = (i: Parameters<typeof hugepd.gupHugepte>[0]) => {
+    const r = hugepd.gupHugepte(i);
+    return r === -31 ? 0 : r;
+  };
+  assert.equal(runCases(lessons.hugepteExercise, buggy).status, "failed");
 });
