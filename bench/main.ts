@@ -8,8 +8,14 @@
  *      → datasets/sim_memory.json
  *   3. Simulator cost per page of the uffd ioctls by batch size
  *      (bench/uffd_ops.ts) → datasets/uffd_ops_sim.json
+ *   4. PAGEMAP_SCAN versus /proc/self/pagemap reads, kernel and simulator
+ *      (bench/pagemap_scan.ts) → datasets/pagemap_scan_vs_read.json
+ *   5. The uffd ioctls on the kernel by batch size, simulator beside
+ *      (bench/uffd_ops_live.ts) → datasets/uffd_ops_live.json
  *
- * `deno task bench --quick` runs smaller sizes and writes nothing.
+ * `deno task bench --quick` runs smaller sizes and writes nothing;
+ * `--only=NAME,…` runs only the named benchmarks (faults, memory, uffd,
+ * pagemap_scan, uffd_live).
  * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
  * simulator side still runs, and the command fails at the end saying why;
  * likewise the other way round when lib/mod.ts has no simulator.
@@ -41,6 +47,18 @@ import {
   TARGET_HEAP_AT_4M_PAGES,
 } from "./sim_memory.ts";
 import { benchUffdOps, uffdOpsSummary } from "./uffd_ops.ts";
+import {
+  benchKernelScan,
+  benchSimulatorScan,
+  type ScanBenchOptions,
+  scanNotes,
+  scanSummary,
+} from "./pagemap_scan.ts";
+import { benchUffdLive, uffdLiveNotes, uffdLiveSummary } from "./uffd_ops_live.ts";
+
+/** The benchmarks by name, for --only. */
+export const BENCHMARKS = ["faults", "memory", "uffd", "pagemap_scan", "uffd_live"] as const;
+export type BenchName = typeof BENCHMARKS[number];
 
 /** Sizes and counts of one bench run. */
 export interface BenchConfig {
@@ -53,6 +71,13 @@ export interface BenchConfig {
   /** Pages resolved per uffd ioctl repetition, and recorded repetitions. */
   uffdPages: number;
   uffdRepetitions: number;
+  /** Region sizes (pages) of the PAGEMAP_SCAN benchmark; the simulator stops at scanSimMax. */
+  scanSizes: number[];
+  scanSimMax: number;
+  /** Pages per repetition of the live uffd benchmark on the kernel. */
+  uffdLivePages: number;
+  /** The benchmarks to run (--only), all by default. */
+  only: readonly BenchName[];
 }
 
 /** The full run: 1 GiB, median of 5; 4 GiB and 16 GiB simulated resident. */
@@ -63,6 +88,10 @@ export const FULL: BenchConfig = {
   memoryPages: [2 ** 20, 4 * 2 ** 20],
   uffdPages: 16384,
   uffdRepetitions: 7,
+  scanSizes: [256, 1024, 4096, 16384, 65536, 262144],
+  scanSimMax: 65536,
+  uffdLivePages: 16384,
+  only: BENCHMARKS,
 };
 
 /** --quick: small enough to finish in seconds; prints only. */
@@ -73,6 +102,10 @@ export const QUICK: BenchConfig = {
   memoryPages: [2 ** 16, 2 ** 18],
   uffdPages: 512,
   uffdRepetitions: 3,
+  scanSizes: [256, 4096],
+  scanSimMax: 4096,
+  uffdLivePages: 1024,
+  only: BENCHMARKS,
 };
 
 /**
@@ -81,14 +114,29 @@ export const QUICK: BenchConfig = {
  */
 export function parseArgs(args: readonly string[]): BenchConfig {
   let config = FULL;
+  let only: readonly BenchName[] | null = null;
   for (const arg of args) {
     if (arg === "--") continue;
     if (arg === "--quick") config = QUICK;
-    else {throw new TypeError(
-        `unknown argument ${JSON.stringify(arg)} (usage: deno task bench [--quick])`,
-      );}
+    else if (arg.startsWith("--only=")) {
+      const names = arg.slice(7).split(",");
+      for (const n of names) {
+        if (!(BENCHMARKS as readonly string[]).includes(n)) {
+          throw new TypeError(
+            `unknown benchmark ${JSON.stringify(n)} in --only (one of ${BENCHMARKS.join(", ")})`,
+          );
+        }
+      }
+      only = names as BenchName[];
+    } else {
+      throw new TypeError(
+        `unknown argument ${
+          JSON.stringify(arg)
+        } (usage: deno task bench [--quick] [--only=NAME,…])`,
+      );
+    }
   }
-  return config;
+  return only ? { ...config, only } : config;
 }
 
 /**
@@ -242,12 +290,44 @@ async function main(): Promise<void> {
   const problems: string[] = [];
 
   const loadBefore = loadavg();
-  const faults = runFaults(config, probe, sim, problems);
-  const memory = await runMemory(config, sim, problems);
-  const uffdRows = sim.ok
+  const run = (name: BenchName) => config.only.includes(name);
+  const faults = run("faults")
+    ? runFaults(config, probe, sim, problems)
+    : { rows: [], checks: [], pgfaults: [] };
+  const memory = run("memory") ? await runMemory(config, sim, problems) : { rows: [], reports: [] };
+  const uffdRows = sim.ok && run("uffd")
     ? benchUffdOps({ pages: config.uffdPages, repetitions: config.uffdRepetitions, progress })
     : [];
   if (uffdRows.length > 0) console.log(uffdOpsSummary(uffdRows));
+  const scanOptions: ScanBenchOptions = {
+    sizes: config.scanSizes,
+    simulatorMaxPages: config.scanSimMax,
+    repetitions: config.repetitions,
+    progress,
+  };
+  const scanRows = run("pagemap_scan")
+    ? [
+      ...(probe.ffi.usable ? benchKernelScan(scanOptions) : []),
+      ...(sim.ok ? benchSimulatorScan(scanOptions) : []),
+    ]
+    : [];
+  if (run("pagemap_scan") && !probe.ffi.usable) {
+    problems.push(`PAGEMAP_SCAN on the kernel not measured: ${probe.ffi.reason}`);
+  }
+  if (scanRows.length > 0) console.log(scanSummary(scanRows));
+  const uffdLiveOptions = {
+    kernelPages: config.uffdLivePages,
+    simulatorPages: Math.min(config.uffdLivePages, 4096),
+    repetitions: config.repetitions,
+    progress,
+  };
+  const uffdLiveRows = run("uffd_live") && probe.ffi.usable && sim.ok
+    ? benchUffdLive(uffdLiveOptions, true)
+    : [];
+  if (run("uffd_live") && !probe.ffi.usable) {
+    problems.push(`uffd ioctls on the kernel not measured: ${probe.ffi.reason}`);
+  }
+  if (uffdLiveRows.length > 0) console.log(uffdLiveSummary(uffdLiveRows));
   const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
@@ -286,6 +366,34 @@ async function main(): Promise<void> {
         uffdNotes(config, load),
       );
       const url = await writeDatasetAtomic("uffd_ops_sim.json", { provenance, rows: uffdRows });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (
+      scanRows.some((r) => r.system === "kernel") && scanRows.some((r) => r.system !== "kernel")
+    ) {
+      const provenance = measuredProvenance(
+        "bench/pagemap_scan.ts",
+        started,
+        probe,
+        scanNotes(scanOptions, load),
+      );
+      const url = await writeDatasetAtomic("pagemap_scan_vs_read.json", {
+        provenance,
+        rows: scanRows,
+      });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (uffdLiveRows.length > 0) {
+      const provenance = measuredProvenance(
+        "bench/uffd_ops_live.ts",
+        started,
+        probe,
+        uffdLiveNotes(uffdLiveOptions, load),
+      );
+      const url = await writeDatasetAtomic("uffd_ops_live.json", {
+        provenance,
+        rows: uffdLiveRows,
+      });
       console.log(`wrote ${url.pathname}`);
     }
   }

@@ -15,6 +15,15 @@ Deno.test("parseArgs() picks the full run by default and the quick one with --qu
 Deno.test("parseArgs() rejects an unknown argument, quoting it", () => {
   assert.throws(() => parseArgs(["--fast"]), {
     name: "TypeError",
-    message: 'unknown argument "--fast" (usage: deno task bench [--quick])',
+    message: 'unknown argument "--fast" (usage: deno task bench [--quick] [--only=NAME,…])',
   });
+});
+
+Deno.test("parseArgs() --only names the benchmarks to run, and rejects an unknown one", () => {
+  assert.deepEqual(parseArgs(["--only=pagemap_scan,uffd_live"]).only, [
+    "pagemap_scan",
+    "uffd_live",
+  ]);
+  assert.deepEqual(parseArgs(["--quick", "--only=faults"]).only, ["faults"]);
+  assert.throws(() => parseArgs(["--only=scan"]), TypeError);
 });
