@@ -13,6 +13,7 @@
 import {
   geometry,
   type Platform,
+  PLATFORMS,
   type Representation,
   representation,
   sizeName,
@@ -24,6 +25,7 @@ import {
   handleFault,
   HugetlbFile,
   newCosts,
+  translate,
   userWrite,
 } from "../geometry/hugetlb.ts";
 import { genericLeaves, legacyLeaves } from "../geometry/pagewalk.ts";
@@ -216,6 +218,64 @@ export function replayHugepdGupBug(variants: GupVariants, hugepd = true): GupRes
   const a = mm.mmap({ len: SZ_16M, write: false, shared: true, file });
   handleFault(mm, a, 0);
   return pinUserPagesFast(mm, a, 1, FOLL_LONGTERM, variants);
+}
+
+/** The -EMLINK path: a private mapping of a hugetlbfs file whose page is in the
+ * page cache (written through a shared mapping), read-faulted, then one R/O
+ * long-term pin. Fixed, slow GUP gets -EMLINK, faults with FAULT_FLAG_UNSHARE
+ * and pins a private anonymous copy; without the vma it loops. */
+export function replayPrivateUnshare(
+  variants: GupVariants,
+): { result: GupResult; pageCachePfn: number; pinnedPfn: number | null; mappedPfn: number } {
+  const mm = new GeoMm(geometry("book3s64_hash_4k", { hugepd: true }));
+  const file = new HugetlbFile("hugetlbfs", SZ_16M);
+  const shared = mm.mmap({ len: SZ_16M, write: true, shared: true, file });
+  userWrite(mm, shared, 42);
+  const priv = mm.mmap({ len: SZ_16M, write: true, shared: false, file });
+  handleFault(mm, priv, 0);
+  const result = pinUserPagesFast(mm, priv, 1, FOLL_LONGTERM, variants);
+  return {
+    result,
+    pageCachePfn: translate(mm, shared)!,
+    pinnedPfn: result.pfns[0] ?? null,
+    mappedPfn: translate(mm, priv)!,
+  };
+}
+
+/** Both walkers over `pages` huge pages of each size, on every platform and
+ * variant: whether they agree, what each reads, and the hugepd branches taken. */
+export function walkerComparison(pages = 3): Row[] {
+  const rows: Row[] = [];
+  for (const platform of PLATFORMS) {
+    for (const hugepd of [true, false]) {
+      const g = geometry(platform, { hugepd });
+      if (hugepd && !g.hugepd) continue;
+      for (const size of g.hugeSizes) {
+        const mm = new GeoMm(g);
+        const a = mm.mmap({
+          len: pages * size,
+          write: true,
+          shared: true,
+          file: new HugetlbFile("f", size),
+        });
+        for (let i = 0; i < pages; i++) handleFault(mm, a + i * size, 0);
+        const lc = newCosts();
+        const gc = newCosts();
+        const l = legacyLeaves(mm, a, a + pages * size, lc);
+        const gl = genericLeaves(mm, a, a + pages * size, gc);
+        rows.push({
+          platform: g.name,
+          size: sizeName(size),
+          agree: JSON.stringify(l) === JSON.stringify(gl) && l.length === pages,
+          "legacy: entries": lc.entries,
+          "generic: entries": gc.entries,
+          "legacy: hugepd branches": lc.hugepdCases,
+          "generic: hugepd branches": gc.hugepdCases,
+        });
+      }
+    }
+  }
+  return rows;
 }
 
 /** A GUP result as a table: one row per step of the log, then the counters. */

@@ -14,8 +14,10 @@ import {
   leafStep,
   leafStepExercise,
   replayHugepdGupBug,
+  replayPrivateUnshare,
   tables8xx,
   tables8xxExercise,
+  walkerComparison,
 } from "./hugepd.ts";
 import { gupMustUnshare } from "../geometry/gup.ts";
 import type { Folio, Vma } from "../geometry/hugetlb.ts";
@@ -106,4 +108,24 @@ Deno.test("the quoted dataset: Peter Xu's 15%, each quote at its seed lines", ()
     const text = lines.slice(first - 1, last).map((l) => l.replace(/^[> ]*/, "").trim()).join(" ");
     assert.ok(text.includes(r.quote), `${r.seedLines}: ${text}`);
   }
+});
+
+Deno.test("replayPrivateUnshare(): fixed, the pin gets a private copy through one unshare fault", () => {
+  const fixed = replayPrivateUnshare({});
+  assert.deepEqual([fixed.result.ret, fixed.result.costs.unshareFaults], [1, 1]);
+  assert.notEqual(fixed.pinnedPfn, fixed.pageCachePfn);
+  assert.equal(fixed.pinnedPfn, fixed.mappedPfn);
+  const bug = replayPrivateUnshare({ hugepdGupVma: false });
+  assert.deepEqual([bug.result.ret, bug.result.livelock, bug.pinnedPfn], [0, true, null]);
+});
+
+Deno.test("walkerComparison(): the walkers agree everywhere; hugepd branches only with hugepd", () => {
+  const rows = walkerComparison(2);
+  assert.ok(rows.every((r) => r.agree === true));
+  for (const r of rows) {
+    const viaHugepd = (r["legacy: hugepd branches"] as number) > 0;
+    assert.equal(viaHugepd, (r["generic: hugepd branches"] as number) > 0);
+    if (!String(r.platform).includes("hugepd")) assert.equal(viaHugepd, false);
+  }
+  assert.ok(rows.some((r) => (r["generic: hugepd branches"] as number) > 0));
 });

@@ -100,8 +100,10 @@ export {
   leafStepExercise,
   LESSON_SIZES,
   replayHugepdGupBug,
+  replayPrivateUnshare,
   tables8xx,
   tables8xxExercise,
+  walkerComparison,
 } from "./hugepd.ts";
 export type {
   CostRow,
