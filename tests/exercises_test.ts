@@ -25,7 +25,9 @@ import type {
 } from "../lib/lessons/mod.ts";
 import * as tour from "./solutions/00_tour.ts";
 import * as hugepd from "./solutions/01_hugepd.ts";
+import * as uffdContinue from "./solutions/02_uffd_continue.ts";
 import * as uffdPoison from "./solutions/03_uffd_poison.ts";
+import * as uffdMove from "./solutions/04_uffd_move.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyExercise = Exercise<any, any>;
@@ -36,7 +38,9 @@ type AnyFunction = (input: any) => unknown;
 const SOLUTIONS: Record<string, Record<string, unknown>> = {
   "00_tour": tour,
   "01_hugepd": hugepd,
+  "02_uffd_continue": uffdContinue,
   "03_uffd_poison": uffdPoison,
+  "04_uffd_move": uffdMove,
 };
 
 const CHECK_CALL = /^check\((\w+), (\w+)\);?\s*$/m;

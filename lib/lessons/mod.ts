@@ -59,6 +59,7 @@ export type {
   SwapConfig,
 } from "./uffd_poison.ts";
 export {
+  copyVsMoveWork,
   dmaPin,
   MOVE_CASES,
   moveCase,
@@ -115,3 +116,30 @@ export type {
   Tables8xx,
   Tables8xxInput,
 } from "./hugepd.ts";
+export {
+  accountingSteps,
+  inodeOf,
+  INSTALL_ROWS,
+  installExercise,
+  installOutcome,
+  installTable,
+  librarySource,
+  minorHandlerExercise,
+  minorSetup,
+  mlockRows,
+  pteFolio,
+  reclaimExercise,
+  reclaimRun,
+  runMinor,
+  SourceQuote,
+} from "./uffd_continue.ts";
+export type {
+  InstallInput,
+  InstallOutcome,
+  MinorFault,
+  MinorResult,
+  MinorScenario,
+  MinorSetup,
+  ReclaimInput,
+  ReclaimRun,
+} from "./uffd_continue.ts";

@@ -41,7 +41,7 @@ const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 export interface MoveSetup {
   k: Kernel;
   p: Process;
-  /** The source region (pages written with 0x40 + i). */
+  /** The source region (page i written with (0x40 + i) & 0xff). */
   src: number;
   /** The destination region, registered with `uffd`. */
   dst: number;
@@ -52,7 +52,7 @@ export interface MoveSetup {
 
 /**
  * The set-up of uffd-unit-tests' "move" test at 4 KiB: a private anonymous
- * source of `pages` pages, each written (0x40 + i), and a destination of
+ * source of `pages` pages, page i written with (0x40 + i) & 0xff, and a destination of
  * the same size registered UFFDIO_REGISTER_MODE_MISSING with a userfaultfd
  * that asked for UFFD_FEATURE_MOVE.
  */
@@ -60,7 +60,7 @@ export function moveSetup(pages = 4): MoveSetup {
   const k = simulate();
   const p = k.spawn({ comm: "monitor" });
   const src = p.mmap(0, pages * P, RW, ANON);
-  for (let i = 0; i < pages; i++) p.write(src + i * P, 0x40 + i);
+  for (let i = 0; i < pages; i++) p.write(src + i * P, (0x40 + i) & 0xff);
   const dst = p.mmap(0, pages * P, RW, ANON);
   const uffd = p.userfaultfd(0);
   uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
@@ -668,3 +668,31 @@ export const moveOrCopyExercise: Exercise<MoveOrCopyScenario, MoveOrCopyResult> 
     hidden: c.hidden,
   })),
 });
+
+// --- what each ioctl costs the model ------------------------------------------------------
+
+/**
+ * One UFFDIO_COPY and one UFFDIO_MOVE of `n` pages each, for each `n`, on
+ * fresh kernels (moveSetup(n)): the page frames the ioctl allocated (data
+ * pages and page tables, from the allocator's counter), and the
+ * anonymous pages resident afterwards (source and destination together).
+ */
+export function copyVsMoveWork(sizes: readonly number[] = [1, 16, 256]): Row[] {
+  const rows: Row[] = [];
+  for (const n of sizes) {
+    for (const op of ["UFFDIO_COPY", "UFFDIO_MOVE"] as const) {
+      const { k, src, dst, uffd } = moveSetup(n);
+      const before = k.core.memmap.allocs;
+      if (op === "UFFDIO_COPY") uffd.copy({ dst, src, len: n * P });
+      else uffd.move({ dst, src, len: n * P });
+      rows.push({
+        op,
+        pages: n,
+        "frames allocated": k.core.memmap.allocs - before,
+        "anon pages resident": k.core.vmstat.nr_anon_pages,
+      });
+      k.check();
+    }
+  }
+  return rows;
+}
