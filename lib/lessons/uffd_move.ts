@@ -2,7 +2,7 @@
  * Lesson 04, "UFFDIO_MOVE: moving pages instead of copying them"
  * (notebooks/04_uffd_move.ipynb): the helpers its cells use — a monitor
  * set-up with a source and a registered destination, the entries the
- * model cannot make by itself (a DMA pin, a swap entry, a migration entry),
+ * model cannot make by itself (a swap entry, a migration entry) and a DMA pin,
  * the errno table of move_pages(), a race of a move against a concurrent
  * fill of the destination or zap of the source — and its three checked
  * exercises.
@@ -13,7 +13,7 @@
 import { simulate } from "../kernel/kernel.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Process } from "../kernel/process.ts";
-import { Errno } from "../kernel/errno.ts";
+import { Errno, errnoName } from "../kernel/errno.ts";
 import * as C from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { SpinLock } from "../kernel/locking.ts";
@@ -24,7 +24,8 @@ import { folioRemoveRmapPte, pageAnonExclusive } from "../mm/rmap.ts";
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
 import { pteSwpMkexclusive } from "../arch/x86/pgtable.ts";
 import { swpEntry, swpEntryToPte } from "../pgtable/swapops.ts";
-import { GUP_PIN_COUNTING_BIAS, type MoveTraceEvent } from "../userfaultfd/mfill.ts";
+import type { MoveTraceEvent } from "../userfaultfd/mfill.ts";
+import { FOLL_LONGTERM, FOLL_WRITE, pinUserPages, unpinUserPage } from "../mm/gup.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
 import type { RaceScenario } from "../race/run.ts";
 import type { Step } from "../race/step.ts";
@@ -71,21 +72,19 @@ export function moveSetup(pages = 4): MoveSetup {
 // --- entries the model does not make by itself --------------------------------------------
 
 /**
- * A long-term DMA pin on the page at `addr`, as pin_user_pages(FOLL_PIN)
- * would take it: GUP_PIN_COUNTING_BIAS more references on the small
- * folio, which folio_maybe_dma_pinned() sees. The model has no GUP, so this
- * adds the bias directly; the returned function is unpin_user_page().
- * k.check() counts references: unpin before it.
+ * A long-term DMA pin on the page at `addr`: pin_user_pages(FOLL_WRITE |
+ * FOLL_LONGTERM) (lib/mm/gup.ts), which adds GUP_PIN_COUNTING_BIAS to the
+ * small folio's refcount, as folio_maybe_dma_pinned() checks. Returns
+ * unpin_user_page() for it (a second call does nothing).
  */
 export function dmaPin(p: Process, addr: number): () => void {
-  const pfn = presentPfn(p, addr);
-  const m = p.kernel.core.memmap;
-  m.refcount[pfn] += GUP_PIN_COUNTING_BIAS;
+  const pfns = pinUserPages(p.mm, addr - (addr % P), 1, FOLL_WRITE | FOLL_LONGTERM);
+  if (typeof pfns === "number") throw new Errno(errnoName(pfns) ?? "EINVAL", "pin_user_pages");
   let pinned = true;
   return () => {
     if (!pinned) return;
     pinned = false;
-    m.refcount[pfn] -= GUP_PIN_COUNTING_BIAS;
+    unpinUserPage(p.kernel.core, pfns[0]);
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { constants as C } from "../mod.ts";
-import { GUP_PIN_COUNTING_BIAS } from "../userfaultfd/mfill.ts";
+import { GUP_PIN_COUNTING_BIAS } from "../mm/gup.ts";
 import {
   dmaPin,
   moveErrnoTable,
@@ -14,11 +14,12 @@ import { runCases } from "../exercise/exercise.ts";
 
 const P = C.PAGE_SIZE;
 
-Deno.test("dmaPin() adds GUP_PIN_COUNTING_BIAS references; its unpin takes them back once", () => {
+Deno.test("dmaPin() pins with pin_user_pages(); its unpin takes the pin back once", () => {
   const { k, p, src } = moveSetup(1);
   const pfn = p.pagemap(src).pfn!;
   const unpin = dmaPin(p, src);
   assert.equal(k.core.memmap.refcount[pfn], 1 + GUP_PIN_COUNTING_BIAS);
+  k.check(); // GUP's ledger accounts for the pin
   unpin();
   unpin();
   assert.equal(k.core.memmap.refcount[pfn], 1);

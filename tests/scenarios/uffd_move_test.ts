@@ -211,6 +211,7 @@ Deno.test("a pinned page is not moved, and moves once unpinned", () => {
   const unpin = dmaPin(p, src);
   assert.equal(outcome(() => uffd.move({ dst, src, len: P })), "EBUSY:-16");
   assert.equal(p.pagemap(src).present, true);
+  p.kernel.check();
   unpin();
   assert.equal(uffd.move({ dst, src, len: P }), P);
   assert.equal(p.read(dst), 0x40);
