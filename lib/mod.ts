@@ -83,6 +83,7 @@ export type {
   UffdMsg,
   UffdMsgFork,
   UffdMsgPagefault,
+  UffdMsgRemove,
 } from "./userfaultfd/userfaultfd.ts";
 export {
   decodePagemapEntry,

@@ -70,6 +70,7 @@ import {
   withMmuNotifier,
 } from "./mmu_notifier.ts";
 import { shrinkFolio } from "./vmscan.ts";
+import { userfaultfdRemove } from "../userfaultfd/userfaultfd.ts";
 import {
   memoryFailure,
   MF_ACTION_REQUIRED,
@@ -330,6 +331,8 @@ function updateFlags(
 function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: boolean): number {
   const bad = VM_PFNMAP | (allowLocked ? 0 : VM_LOCKED);
   if (vma.vm_flags & bad) return E("EINVAL");
+  // madvise_dontneed_free(): a userfaultfd monitor hears of it first.
+  userfaultfdRemove(vma, start, end);
   // zap_page_range_single_batched(): MMU_NOTIFY_CLEAR around the zap.
   withMmuNotifier(MMU_NOTIFY_CLEAR, vma.vm_mm, start, end, () =>
     zapPageRange(vma, start, end, {
@@ -351,6 +354,9 @@ function madviseDontneed(vma: Vma, start: number, end: number, allowLocked: bool
 function madviseFree(vma: Vma, start: number, end: number): number {
   // madvise_dontneed_free_valid_vma(), then: anonymous memory only.
   if (vma.vm_flags & (VM_PFNMAP | VM_LOCKED)) return E("EINVAL");
+  // madvise_dontneed_free() sends UFFD_EVENT_REMOVE before
+  // madvise_free_single_vma() looks at the kind of VMA.
+  userfaultfdRemove(vma, start, end);
   if (!vma.isAnonymous) return E("EINVAL");
   const core = vma.vm_mm.core;
   const m = core.memmap;
@@ -415,6 +421,7 @@ function madviseRemove(vma: Vma, start: number, end: number): number {
   if (vma.vm_flags & VM_LOCKED) return E("EINVAL");
   if (!vma.vm_file) return E("EINVAL");
   if ((vma.vm_flags & (VM_SHARED | VM_MAYWRITE)) !== (VM_SHARED | VM_MAYWRITE)) return E("EACCES");
+  userfaultfdRemove(vma, start, end);
   const first = vma.linearPageIndex(start);
   const last = vma.linearPageIndex(end);
   shmemUndoRange(vma.vm_mm.core, vma.vm_file.inode, first, last, false);

@@ -77,6 +77,11 @@ import {
 } from "./memory.ts";
 import { shmemFileSetup, shmemMaybeEvict } from "./shmem.ts";
 import { File as ShmemFile } from "./mm_types.ts";
+import {
+  userfaultfdUnmapComplete,
+  type UserfaultfdUnmapCtx,
+  userfaultfdUnmapPrep,
+} from "../userfaultfd/userfaultfd.ts";
 
 /** sysctl vm.max_map_count default. */
 export const DEFAULT_MAX_MAP_COUNT = 65530;
@@ -469,18 +474,26 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
   return 0;
 }
 
-/** Split at the edges, zap, free page tables and drop the VMAs in [start, end). */
+/**
+ * Split at the edges, zap, free page tables and drop the VMAs in
+ * [start, end) (do_vmi_align_munmap()). Userfaultfd monitors that asked for
+ * UFFD_FEATURE_EVENT_UNMAP get a UFFD_EVENT_UNMAP for the range afterwards,
+ * as munmap(2) and mmap(MAP_FIXED) send it (their `uf` list).
+ */
 export function doMunmapRange(mm: MmStruct, start: number, end: number): void {
   splitAt(mm, start);
   splitAt(mm, end);
   const doomed = mm.vmas.filter((v) => v.vm_start >= start && v.vm_end <= end);
   if (doomed.length === 0) return;
+  const unmaps: UserfaultfdUnmapCtx[] = [];
+  userfaultfdUnmapPrep(doomed, start, end, unmaps);
   // unmap_vmas(): one MMU_NOTIFY_UNMAP bracket around zapping them all.
   withMmuNotifier(MMU_NOTIFY_UNMAP, mm, start, end, () => {
     for (const vma of doomed) zapPageRange(vma, vma.vm_start, vma.vm_end, ZAP_UNMAP);
   });
   for (const vma of doomed) removeVma(mm, vma);
   freePgtables(mm, start, end);
+  userfaultfdUnmapComplete(unmaps);
 }
 
 /** Splits the VMA containing `addr` so that a VMA boundary lies there. */

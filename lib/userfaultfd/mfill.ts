@@ -416,6 +416,8 @@ export function mwriteprotectRange(
   const end = start + len;
   mm.mmap_lock.downRead();
   try {
+    // A non-cooperative event not yet read by the monitor: retry later.
+    if (ctx.mmapChanging) return E("EAGAIN");
     let err = E("ENOENT");
     for (const vma of mm.vmas.filter((v) => v.vm_end > start && v.vm_start < end)) {
       if (!userfaultfdWp(vma)) return E("ENOENT");

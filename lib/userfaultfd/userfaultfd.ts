@@ -10,8 +10,9 @@
  * userfaultfd (it plays the monitor thread, then the access is retried) or
  * throws `Blocked`; read() never sleeps (it returns null when the queue is
  * empty, where a blocking read would wait). No hugetlb, so the hugetlbfs
- * features are never reported; the non-cooperative events REMAP, REMOVE and
- * UNMAP are not modelled and not reported either.
+ * features are never reported. The non-cooperative events FORK, REMOVE and
+ * UNMAP are modelled; REMAP is not (the model has no mremap(2)), so
+ * UFFD_FEATURE_EVENT_REMAP is not reported.
  * @module
  */
 import { ERRNO, Errno, errnoName } from "../kernel/errno.ts";
@@ -50,7 +51,8 @@ const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 /** Features this model implements: UFFDIO_API reports these and accepts no others. */
 export const UFFD_MODEL_FEATURES = U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_THREAD_ID |
   U.UFFD_FEATURE_EXACT_ADDRESS | U.UFFD_FEATURE_MISSING_SHMEM | U.UFFD_FEATURE_POISON |
-  U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK |
+  U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK | U.UFFD_FEATURE_EVENT_REMOVE |
+  U.UFFD_FEATURE_EVENT_UNMAP |
   U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC |
   U.UFFD_FEATURE_MINOR_SHMEM | U.UFFD_FEATURE_MOVE;
 
@@ -66,8 +68,18 @@ export interface UffdMsgFork {
   arg: { fork: { ufd: Userfaultfd } };
 }
 
+/**
+ * struct uffd_msg for UFFD_EVENT_REMOVE (MADV_DONTNEED, MADV_FREE,
+ * MADV_REMOVE) and UFFD_EVENT_UNMAP (munmap, or mmap MAP_FIXED over the
+ * range); both use the `remove` member of the union, as the kernel does.
+ */
+export interface UffdMsgRemove {
+  event: typeof U.UFFD_EVENT_REMOVE | typeof U.UFFD_EVENT_UNMAP;
+  arg: { remove: { start: number; end: number } };
+}
+
 /** struct uffd_msg (the events the model produces). */
-export type UffdMsg = UffdMsgPagefault | UffdMsgFork;
+export type UffdMsg = UffdMsgPagefault | UffdMsgFork | UffdMsgRemove;
 
 /** A function that resolves a fault (plays the monitor thread). */
 export type UffdHandler = (msg: UffdMsgPagefault) => void;
@@ -96,8 +108,17 @@ export class UserfaultfdCtx {
   features = 0;
   /** fault_pending_wqh: page-fault messages not yet read. */
   readonly faultPending: UffdMsgPagefault[] = [];
-  /** event_wqh: non-cooperative events (fork). */
+  /**
+   * event_wqh: non-cooperative events (fork, remove, unmap) not yet read.
+   * Each one also counts in `mmapChanging` until read() takes it.
+   */
   readonly events: UffdMsg[] = [];
+  /**
+   * ctx->mmap_changing: events queued and not yet read. While it is
+   * non-zero, COPY, ZEROPAGE, CONTINUE, POISON, MOVE and WRITEPROTECT fail
+   * with EAGAIN: the monitor has not yet seen how the address space changed.
+   */
+  mmapChanging = 0;
   handler: UffdHandler | null = null;
   /** The handler is running (the monitor thread is busy). */
   inHandler = false;
@@ -350,7 +371,10 @@ export function userfaultfdUnregister(ctx: UserfaultfdCtx, start: number, len: n
 export function userfaultfdRelease(ctx: UserfaultfdCtx): void {
   ctx.released = true;
   ctx.faultPending.length = 0;
+  // wake_up_all(&ctx->event_wqh): the waiting threads see ctx->released,
+  // drop their event and undo their mmap_changing count.
   ctx.events.length = 0;
+  ctx.mmapChanging = 0;
   const mm = ctx.mm;
   if (mm.dead) return;
   mm.mmap_lock.downWrite("userfaultfd_release");
@@ -503,17 +527,82 @@ export function dupUserfaultfd(
 
 /**
  * dup_userfaultfd_complete(): queue one UFFD_EVENT_FORK per parent context.
- *
- * Simplification: the kernel's fork() then waits until the monitor has
- * read the event (userfaultfd_event_wait_completion()), and the parent's
- * range ioctls fail with -EAGAIN meanwhile (ctx->mmap_changing); here fork()
- * returns at once and nothing is refused.
  */
 export function dupUserfaultfdComplete(forks: Map<UserfaultfdCtx, UserfaultfdCtx>): void {
   for (const [octx, nctx] of forks) {
     // The child's userfaultfd is installed in the monitor's file table.
     const ufd = new Userfaultfd(nctx, octx.mm);
-    octx.events.push({ event: U.UFFD_EVENT_FORK, arg: { fork: { ufd } } });
+    userfaultfdEventWaitCompletion(octx, { event: U.UFFD_EVENT_FORK, arg: { fork: { ufd } } });
+  }
+}
+
+/**
+ * userfaultfd_event_wait_completion(): queue a non-cooperative event for
+ * the monitor, with ctx->mmap_changing raised until read() takes it.
+ *
+ * Simplification: the kernel's thread that caused the event (fork,
+ * madvise, munmap) then sleeps until the monitor has read it; the model has
+ * one thread per process, so the call returns at once and the event stays
+ * queued. What another thread of the process would see is kept: until the
+ * event is read, the range ioctls fail with EAGAIN.
+ */
+export function userfaultfdEventWaitCompletion(ctx: UserfaultfdCtx, msg: UffdMsg): void {
+  if (ctx.released) return;
+  ctx.mmapChanging++;
+  ctx.events.push(msg);
+}
+
+/**
+ * userfaultfd_remove(): MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE and
+ * MADV_REMOVE tell a monitor that asked for UFFD_FEATURE_EVENT_REMOVE which
+ * range of a registered VMA is about to be dropped, before they drop it.
+ * Returns false when the event was sent (the kernel dropped mmap_lock to
+ * wait, so the caller looks the VMA up again), true otherwise.
+ */
+export function userfaultfdRemove(vma: Vma, start: number, end: number): boolean {
+  const ctx = vma.vm_userfaultfd_ctx;
+  if (!ctx || !(ctx.features & U.UFFD_FEATURE_EVENT_REMOVE)) return true;
+  userfaultfdEventWaitCompletion(ctx, {
+    event: U.UFFD_EVENT_REMOVE,
+    arg: { remove: { start, end } },
+  });
+  return false;
+}
+
+/** One pending UFFD_EVENT_UNMAP (struct userfaultfd_unmap_ctx). */
+export interface UserfaultfdUnmapCtx {
+  ctx: UserfaultfdCtx;
+  start: number;
+  end: number;
+}
+
+/**
+ * userfaultfd_unmap_prep(): before an unmap of [start, end), note one
+ * UFFD_EVENT_UNMAP for each userfaultfd (with UFFD_FEATURE_EVENT_UNMAP) that
+ * a VMA in the range is registered with, once per context and range. The
+ * event carries the whole range the caller unmaps, not the VMA's part.
+ */
+export function userfaultfdUnmapPrep(
+  vmas: readonly Vma[],
+  start: number,
+  end: number,
+  unmaps: UserfaultfdUnmapCtx[],
+): void {
+  for (const vma of vmas) {
+    const ctx = vma.vm_userfaultfd_ctx;
+    if (!ctx || !(ctx.features & U.UFFD_FEATURE_EVENT_UNMAP)) continue;
+    if (unmaps.some((u) => u.ctx === ctx && u.start === start && u.end === end)) continue;
+    unmaps.push({ ctx, start, end });
+  }
+}
+
+/** userfaultfd_unmap_complete(): after the unmap, send the events noted. */
+export function userfaultfdUnmapComplete(unmaps: readonly UserfaultfdUnmapCtx[]): void {
+  for (const { ctx, start, end } of unmaps) {
+    userfaultfdEventWaitCompletion(ctx, {
+      event: U.UFFD_EVENT_UNMAP,
+      arg: { remove: { start, end } },
+    });
   }
 }
 
@@ -595,6 +684,15 @@ export class Userfaultfd {
     if (this.ctx.state !== "UFFD_STATE_RUNNING") fail(E("EINVAL"), ioctl);
   }
 
+  /**
+   * The first check of userfaultfd_copy(), _zeropage(), _continue(),
+   * _poison() and _move(): while a non-cooperative event is unread
+   * (ctx->mmap_changing), fail with EAGAIN and -EAGAIN in the result field.
+   */
+  private notChanging(ioctl: string): void {
+    if (this.ctx.mmapChanging) fail(E("EAGAIN"), ioctl, E("EAGAIN"));
+  }
+
   /** UFFDIO_API: → { features, ioctls } (ioctls a bigint: it has bit 63). */
   api(arg: { api: number; features?: number }): { features: number; ioctls: bigint } {
     if (this.ctx.released) throw new Errno("EBADF", "UFFDIO_API", "the userfaultfd is closed");
@@ -644,6 +742,7 @@ export class Userfaultfd {
     const dst = u64(a.dst, "dst", io), src = u64(a.src, "src", io);
     const len = u64(a.len, "len", io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
+    this.notChanging(io);
     let ret = validateUnalignedRange(src, len);
     if (!ret) ret = validateRange(dst, len);
     if (ret) fail(ret, io);
@@ -658,6 +757,7 @@ export class Userfaultfd {
     const a = struct(arg, io);
     const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
+    this.notChanging(io);
     const ret = validateRange(r.start, r.len);
     if (ret) fail(ret, io);
     if (mode & ~U.UFFDIO_ZEROPAGE_MODE_DONTWAKE) fail(E("EINVAL"), io);
@@ -670,6 +770,7 @@ export class Userfaultfd {
     const a = struct(arg, io);
     const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
+    this.notChanging(io);
     const ret = validateRange(r.start, r.len);
     if (ret) fail(ret, io);
     if (mode & ~U.UFFDIO_POISON_MODE_DONTWAKE) fail(E("EINVAL"), io);
@@ -682,6 +783,7 @@ export class Userfaultfd {
     const a = struct(arg, io);
     const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
+    this.notChanging(io);
     const ret = validateRange(r.start, r.len);
     if (ret) fail(ret, io);
     if (mode & ~(U.UFFDIO_CONTINUE_MODE_DONTWAKE | U.UFFDIO_CONTINUE_MODE_WP)) {
@@ -713,6 +815,7 @@ export class Userfaultfd {
     const len = u64(a.len, "len", io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
     if (this.holder !== this.ctx.mm) fail(E("EINVAL"), io);
+    this.notChanging(io);
     let ret = validateRange(dst, len);
     if (!ret) ret = validateRange(src, len);
     if (ret) fail(ret, io);
@@ -778,7 +881,14 @@ export class Userfaultfd {
   read(): UffdMsg | null {
     if (this.ctx.released) throw new Errno("EBADF", "read", "the userfaultfd is closed");
     if (this.ctx.state !== "UFFD_STATE_RUNNING") throw new Errno("EINVAL", "read");
-    return this.ctx.faultPending.shift() ?? this.ctx.events.shift() ?? null;
+    const fault = this.ctx.faultPending.shift();
+    if (fault) return fault;
+    const event = this.ctx.events.shift();
+    if (!event) return null;
+    // userfaultfd_event_complete(): the waiting thread wakes and lowers
+    // ctx->mmap_changing.
+    this.ctx.mmapChanging--;
+    return event;
   }
 
   /**
