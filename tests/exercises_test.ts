@@ -28,6 +28,7 @@ import * as hugepd from "./solutions/01_hugepd.ts";
 import * as uffdContinue from "./solutions/02_uffd_continue.ts";
 import * as uffdPoison from "./solutions/03_uffd_poison.ts";
 import * as uffdMove from "./solutions/04_uffd_move.ts";
+import * as pagemapScan from "./solutions/07_pagemap_scan.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyExercise = Exercise<any, any>;
@@ -41,6 +42,7 @@ const SOLUTIONS: Record<string, Record<string, unknown>> = {
   "02_uffd_continue": uffdContinue,
   "03_uffd_poison": uffdPoison,
   "04_uffd_move": uffdMove,
+  "07_pagemap_scan": pagemapScan,
 };
 
 const CHECK_CALL = /^check\((\w+), (\w+)\);?\s*$/m;

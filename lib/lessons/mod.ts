@@ -143,3 +143,32 @@ export type {
   ReclaimInput,
   ReclaimRun,
 } from "./uffd_continue.ts";
+export {
+  categoryNames,
+  gcRounds,
+  limitsExercise,
+  mutatorPages,
+  regionRows,
+  runLiveLesson,
+  scanRow,
+  selectRegions,
+  selectRegionsExercise,
+  simulateLimits,
+  thpExercise,
+  thpWriteProtect,
+  trackedRegion,
+} from "./pagemap_scan.ts";
+export type {
+  GcRound,
+  LimitInput,
+  LimitResult,
+  LiveLessonResult,
+  LiveThp,
+  LiveThpCase,
+  ScanMasks,
+  ScanProcess,
+  SelectInput,
+  ThpWpInput,
+  ThpWpResult,
+  Tracked,
+} from "./pagemap_scan.ts";
