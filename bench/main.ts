@@ -12,10 +12,14 @@
  *      (bench/pagemap_scan.ts) → datasets/pagemap_scan_vs_read.json
  *   5. The uffd ioctls on the kernel by batch size, simulator beside
  *      (bench/uffd_ops_live.ts) → datasets/uffd_ops_live.json
+ *   6. Anonymous fault cost by folio size (4 KiB, each mTHP size, PMD) and
+ *      MADV_COLLAPSE on the kernel, the model beside where it has the path
+ *      (bench/thp_faults.ts, root: it sets and restores the THP knobs)
+ *      → datasets/thp_fault_cost.json
  *
  * `deno task bench --quick` runs smaller sizes and writes nothing;
  * `--only=NAME,…` runs only the named benchmarks (faults, memory, uffd,
- * pagemap_scan, uffd_live).
+ * pagemap_scan, uffd_live, thp_faults).
  * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
  * simulator side still runs, and the command fails at the end saying why;
  * likewise the other way round when lib/mod.ts has no simulator.
@@ -55,9 +59,18 @@ import {
   scanSummary,
 } from "./pagemap_scan.ts";
 import { benchUffdLive, uffdLiveNotes, uffdLiveSummary } from "./uffd_ops_live.ts";
+import { benchThpFaults, ThpKnobs, thpNotes, thpSummary } from "./thp_faults.ts";
+import { geteuid } from "../lib/live/libc.ts";
 
 /** The benchmarks by name, for --only. */
-export const BENCHMARKS = ["faults", "memory", "uffd", "pagemap_scan", "uffd_live"] as const;
+export const BENCHMARKS = [
+  "faults",
+  "memory",
+  "uffd",
+  "pagemap_scan",
+  "uffd_live",
+  "thp_faults",
+] as const;
 export type BenchName = typeof BENCHMARKS[number];
 
 /** Sizes and counts of one bench run. */
@@ -328,6 +341,27 @@ async function main(): Promise<void> {
     problems.push(`uffd ioctls on the kernel not measured: ${probe.ffi.reason}`);
   }
   if (uffdLiveRows.length > 0) console.log(uffdLiveSummary(uffdLiveRows));
+  const thpOptions = {
+    regionBytes: config.quick ? 8 * 2 ** 20 : 64 * 2 ** 20,
+    repetitions: config.repetitions,
+    progress,
+  };
+  let thpRows: ReturnType<typeof benchThpFaults> = [];
+  let thpBefore = "";
+  if (run("thp_faults")) {
+    if (!probe.ffi.usable || !probe.thp) {
+      problems.push(
+        `THP fault costs not measured: ${probe.ffi.usable ? probe.missing.thp : probe.ffi.reason}`,
+      );
+    } else if (geteuid() !== 0) {
+      problems.push("THP fault costs not measured: setting the THP knobs needs root");
+    } else {
+      thpBefore = [...new ThpKnobs().saved].map(([path, v]) => `${path.split("/").at(-2)}=${v}`)
+        .join(", ");
+      thpRows = benchThpFaults(thpOptions);
+      console.log(thpSummary(thpRows));
+    }
+  }
   const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
@@ -381,6 +415,16 @@ async function main(): Promise<void> {
         provenance,
         rows: scanRows,
       });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (thpRows.length > 0) {
+      const provenance = measuredProvenance(
+        "bench/thp_faults.ts",
+        started,
+        probe,
+        thpNotes(thpOptions, thpBefore, load),
+      );
+      const url = await writeDatasetAtomic("thp_fault_cost.json", { provenance, rows: thpRows });
       console.log(`wrote ${url.pathname}`);
     }
     if (uffdLiveRows.length > 0) {

@@ -9,6 +9,7 @@ import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
 import { GupContPteQuote } from "./schemas/gup_cont_pte_quote.ts";
 import { PagemapScanVsRead } from "./schemas/pagemap_scan_vs_read.ts";
 import { SimMemory } from "./schemas/sim_memory.ts";
+import { ThpFaultCost } from "./schemas/thp_fault_cost.ts";
 import { UffdOpsLive } from "./schemas/uffd_ops_live.ts";
 import { UffdOpsSim } from "./schemas/uffd_ops_sim.ts";
 
@@ -17,6 +18,7 @@ export const DATASETS = {
   "gup_cont_pte_quote.json": GupContPteQuote,
   "pagemap_scan_vs_read.json": PagemapScanVsRead,
   "sim_memory.json": SimMemory,
+  "thp_fault_cost.json": ThpFaultCost,
   "uffd_ops_live.json": UffdOpsLive,
   "uffd_ops_sim.json": UffdOpsSim,
 } as const;

@@ -1,0 +1,255 @@
+/**
+ * Anonymous fault cost by folio size on the host kernel, and MADV_COLLAPSE.
+ *
+ * For each size — 4 KiB, every anonymous mTHP size in
+ * /sys/kernel/mm/transparent_hugepage/hugepages-<N>kB, and the 2 MiB PMD
+ * size — the knobs are set so that only that size is allowed
+ * (hugepages-<N>kB/enabled = always, every other size never; 4 KiB: all
+ * never and MADV_NOHUGEPAGE), a fresh 2 MiB-aligned region is written one
+ * byte per 4 KiB page, and the loop is timed; the size's anon_fault_alloc
+ * and anon_fault_fallback deltas say what the kernel actually allocated.
+ * MADV_COLLAPSE: with every size never, a region is faulted in with 4 KiB
+ * pages, then one madvise(MADV_COLLAPSE) over it is timed
+ * (thp_collapse_alloc counts the PMD THPs it made).
+ *
+ * Changing the knobs needs root; the previous values are written back in a
+ * finally block, and on SIGINT/SIGTERM. The simulator has the 4 KiB fault
+ * path only: its figure is given for 4 KiB rows, the others say why not.
+ * @module
+ */
+import { constants as C, simulate } from "../lib/mod.ts";
+import { madvise, mmap, munmap } from "../lib/live/libc.ts";
+import { readVmstat } from "../lib/live/vmstat.ts";
+import { THP_SYSFS } from "../lib/live/probe.ts";
+import type { ThpFaultRow } from "../lib/datasets/schemas/thp_fault_cost.ts";
+import { median } from "./_stats.ts";
+
+const P = C.PAGE_SIZE;
+const HP = C.PMD_SIZE;
+
+/** Why the model has no figure for a THP row. */
+export const MODEL_NO_THP =
+  "the model allocates no large folio on fault: lib/mm has no do_huge_pmd_anonymous_page() " +
+  "and no mTHP orders in do_anonymous_page()";
+export const MODEL_NO_COLLAPSE =
+  "the model has no MADV_COLLAPSE (no lib/mm/khugepaged.ts when this dataset was generated)";
+
+export interface ThpBenchOptions {
+  regionBytes: number;
+  repetitions: number;
+  progress?: (line: string) => void;
+  root?: string;
+}
+
+/** The anonymous mTHP sizes of the host in KiB (directories with an `enabled` file), ascending. */
+export function anonSizesKb(root = THP_SYSFS): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync(root)) {
+    const m = /^hugepages-(\d+)kB$/.exec(e.name);
+    if (!m) continue;
+    try {
+      Deno.statSync(`${root}/${e.name}/enabled`);
+      out.push(Number(m[1]));
+    } catch {
+      // a size only shmem may use (no anonymous `enabled`)
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** The bracketed choice of a sysfs file. */
+function choice(path: string): string {
+  return /\[([^\]]+)\]/.exec(Deno.readTextFileSync(path))![1];
+}
+
+/** Saves every size's `enabled`; `restore()` writes them back. */
+export class ThpKnobs {
+  readonly saved = new Map<string, string>();
+  constructor(readonly root = THP_SYSFS) {
+    for (const kb of anonSizesKb(root)) {
+      const path = `${root}/hugepages-${kb}kB/enabled`;
+      this.saved.set(path, choice(path));
+    }
+  }
+  /** Allow only `kb` (or nothing, for 4). */
+  only(kb: number): void {
+    for (const path of this.saved.keys()) {
+      const want = path.endsWith(`/hugepages-${kb}kB/enabled`) ? "always" : "never";
+      Deno.writeTextFileSync(path, want);
+    }
+  }
+  restore(): void {
+    for (const [path, value] of this.saved) Deno.writeTextFileSync(path, value);
+  }
+}
+
+function stat(root: string, kb: number, name: string): number {
+  if (kb === 4) return 0;
+  return Number(Deno.readTextFileSync(`${root}/hugepages-${kb}kB/stats/${name}`).trim());
+}
+
+/** A 2 MiB-aligned anonymous region of `bytes`: [aligned start, raw start, raw length]. */
+function alignedRegion(bytes: number): [number, number, number] {
+  const rawLen = bytes + HP;
+  const raw = mmap(0, rawLen, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  return [Math.ceil(raw / HP) * HP, raw, rawLen];
+}
+
+function touch(addr: number, bytes: number): void {
+  const ptr = Deno.UnsafePointer.create(BigInt(addr))!;
+  const buf = Deno.UnsafePointerView.getArrayBuffer(ptr, bytes);
+  const view = new Uint8Array(buf);
+  for (let off = 0; off < bytes; off += P) view[off] = 1;
+  buf.transfer(0);
+}
+
+/** One timed fault loop with only `kb` allowed. */
+function faultRun(root: string, kb: number, bytes: number) {
+  const [a, raw, rawLen] = alignedRegion(bytes);
+  try {
+    madvise(a, bytes, kb === 4 ? C.MADV_NOHUGEPAGE : C.MADV_HUGEPAGE);
+    const vm0 = readVmstat(), alloc0 = stat(root, kb, "anon_fault_alloc");
+    const fb0 = stat(root, kb, "anon_fault_fallback");
+    const t0 = performance.now();
+    touch(a, bytes);
+    const seconds = (performance.now() - t0) / 1000;
+    const vm1 = readVmstat();
+    const allocated = kb === 4 ? bytes / P : stat(root, kb, "anon_fault_alloc") - alloc0;
+    return {
+      seconds,
+      faults: vm1.pgfault - vm0.pgfault,
+      allocated,
+      fallbacks: stat(root, kb, "anon_fault_fallback") - fb0,
+    };
+  } finally {
+    munmap(raw, rawLen);
+  }
+}
+
+/** One timed MADV_COLLAPSE over a region faulted in with 4 KiB pages. */
+function collapseRun(bytes: number) {
+  const [a, raw, rawLen] = alignedRegion(bytes);
+  try {
+    touch(a, bytes);
+    madvise(a, bytes, C.MADV_HUGEPAGE);
+    const vm0 = readVmstat();
+    const t0 = performance.now();
+    madvise(a, bytes, C.MADV_COLLAPSE);
+    const seconds = (performance.now() - t0) / 1000;
+    const vm1 = readVmstat();
+    return {
+      seconds,
+      faults: vm1.pgfault - vm0.pgfault,
+      allocated: vm1.thp_collapse_alloc - vm0.thp_collapse_alloc,
+      fallbacks: 0,
+    };
+  } finally {
+    munmap(raw, rawLen);
+  }
+}
+
+/** The simulator's ns per 4 KiB page for 4 KiB write faults over `bytes` (median of `reps`). */
+export function simulatorFaultNs(bytes: number, reps: number): number {
+  const xs: number[] = [];
+  for (let r = 0; r <= reps; r++) {
+    const k = simulate({ memory: bytes + 64 * 2 ** 20 });
+    const p = k.spawn();
+    const a = p.mmap(0, bytes, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+    const t0 = performance.now();
+    for (let off = 0; off < bytes; off += P) p.write(a + off, 1);
+    if (r > 0) xs.push((performance.now() - t0) * 1e6 / (bytes / P));
+  }
+  return median(xs);
+}
+
+/** Every size, then MADV_COLLAPSE; the knobs are restored whatever happens. */
+export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
+  const root = o.root ?? THP_SYSFS;
+  const knobs = new ThpKnobs(root);
+  const restore = () => knobs.restore();
+  const onSignal = () => {
+    restore();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const rows: ThpFaultRow[] = [];
+  const model4k = simulatorFaultNs(Math.min(o.regionBytes, 16 * 2 ** 20), o.repetitions);
+  try {
+    const row = (
+      operation: ThpFaultRow["operation"],
+      folioKb: number,
+      r: { seconds: number; faults: number; allocated: number; fallbacks: number },
+      repetition: number,
+    ): ThpFaultRow => ({
+      operation,
+      folioKb,
+      regionBytes: o.regionBytes,
+      seconds: r.seconds,
+      nsPer4kPage: r.seconds * 1e9 / (o.regionBytes / P),
+      faults: r.faults,
+      allocated: r.allocated,
+      fallbacks: r.fallbacks,
+      repetition,
+      modelNsPer4kPage: operation === "fault" && folioKb === 4 ? model4k : null,
+      modelAbsentReason: operation === "fault" && folioKb === 4
+        ? null
+        : operation === "fault"
+        ? MODEL_NO_THP
+        : MODEL_NO_COLLAPSE,
+    });
+    for (const kb of [4, ...anonSizesKb(root)]) {
+      o.progress?.(`[thp faults] ${kb} kB folios`);
+      knobs.only(kb);
+      faultRun(root, kb, o.regionBytes);
+      for (let rep = 1; rep <= o.repetitions; rep++) {
+        rows.push(row("fault", kb, faultRun(root, kb, o.regionBytes), rep));
+      }
+    }
+    o.progress?.(`[thp faults] MADV_COLLAPSE`);
+    knobs.only(4);
+    collapseRun(o.regionBytes);
+    for (let rep = 1; rep <= o.repetitions; rep++) {
+      rows.push(row("MADV_COLLAPSE", 2048, collapseRun(o.regionBytes), rep));
+    }
+  } finally {
+    restore();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  return rows;
+}
+
+/** Median ns per 4 KiB page by size, as printed lines. */
+export function thpSummary(rows: readonly ThpFaultRow[]): string {
+  const lines = [
+    "anonymous faults by folio size, and MADV_COLLAPSE (kernel; model where it has it):",
+  ];
+  const keys = [...new Set(rows.map((r) => `${r.operation} ${r.folioKb}`))];
+  for (const key of keys) {
+    const rs = rows.filter((r) => `${r.operation} ${r.folioKb}` === key);
+    const model = rs[0].modelNsPer4kPage;
+    lines.push(
+      `  ${(key + " kB").padEnd(22)} ${
+        median(rs.map((r) => r.nsPer4kPage)).toPrecision(3)
+      } ns/4K ` +
+        `(allocated ${median(rs.map((r) => r.allocated))}, fallbacks ${
+          median(rs.map((r) => r.fallbacks))
+        }); model ${model === null ? "—" : `${model.toPrecision(3)} ns/4K`}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Prose for the dataset's provenance. */
+export function thpNotes(o: ThpBenchOptions, before: string, load: string): string {
+  return `Region ${o.regionBytes / 2 ** 20} MiB, 2 MiB-aligned, anonymous private, through ` +
+    `libc via Deno FFI. Fault rows: hugepages-<N>kB/enabled set to always for the size under ` +
+    `test and never for every other size (top-level enabled left as it was), MADV_HUGEPAGE on ` +
+    `the region (MADV_NOHUGEPAGE and every size never for 4 kB), one byte written per 4 KiB ` +
+    `page, the loop timed. MADV_COLLAPSE rows: every size never, the region faulted in with ` +
+    `4 KiB pages, MADV_HUGEPAGE, then one madvise(MADV_COLLAPSE) over it timed. Counters are ` +
+    `system-wide deltas. One unrecorded warm-up, then ${o.repetitions} recorded repetitions ` +
+    `per size. The knobs were restored afterwards to: ${before}. The model's figure (4 kB ` +
+    `faults only) is the simulator's median over a region of at most 16 MiB. Host load: ${load}.`;
+}

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { anonSizesKb, MODEL_NO_THP, simulatorFaultNs, ThpKnobs } from "./thp_faults.ts";
+
+Deno.test("anonSizesKb() and ThpKnobs on a fake sysfs: only one size allowed, then restored", () => {
+  const root = Deno.makeTempDirSync();
+  try {
+    for (const kb of [16, 64, 2048]) {
+      Deno.mkdirSync(`${root}/hugepages-${kb}kB`);
+      Deno.writeTextFileSync(
+        `${root}/hugepages-${kb}kB/enabled`,
+        kb === 2048 ? "always [inherit] madvise never" : "always inherit madvise [never]",
+      );
+    }
+    Deno.mkdirSync(`${root}/hugepages-8kB`); // shmem-only: no `enabled`
+    assert.deepEqual(anonSizesKb(root), [16, 64, 2048]);
+    const knobs = new ThpKnobs(root);
+    knobs.only(64);
+    assert.equal(Deno.readTextFileSync(`${root}/hugepages-64kB/enabled`), "always");
+    assert.equal(Deno.readTextFileSync(`${root}/hugepages-2048kB/enabled`), "never");
+    knobs.restore();
+    assert.equal(Deno.readTextFileSync(`${root}/hugepages-2048kB/enabled`), "inherit");
+    assert.equal(Deno.readTextFileSync(`${root}/hugepages-64kB/enabled`), "never");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("simulatorFaultNs() is a positive figure; the absent reason names the missing path", () => {
+  assert.ok(simulatorFaultNs(64 * 4096, 1) > 0);
+  assert.match(MODEL_NO_THP, /do_huge_pmd_anonymous_page/);
+});
