@@ -200,3 +200,9 @@ export type { DeviceExclusivePage, MakeExclusiveArgs } from "./mm/rmap.ts";
 export { restoreExclusivePte, tryRestoreExclusivePte } from "./mm/memory.ts";
 export { folioLock, folioTestLocked, folioTrylock, folioUnlock } from "./mm/filemap.ts";
 export * from "./hmm/mod.ts";
+export { deviceExclusiveRace } from "./race/device_exclusive.ts";
+export type {
+  DeviceExclusiveRaceState,
+  DeviceExclusiveRaceVariant,
+  RacePte,
+} from "./race/device_exclusive.ts";

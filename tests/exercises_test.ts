@@ -28,6 +28,7 @@ import * as hugepd from "./solutions/01_hugepd.ts";
 import * as uffdContinue from "./solutions/02_uffd_continue.ts";
 import * as uffdPoison from "./solutions/03_uffd_poison.ts";
 import * as uffdMove from "./solutions/04_uffd_move.ts";
+import * as deviceExclusive from "./solutions/05_device_exclusive.ts";
 import * as pagemapScan from "./solutions/07_pagemap_scan.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -42,6 +43,7 @@ const SOLUTIONS: Record<string, Record<string, unknown>> = {
   "02_uffd_continue": uffdContinue,
   "03_uffd_poison": uffdPoison,
   "04_uffd_move": uffdMove,
+  "05_device_exclusive": deviceExclusive,
   "07_pagemap_scan": pagemapScan,
 };
 
@@ -217,4 +219,28 @@ Deno.test("01_hugepd: returning 0 instead of -EMLINK (the bug) fails exercise (c
     return r === -31 ? 0 : r;
   };
   assert.equal(runCases(lessons.hugepteExercise, buggy).status, "failed");
+});
+
+Deno.test("05_device_exclusive: the notebook checks all three exercises", async () => {
+  const stubs = await notebookStubs("05_device_exclusive");
+  assert.deepEqual(stubs.map((s) => s.exerciseName), [
+    "notifierEventExercise",
+    "forkDeviceExclusiveExercise",
+    "pingPongExercise",
+  ]);
+});
+
+Deno.test("05_device_exclusive: answering v6.18's CLEAR for the ≤ v6.14 restore fails a hidden case", () => {
+  const clearAlways = (i: Parameters<typeof deviceExclusive.notifierEvents>[0]) =>
+    deviceExclusive.notifierEvents({ ...i, version: "v6.18" });
+  assert.equal(runCases(lessons.notifierEventExercise, clearAlways).status, "failed");
+});
+
+Deno.test("05_device_exclusive: the reference cost of random schedules matches the model", () => {
+  fc.assert(
+    fc.property(fc.stringMatching(/^[CD]{0,12}$/), (schedule) => {
+      assert.deepEqual(deviceExclusive.scheduleCost(schedule), lessons.runSchedule(schedule));
+    }),
+    { seed: 0x0505, numRuns: 60 },
+  );
 });

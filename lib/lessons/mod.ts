@@ -172,3 +172,31 @@ export type {
   ThpWpResult,
   Tracked,
 } from "./pagemap_scan.ts";
+export {
+  accessSignal,
+  cpuAccessSequence,
+  deviceLab,
+  forkDeviceExclusiveExercise,
+  forkExclusive,
+  notifierEventExercise,
+  observeNotifierEvents,
+  pageRow,
+  pfnAt,
+  pingPong,
+  pingPongExercise,
+  pingPongSchedule,
+  pteAt,
+  runSchedule,
+  sequenceSvg,
+} from "./device_exclusive.ts";
+export type {
+  DeviceExclusiveVersion,
+  DeviceLab,
+  ForkInput,
+  ForkOutcome,
+  NotifierInput,
+  NotifierPath,
+  PingPongRow,
+  ScheduleCost,
+  SequenceStep,
+} from "./device_exclusive.ts";
