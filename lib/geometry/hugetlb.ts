@@ -30,7 +30,6 @@ import {
   type Representation,
   representation,
   sizeName,
-  SZ_8M,
 } from "./geometry.ts";
 
 /** A leaf entry: a PTE, a leaf PMD/PUD, or a hugepte in a hugepd table. */
@@ -498,15 +497,25 @@ export function hugePtepGet(ptep: Ptep, c = newCosts()): Entry | undefined {
   return e;
 }
 
-/** The page-table lock protecting a huge page's entry (huge_pte_lockptr()):
- * the split PMD lock for PMD-sized pages, else mm->page_table_lock; on the
- * PTE level the PTE table's lock. Returned as a name, for pictures and tests. */
+/**
+ * huge_pte_lockptr() (include/linux/hugetlb.h): which lock helper protects a
+ * huge page's entries. v6.18: `pud_lockptr()` from PUD_SIZE up,
+ * `pmd_lockptr()` from PMD_SIZE up, else `ptep_lockptr()` (the PTE table's
+ * lock) — "hugetlb must use the exact same PT locks as core-mm page table
+ * walkers would". v6.10 (the hugepd variant): `pmd_lockptr()` for exactly
+ * PMD_SIZE, `mm->page_table_lock` for every other size. Whether a helper
+ * gives a split lock or `mm->page_table_lock` depends on the configuration
+ * (the 8xx is uniprocessor: no split locks at all); the model counts lock
+ * round-trips, not which lock.
+ */
 export function hugePteLockName(g: Geometry, size: number): string {
-  const r = representation(g, size);
-  if (r.kind === "pte") return "ptl";
-  if (r.level === "pmd" && r.kind !== "hugepd") return "pmd_lock";
-  if (r.kind === "pte-tables") return "pmd_lock";
-  return "mm->page_table_lock";
+  const pmdSize = levelSize(g, g.levels.at(-2)!.level);
+  // PUD_SIZE: the PUD level's span, or with the PUD folded, that of the level above.
+  const pudSize = g.levels.some((l) => l.level === "pud") ? levelSize(g, "pud") : pmdSize;
+  if (g.hugepd) return size === pmdSize ? "pmd_lockptr" : "mm->page_table_lock";
+  if (size >= pudSize) return "pud_lockptr";
+  if (size >= pmdSize) return "pmd_lockptr";
+  return "ptep_lockptr";
 }
 
 // --- faults ---------------------------------------------------------------------------
@@ -572,7 +581,7 @@ export function hugetlbFault(
     const action: FaultResult["action"] = "no_page";
     if (write && !shared) {
       if (anonNew) w = true;
-      else return copyOnWrite(mm, vma, slots, base, folio, false, c);
+      else return copyOnWrite(mm, vma, slots, base, folio, false);
     }
     setHugePteAt(mm, slots, base, makeHugePte(g, folio.pfn, size, w, write));
     return { ret: 0, action };
@@ -593,7 +602,7 @@ export function hugetlbFault(
     if (!unshare) setHugePteAt(mm, slots, base, { ...cur, write: true, dirty: true });
     return { ret: 0, action: "reuse" };
   }
-  return copyOnWrite(mm, vma, slots, base, folio, unshare, c);
+  return copyOnWrite(mm, vma, slots, base, folio, unshare);
 }
 
 /** hugetlb_wp()'s copy: a new exclusive anonymous folio replaces `old`;
@@ -605,7 +614,6 @@ function copyOnWrite(
   base: number,
   old: Folio,
   unshare: boolean,
-  _c: Costs,
 ): FaultResult {
   const folio = mm.memory.allocFolio(vma.pageSize, true, old.data);
   folio.anon = true;
@@ -624,7 +632,13 @@ function copyOnWrite(
  * do_huge_pmd_wp_page(), which on copy splits in the kernel: the model
  * copies the whole folio, a simplification).
  */
-export function anonFault(mm: GeoMm, vma: Vma, addr: number, flags: number, c = newCosts()) {
+export function anonFault(
+  mm: GeoMm,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  c = newCosts(),
+): FaultResult {
   const g = mm.g;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
@@ -676,7 +690,7 @@ export function handleFault(mm: GeoMm, addr: number, flags: number, c = newCosts
   const vma = mm.findVma(addr);
   if (vma === null) return { ret: VM_FAULT_SIGSEGV, action: "none" };
   if (isVmHugetlbPage(vma)) return hugetlbFault(mm, vma, addr, flags, c);
-  return anonFault(mm, vma, addr, flags, c) as FaultResult;
+  return anonFault(mm, vma, addr, flags, c);
 }
 
 /** A write to `addr` from user space: fault if needed, then store `data`
@@ -782,11 +796,6 @@ function installCopy(mm: GeoMm, vma: Vma, addr: number, folio: Folio, write: boo
     dirty: false,
     flags,
   });
-}
-
-/** The 8M check the 8xx helpers need without hugepd. */
-export function is8xx8M(g: Geometry, size: number): boolean {
-  return g.platform === "ppc8xx" && size === SZ_8M && !g.hugepd;
 }
 
 /** mprotect() of the whole VMA at `addr` to read-only or read-write: changes

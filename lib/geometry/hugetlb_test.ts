@@ -105,13 +105,24 @@ Deno.test("fork(): private hugetlb pages are shared read-only and copied on writ
   assert.equal(userRead(child, a), 2);
 });
 
-Deno.test("huge_pte_lockptr(): PMD-level pages use the split PMD lock, others mm->page_table_lock", () => {
-  assert.equal(hugePteLockName(geometry("x86_64"), SZ_2M), "pmd_lock");
-  assert.equal(
-    hugePteLockName(geometry("book3s64_hash_4k", { hugepd: true }), SZ_16G),
-    "mm->page_table_lock",
-  );
-  assert.equal(hugePteLockName(geometry("arm64_4k"), 2 ** 16), "ptl");
+Deno.test("huge_pte_lockptr(): the lock helper per size, v6.18 and v6.10", () => {
+  const rows: [string, boolean, number, string][] = [
+    ["x86_64", false, SZ_2M, "pmd_lockptr"],
+    ["x86_64", false, 2 ** 30, "pud_lockptr"],
+    ["arm64_4k", false, 2 ** 16, "ptep_lockptr"],
+    ["arm64_4k", false, 2 ** 25, "pmd_lockptr"],
+    ["ppc8xx", false, 2 ** 19, "ptep_lockptr"],
+    ["ppc8xx", false, SZ_8M, "pud_lockptr"],
+    ["ppc8xx", true, SZ_8M, "mm->page_table_lock"],
+    ["e500", false, 2 ** 22, "pud_lockptr"],
+    ["book3s64_hash_4k", false, SZ_16M, "pmd_lockptr"],
+    ["book3s64_hash_4k", true, SZ_16M, "mm->page_table_lock"],
+    ["book3s64_hash_4k", false, SZ_16G, "pud_lockptr"],
+  ];
+  for (const [platform, hugepd, size, lock] of rows) {
+    const g = geometry(platform as Parameters<typeof geometry>[0], { hugepd });
+    assert.equal(hugePteLockName(g, size), lock, `${platform} ${hugepd} ${size}`);
+  }
 });
 
 Deno.test("representationSvg(): the 8xx 8M page, with hugepd and without", () => {
