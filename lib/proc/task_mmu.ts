@@ -52,6 +52,7 @@ import {
   userfaultfdWpAsync,
   userfaultfdWpUseMarkers,
 } from "../userfaultfd/userfaultfd.ts";
+import { MMU_NOTIFY_PROTECTION_VMA, withMmuNotifier } from "../mm/mmu_notifier.ts";
 import { uffdWpRange } from "../userfaultfd/mfill.ts";
 
 /** A decoded pagemap entry: the raw value and its named fields. */
@@ -563,9 +564,19 @@ export function doPagemapScan(
   for (let walkStart = arg.start; walkStart < arg.end; walkStart = arg.walkEnd) {
     mm.mmap_lock.downRead();
     try {
-      // With PM_SCAN_WP_MATCHING the kernel brackets the walk with
-      // mmu_notifier_invalidate_range_start/end(MMU_NOTIFY_PROTECTION_VMA).
-      ret = walkPageRangePagemapScan(mm, walkStart, arg.end, p);
+      // With PM_SCAN_WP_MATCHING the walk write-protects PTEs: it is
+      // bracketed by an MMU_NOTIFY_PROTECTION_VMA invalidation.
+      if (arg.flags & PM_SCAN_WP_MATCHING) {
+        ret = withMmuNotifier(
+          MMU_NOTIFY_PROTECTION_VMA,
+          mm,
+          walkStart,
+          arg.end,
+          () => walkPageRangePagemapScan(mm, walkStart, arg.end, p),
+        );
+      } else {
+        ret = walkPageRangePagemapScan(mm, walkStart, arg.end, p);
+      }
     } finally {
       mm.mmap_lock.upRead();
     }

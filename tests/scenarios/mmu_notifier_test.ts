@@ -216,3 +216,21 @@ Deno.test("mmu_notifier_unregister() calls ->release once", () => {
   p.exit();
   assert.equal(released, 1);
 });
+
+Deno.test("PAGEMAP_SCAN with PM_SCAN_WP_MATCHING sends MMU_NOTIFY_PROTECTION_VMA over the walk", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const a = p.mmap(0, 2 * P, RW, ANON);
+  const u = p.userfaultfd(0);
+  u.api({ api: U.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC });
+  u.register({ range: { start: a, len: 2 * P }, mode: U.UFFDIO_REGISTER_MODE_WP });
+  p.write(a, 1);
+  const log = record(p);
+  const scan = { start: a, end: a + 2 * P, categoryMask: C.PAGE_IS_WRITTEN, returnMask: 0 };
+  p.pagemapScan({ ...scan, returnMask: C.PAGE_IS_WRITTEN });
+  assert.equal(log.seen.length, 0); // a read-only scan changes nothing
+  p.pagemapScan({ ...scan, vecLen: 0, flags: C.PM_SCAN_WP_MATCHING | C.PM_SCAN_CHECK_WPASYNC });
+  const first = log.seen[0];
+  assert.deepEqual(first, { event: "MMU_NOTIFY_PROTECTION_VMA", start: a, end: a + 2 * P });
+  k.check();
+});
