@@ -4,17 +4,24 @@
  * so every write takes one anonymous write fault (do_anonymous_page in
  * mm/memory.c) on the kernel and on the simulator alike.
  *
- * Real kernel: mmap through libc (lib/live), MADV_NOHUGEPAGE so that neither
- * PMD THP nor mTHP serves a fault, writes through a Uint8Array view.
+ * Real kernel: the live facade (lib/live `liveProcess()`, the same mmap,
+ * madvise and munmap methods as the simulator's `Process`), MADV_NOHUGEPAGE
+ * so that neither PMD THP nor mTHP serves a fault, and the CPU's own stores
+ * through a Uint8Array view (a facade `write()` per page would time
+ * JavaScript, not the fault).
  * Simulator: a fresh `simulate()` and process per repetition, `p.write()` per page.
  * Only the write loop is timed: mmap/munmap, simulate() and spawn() are not.
  * @module
  */
 
 import {
+  liveProcess,
   MADV_NOHUGEPAGE,
-  mapAnonymous,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
   pageSize,
+  PROT_READ,
+  PROT_WRITE,
   readMthpStatTotal,
   readVmstat,
   smapsOf,
@@ -80,13 +87,26 @@ function faultCounters(): { pgfault: number; thp: number; mthp: number } {
  * resident in 4 KiB pages afterwards (then the figure would not be what it says).
  */
 export function kernelFaultRun(bytes: number): { seconds: number; check: KernelRunCheck } {
-  using region = mapAnonymous(bytes, { advice: [MADV_NOHUGEPAGE] });
-  const before = faultCounters();
-  const t0 = performance.now();
-  touchEachPage(region.view, pageSize());
-  const seconds = (performance.now() - t0) / 1000;
-  const after = faultCounters();
-  const smaps = smapsOf(region.addr);
+  using p = liveProcess();
+  const addr = p.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const buffer = Deno.UnsafePointerView.getArrayBuffer(
+    Deno.UnsafePointer.create(BigInt(addr))!,
+    bytes,
+  );
+  type Counters = ReturnType<typeof faultCounters>;
+  let smaps: ReturnType<typeof smapsOf>, seconds: number, before: Counters, after: Counters;
+  try {
+    p.madvise(addr, bytes, MADV_NOHUGEPAGE);
+    before = faultCounters();
+    const t0 = performance.now();
+    touchEachPage(new Uint8Array(buffer), pageSize());
+    seconds = (performance.now() - t0) / 1000;
+    after = faultCounters();
+    smaps = smapsOf(addr);
+  } finally {
+    buffer.transfer(0); // detach the view before the memory goes away
+    p.munmap(addr, bytes);
+  }
   const check: KernelRunCheck = {
     rssKb: smaps.kB.Rss,
     anonHugePagesKb: smaps.kB.AnonHugePages,

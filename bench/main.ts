@@ -194,7 +194,8 @@ function faultNotes(
 ): string {
   return `Each repetition maps ${formatBytes(config.faultBytes)} of anonymous private memory ` +
     `and writes one byte to each 4 KiB page, timing only the write loop (mmap, munmap, ` +
-    `simulate() and spawn() are outside it). Kernel: mmap through libc via Deno FFI, ` +
+    `simulate() and spawn() are outside it). Kernel: mmap, madvise and munmap through the ` +
+    `live facade (liveProcess(), libc via Deno FFI), ` +
     `madvise(MADV_NOHUGEPAGE) on the whole region so no fault is served by a PMD THP or an ` +
     `mTHP, writes through a Uint8Array view of the mapping. Simulator: a fresh simulate() ` +
     `and spawn() per repetition, p.write(addr, 1) per page. Each system runs one unrecorded ` +
