@@ -4,7 +4,9 @@
  * hints, MAP_POPULATE; munmap and mprotect over several VMAs and holes;
  * madvise DONTNEED, FREE, PAGEOUT, REMOVE, DONTFORK, WIPEONFORK,
  * POPULATE_READ/WRITE and friends; memfd_create, ftruncate, close; fork and
- * exit with up to three processes; reads and writes) keep every kernel
+ * exit with up to three processes; reads and writes; userfaultfd
+ * registration for missing faults served by a handler with UFFDIO_COPY,
+ * and the monitor's own UFFDIO_COPY, ZEROPAGE and POISON) keep every kernel
  * invariant after every step, and agree with a page-granular reference
  * model of Linux: what each process reads at each address, which access
  * raises which signal, and which call fails with which errno.
@@ -13,10 +15,21 @@
  * hold a frame (shared by fork until one side writes) or read through to
  * the zero page or the file; shared pages read the file. A frame also
  * carries what MADV_FREE and MADV_PAGEOUT need: whether it is lazily freed,
- * and whether it or its PTE was written since.
+ * and whether it or its PTE was written since. An anonymous page without a
+ * frame remembers whether the zero page is mapped there and whether it holds
+ * a UFFDIO_POISON marker: for a page registered with userfaultfd, only a
+ * page with nothing mapped (pte_none) is a missing fault.
  */
 import assert from "node:assert/strict";
-import { constants as C, Errno, type Kernel, type Process, Signal, simulate } from "../lib/mod.ts";
+import {
+  constants as C,
+  Errno,
+  type Kernel,
+  type Process,
+  Signal,
+  simulate,
+  type Userfaultfd,
+} from "../lib/mod.ts";
 import { Random } from "./_random.ts";
 
 const SEQUENCES = 10_000;
@@ -58,13 +71,33 @@ interface RefPage {
   pteDirty: boolean;
   dontfork: boolean;
   wipeonfork: boolean;
+  /** Anonymous, no frame: the zero page is mapped (a read fault put it there). */
+  zeroMapped: boolean;
+  /** Anonymous, no frame: a PTE_MARKER_POISONED from UFFDIO_POISON. */
+  poisoned: boolean;
+  /** Registered with this process's userfaultfd for missing faults. */
+  registered: boolean;
+}
+
+/** A process's userfaultfd, and the page its handler copies from. */
+interface RefUffd {
+  uffd: Userfaultfd;
+  /** A page below the arena holding UFFD_PATTERN. */
+  src: number;
 }
 
 interface RefProc {
   p: Process;
   pages: Map<number, RefPage>;
   fds: Map<number, RefFile>;
+  uffd: RefUffd | null;
 }
+
+/** Userfaultfd activity over the run, reported with the totals. */
+const uffdStats = { ioctls: 0, faults: 0, sigbus: 0 };
+
+/** What the userfaultfd handler's UFFDIO_COPY puts in a page: these bytes, the rest zero. */
+const UFFD_PATTERN: ReadonlyMap<number, number> = new Map([[0, 0x77], [1, 0x78], [P - 1, 0x79]]);
 
 type Outcome = number | string;
 
@@ -78,6 +111,17 @@ function newFrame(data: Map<number, number>): RefFrame {
 function dropFrame(pg: RefPage): void {
   if (pg.frame) pg.frame.refs--;
   pg.frame = undefined;
+  pg.zeroMapped = false;
+}
+
+/** Nothing is mapped at an anonymous page: a userfaultfd missing fault. */
+function pteNone(pg: RefPage): boolean {
+  return pg.kind === "anon" && !pg.frame && !pg.zeroMapped && !pg.poisoned;
+}
+
+/** A missing fault on a registered page: the handler's UFFDIO_COPY fills it. */
+function serveMissing(pg: RefPage): void {
+  if (pg.registered && pteNone(pg)) pg.frame = newFrame(new Map(UFFD_PATTERN));
 }
 
 function unmapPages(ref: RefProc, first: number, count: number): void {
@@ -94,10 +138,28 @@ function expectRead(ref: RefProc, addr: number): Outcome {
   const off = addr % P;
   if (!pg) return "SIGSEGV/SEGV_MAPERR";
   if (!(pg.prot & (R | W | X))) return "SIGSEGV/SEGV_ACCERR";
+  if (pg.poisoned) {
+    uffdStats.sigbus++;
+    return "SIGBUS/BUS_MCEERR_AR";
+  }
   if (pg.frame) return pg.frame.data.get(off) ?? 0;
   if (pg.kind === "anon") return 0;
   if (pg.index >= pagesIn(pg.file!)) return "SIGBUS/BUS_ADRERR";
   return pg.file!.data.get(pg.index)?.get(off) ?? 0;
+}
+
+/**
+ * A read at `addr`: what it gives, after the fault it takes (a registered
+ * missing page is filled by the handler; a missing anonymous page gets the
+ * zero page).
+ */
+function readRef(ref: RefProc, addr: number): Outcome {
+  const pg = ref.pages.get(pageOf(addr));
+  if (pg && (pg.prot & (R | W | X))) {
+    serveMissing(pg);
+    if (pg.kind === "anon" && !pg.frame && !pg.poisoned) pg.zeroMapped = true;
+  }
+  return expectRead(ref, addr);
 }
 
 /** A write at `addr`: applies it to the reference and says what the access gives. */
@@ -106,6 +168,8 @@ function applyWrite(ref: RefProc, addr: number, value: number): Outcome {
   const off = addr % P;
   if (!pg) return "SIGSEGV/SEGV_MAPERR";
   if (!(pg.prot & W)) return "SIGSEGV/SEGV_ACCERR";
+  if (pg.poisoned) return "SIGBUS/BUS_MCEERR_AR";
+  serveMissing(pg);
   if (pg.kind === "shared") {
     if (pg.index >= pagesIn(pg.file!)) return "SIGBUS/BUS_ADRERR";
     const f = pg.file!;
@@ -128,6 +192,7 @@ function breakCow(pg: RefPage): boolean {
     } else {
       pg.frame = newFrame(new Map());
     }
+    pg.zeroMapped = false;
   } else if (pg.frame.refs > 1) {
     pg.frame.refs--;
     pg.frame = newFrame(pg.frame.data);
@@ -152,7 +217,7 @@ function outcome(fn: () => unknown, isRead = false): Outcome {
 function runSequence(seed: number): number {
   const rnd = new Random(seed);
   const k = simulate({ config: { MEM_SOFT_DIRTY: rnd.chance(0.5) } });
-  const procs: RefProc[] = [{ p: k.spawn(), pages: new Map(), fds: new Map() }];
+  const procs: RefProc[] = [{ p: k.spawn(), pages: new Map(), fds: new Map(), uffd: null }];
   const log: string[] = [];
   const fail = (msg: string): never => {
     throw new Error(`seed ${seed}: ${msg}\n  after: ${log.join("\n         ")}`);
@@ -191,26 +256,28 @@ function runSequence(seed: number): number {
         pg.prot = prot;
       }
       expect("mprotect", outcome(() => p.mprotect(at(first), count * P, prot)), want);
-    } else if (x < 0.56) stepMadvise(rnd, ref, procs, log, expect, arenaPage, pi);
-    else if (x < 0.70) {
+    } else if (x < 0.50) stepMadvise(rnd, ref, procs, log, expect, arenaPage, pi);
+    else if (x < 0.62) {
       const addr = at(arenaPage()) + rnd.pick([0, 0, 1, P - 1]);
-      const want = expectRead(ref, addr);
+      const want = readRef(ref, addr);
       log.push(`p${pi}.read(${hex(addr)}) = ${want}`);
       expect(`read ${hex(addr)}`, outcome(() => p.read(addr), true), want);
-    } else if (x < 0.84) {
+    } else if (x < 0.74) {
       const addr = at(arenaPage()) + rnd.pick([0, 0, 1, P - 1]);
       const value = rnd.int(1, 255);
       const want = applyWrite(ref, addr, value);
       log.push(`p${pi}.write(${hex(addr)}, ${value}) = ${want}`);
       expect(`write ${hex(addr)}`, outcome(() => p.write(addr, value)), want);
-    } else if (x < 0.88 && procs.length < 3) {
+    } else if (x < 0.78 && procs.length < 3) {
       log.push(`p${pi}.fork() = p${procs.length}`);
       procs.push(forkRef(ref));
-    } else if (x < 0.90 && pi > 0) {
+    } else if (x < 0.80 && pi > 0) {
       log.push(`p${pi}.exit()`);
       p.exit();
       for (const pg of ref.pages.values()) dropFrame(pg);
       procs.splice(pi, 1);
+    } else if (x < 0.91) {
+      stepUffd(rnd, ref, log, expect, arenaPage, pi);
     } else if (x < 0.94) {
       log.push(`p${pi}.memfd_create()`);
       const fd = p.memfdCreate("prop");
@@ -240,8 +307,9 @@ function runSequence(seed: number): number {
       if (pg.file) { for (const o of pg.file.data.get(pg.index)?.keys() ?? []) offs.add(o); }
       for (const off of offs) {
         const addr = n * P + off;
+        const want = readRef(ref, addr);
         const got = outcome(() => ref.p.read(addr), true);
-        expect(`final read p${i} ${hex(addr)}`, got, expectRead(ref, addr));
+        expect(`final read p${i} ${hex(addr)}`, got, want);
       }
     }
   }
@@ -317,6 +385,9 @@ function stepMmap(
       pteDirty: false,
       dontfork: false,
       wipeonfork: false,
+      zeroMapped: false,
+      poisoned: false,
+      registered: false,
     });
   }
   // mm_populate(): a private writable mapping is faulted for write (stopping
@@ -372,6 +443,9 @@ function adviseRef(
       const pg = ref.pages.get(n);
       if (!pg) return "ENOMEM";
       if (!(pg.prot & (write ? W : R))) return "EINVAL";
+      if (pg.poisoned) return "EHWPOISON";
+      serveMissing(pg);
+      if (!write && pg.kind === "anon" && !pg.frame) pg.zeroMapped = true;
       const needsFile = pg.kind === "shared" || (pg.kind === "private-file" && !pg.frame);
       if (needsFile && pg.index >= pagesIn(pg.file!)) return "EFAULT";
       if (write) {
@@ -391,9 +465,11 @@ function adviseRef(
     switch (advice) {
       case C.MADV_DONTNEED:
         dropFrame(pg);
+        pg.poisoned = false;
         break;
       case C.MADV_FREE: {
         if (pg.kind !== "anon") return "EINVAL";
+        pg.poisoned = false;
         const f = pg.frame;
         if (!f) break;
         if (f.dirty) {
@@ -439,6 +515,118 @@ function adviseRef(
   return result;
 }
 
+/** The process's userfaultfd, opened with a handler that serves missing faults by UFFDIO_COPY. */
+function uffdOf(ref: RefProc, log: string[], pi: number): RefUffd {
+  if (ref.uffd) return ref.uffd;
+  const p = ref.p;
+  log.push(`p${pi}.userfaultfd()`);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
+  // Below the arena, where no random range reaches.
+  const src = p.mmap(BASE - 16 * P, P, R | W, C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED);
+  for (const [off, value] of UFFD_PATTERN) p.write(src + off, value);
+  uffd.handler = (msg) => {
+    uffdStats.faults++;
+    const dst = msg.arg.pagefault.address - msg.arg.pagefault.address % P;
+    uffd.copy({ dst, src, len: P, mode: 0 });
+  };
+  ref.uffd = { uffd, src };
+  return ref.uffd;
+}
+
+/**
+ * A userfaultfd step: register a range (its pages written first, so that
+ * each VMA has an anon_vma and fork() copies what it holds, then maybe
+ * zapped so that they fault), unregister one, UFFDIO_COPY, ZEROPAGE or
+ * POISON one page, or close the userfaultfd.
+ */
+function stepUffd(
+  rnd: Random,
+  ref: RefProc,
+  log: string[],
+  expect: Expect,
+  arenaPage: () => number,
+  pi: number,
+): void {
+  const p = ref.p;
+  const registered = [...ref.pages].filter(([, pg]) => pg.registered).map(([n]) => n);
+  // Mostly a registered page once there are some.
+  const first = registered.length && rnd.chance(0.7) ? rnd.pick(registered) : arenaPage();
+  const count = rnd.int(1, 3);
+  const pages: RefPage[] = [];
+  for (let n = first; n < first + count; n++) {
+    const pg = ref.pages.get(n);
+    if (pg) pages.push(pg);
+  }
+  const allAnon = pages.length === count && pages.every((pg) => pg.kind === "anon");
+  const range = { start: first * P, len: count * P };
+  const op = registered.length
+    ? rnd.pick(["register", "unregister", "copy", "copy", "zeropage", "poison", "poison", "close"])
+    : "register";
+  if (op === "register") {
+    if (!allAnon || !pages.every((pg) => pg.prot & W)) return;
+    const { uffd } = uffdOf(ref, log, pi);
+    for (let n = first; n < first + count; n++) {
+      const value = rnd.int(1, 255);
+      const want = applyWrite(ref, n * P, value);
+      log.push(`p${pi}.write(${hex(n * P)}, ${value}) = ${want}`);
+      expect(`write ${hex(n * P)}`, outcome(() => p.write(n * P, value)), want);
+    }
+    log.push(`p${pi}.uffd.register(${hex(range.start)}, ${count}P, MISSING)`);
+    const mode = C.UFFDIO_REGISTER_MODE_MISSING;
+    expect("UFFDIO_REGISTER", outcome(() => uffd.register({ range, mode })), "ok");
+    for (const pg of pages) pg.registered = true;
+    if (rnd.chance(0.6)) {
+      log.push(`p${pi}.madvise(${hex(range.start)}, ${count}P, MADV_DONTNEED)`);
+      for (const pg of pages) {
+        dropFrame(pg);
+        pg.poisoned = false;
+      }
+      expect("madvise", outcome(() => p.madvise(range.start, range.len, C.MADV_DONTNEED)), "ok");
+    }
+    return;
+  }
+  if (!ref.uffd) return;
+  const { uffd, src } = ref.uffd;
+  if (op === "close") {
+    log.push(`p${pi}.uffd.close()`);
+    uffd.close();
+    for (const pg of ref.pages.values()) pg.registered = false;
+    ref.uffd = null;
+    return;
+  }
+  if (op === "unregister") {
+    if (!allAnon) return;
+    log.push(`p${pi}.uffd.unregister(${hex(range.start)}, ${count}P)`);
+    expect("UFFDIO_UNREGISTER", outcome(() => uffd.unregister(range)), "ok");
+    for (const pg of pages) pg.registered = false;
+    return;
+  }
+  // One page: ENOENT outside a registered VMA, EEXIST where something is
+  // mapped. UFFDIO_COPY may overwrite a PTE marker (pte_none_mostly() in
+  // mfill_atomic_install_pte()); ZEROPAGE and POISON want pte_none().
+  const pg = ref.pages.get(first);
+  const dst = first * P;
+  let want: Outcome = "ok";
+  if (!pg || !pg.registered) want = "ENOENT";
+  else if (op === "copy" ? pg.frame || pg.zeroMapped : !pteNone(pg)) want = "EEXIST";
+  log.push(`p${pi}.uffd.${op}(${hex(dst)}) = ${want}`);
+  const one = { start: dst, len: P };
+  const call = op === "copy"
+    ? () => uffd.copy({ dst, src, len: P, mode: 0 })
+    : op === "zeropage"
+    ? () => uffd.zeropage({ range: one })
+    : () => uffd.poison({ range: one });
+  expect(`UFFDIO_${op.toUpperCase()}`, outcome(call), want);
+  uffdStats.ioctls++;
+  if (want !== "ok") return;
+  if (op === "copy") {
+    pg!.frame = newFrame(new Map(UFFD_PATTERN));
+    pg!.poisoned = false;
+  } else if (op === "zeropage") pg!.zeroMapped = true;
+  else pg!.poisoned = true;
+}
+
 function truncate(
   procs: RefProc[],
   ref: RefProc,
@@ -467,13 +655,22 @@ function truncate(
 
 /** fork(): the child's reference pages. */
 function forkRef(parent: RefProc): RefProc {
-  const child: RefProc = { p: parent.p.fork(), pages: new Map(), fds: new Map(parent.fds) };
+  const child: RefProc = {
+    p: parent.p.fork(),
+    pages: new Map(),
+    fds: new Map(parent.fds),
+    uffd: null,
+  };
   for (const [n, pg] of parent.pages) {
     if (pg.dontfork) continue;
-    const copy: RefPage = { ...pg };
+    // Without UFFD_FEATURE_EVENT_FORK the child's VMAs are not registered;
+    // poison markers are copied (copy_pte_marker()).
+    const copy: RefPage = { ...pg, registered: false };
     if (pg.wipeonfork) {
       copy.frame = undefined;
       copy.pteDirty = false;
+      copy.zeroMapped = false;
+      copy.poisoned = false;
     } else if (pg.frame) {
       pg.frame.refs++;
     }
@@ -492,12 +689,19 @@ Deno.test("random syscall sequences keep the invariants and read what Linux woul
   for (let i = 0; i < SEQUENCES; i++) steps += runSequence(SEED + i);
   const ms = Math.round(performance.now() - t0);
   console.log(`${SEQUENCES} sequences, ${steps} steps, k.check() after each step (${ms} ms)`);
+  const { ioctls, faults, sigbus } = uffdStats;
+  console.log(
+    `userfaultfd: ${ioctls} COPY/ZEROPAGE/POISON calls, ${faults} missing faults served, ` +
+      `${sigbus} accesses to poisoned pages`,
+  );
   assert.equal(steps, SEQUENCES * STEPS);
+  // The userfaultfd steps ran often enough to mean something.
+  assert.ok(ioctls > 1000 && faults > 1000 && sigbus > 100, JSON.stringify(uffdStats));
 });
 
 Deno.test("the reference model catches a wrong read", () => {
   const k = simulate();
-  const ref: RefProc = { p: k.spawn(), pages: new Map(), fds: new Map() };
+  const ref: RefProc = { p: k.spawn(), pages: new Map(), fds: new Map(), uffd: null };
   const a = ref.p.mmap(BASE, P, R | W, C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED);
   ref.pages.set(pageOf(a), {
     kind: "anon",
@@ -508,6 +712,9 @@ Deno.test("the reference model catches a wrong read", () => {
     pteDirty: false,
     dontfork: false,
     wipeonfork: false,
+    zeroMapped: false,
+    poisoned: false,
+    registered: false,
   });
   applyWrite(ref, a, 5);
   assert.equal(expectRead(ref, a), 5);

@@ -36,6 +36,8 @@ import {
 } from "./mm_types.ts";
 import { mergeAround, pageAlign, splitAt } from "./mmap.ts";
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_KILLABLE,
   FAULT_FLAG_WRITE,
   handleMmFault,
   lookupPteTable,
@@ -44,6 +46,7 @@ import {
   VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE,
   VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   vmNormalPage,
@@ -70,7 +73,7 @@ import {
   withMmuNotifier,
 } from "./mmu_notifier.ts";
 import { shrinkFolio } from "./vmscan.ts";
-import { userfaultfdRemove } from "../userfaultfd/userfaultfd.ts";
+import { userfaultfdRemove, userfaultfdWait } from "../userfaultfd/userfaultfd.ts";
 import {
   memoryFailure,
   MF_ACTION_REQUIRED,
@@ -429,15 +432,6 @@ function madviseRemove(vma: Vma, start: number, end: number): number {
 }
 
 /**
- * madvise_populate() → faultin_page_range(): fault the range in page by
- * page, for read or write, the way GUP does with FOLL_MADV_POPULATE. No VMA
- * is -ENOMEM; a VMA this access is not allowed in (check_vma_flags(): no
- * VM_READ for a read, no VM_WRITE for a write, VM_IO/VM_PFNMAP) is -EINVAL;
- * a fault that would raise SIGBUS or SIGSEGV is -EFAULT, poison -EHWPOISON
- * (vm_fault_to_errno() with FOLL_HWPOISON). Pages before the failing one
- * stay populated.
- */
-/**
  * madvise_inject_error() for MADV_HWPOISON: for each page, take it with
  * get_user_pages_fast() (a read fault if it is not mapped yet), then
  * memory_failure(pfn, MF_ACTION_REQUIRED | MF_COUNT_INCREASED |
@@ -496,17 +490,46 @@ function gupFastOne(mm: MmStruct, addr: number): number {
   return E("EFAULT");
 }
 
+/**
+ * madvise_populate() → faultin_page_range(): fault the range in page by
+ * page, for read or write, the way GUP does with FOLL_MADV_POPULATE. No VMA
+ * is -ENOMEM; a VMA this access is not allowed in (check_vma_flags(): no
+ * VM_READ for a read, no VM_WRITE for a write, VM_IO/VM_PFNMAP) is -EINVAL;
+ * a fault that would raise SIGBUS or SIGSEGV is -EFAULT, poison -EHWPOISON
+ * (vm_fault_to_errno() with FOLL_HWPOISON). Pages before the failing one
+ * stay populated.
+ */
 function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolean): number {
+  let flags = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE;
+  if (write) flags |= FAULT_FLAG_WRITE;
   for (let addr = start; addr < end; addr += C.PAGE_SIZE) {
-    const vma = mm.vmaLookup(addr);
-    if (!vma) return E("ENOMEM");
-    if (vma.vm_flags & (VM_PFNMAP | VM_IO)) return E("EINVAL");
-    if (!(vma.vm_flags & (write ? VM_WRITE : VM_READ))) return E("EINVAL");
+    mm.uffdHandlerCalls = 0;
     // __get_user_pages(): fault until follow_page finds what the access
     // needs. A write may take two faults: a uffd-wp marker in a WP_ASYNC
     // VMA first maps the page write-protected, then do_wp_page() resolves it.
-    for (let tries = 0; tries < 3; tries++) {
-      const ret = handleMmFault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+    for (let tries = 0; tries < 3;) {
+      // The VMA is looked up again after a retry: mmap_lock was dropped.
+      const vma = mm.vmaLookup(addr);
+      if (!vma) return E("ENOMEM");
+      if (vma.vm_flags & (VM_PFNMAP | VM_IO)) return E("EINVAL");
+      if (!(vma.vm_flags & (write ? VM_WRITE : VM_READ))) return E("EINVAL");
+      const ret = handleMmFault(vma, addr, flags);
+      // faultin_page() may retry (madvise_populate() passes `locked`), so a
+      // userfaultfd fault drops mmap_lock, waits for the monitor (the
+      // handler) and faults again. It is not FAULT_FLAG_USER: a
+      // UFFD_USER_MODE_ONLY userfaultfd refuses it (SIGBUS, so EFAULT).
+      const wait = mm.uffdWait;
+      if (ret & VM_FAULT_RETRY && wait) {
+        mm.uffdWait = null;
+        mm.mmap_lock.upWrite();
+        try {
+          userfaultfdWait(wait, mm.uffdHandlerCalls++);
+        } finally {
+          mm.mmap_lock.downWrite("madvise");
+        }
+        continue;
+      }
+      tries++;
       if (ret & VM_FAULT_OOM) return E("ENOMEM");
       if (ret & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) return E("EHWPOISON");
       if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) return E("EFAULT");

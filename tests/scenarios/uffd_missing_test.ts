@@ -111,18 +111,6 @@ Deno.test("UFFD_FEATURE_SIGBUS: a missing fault raises SIGBUS (BUS_ADRERR) inste
   k.check();
 });
 
-Deno.test("MAP_POPULATE-style faults (no FAULT_FLAG_ALLOW_RETRY) fail instead of waiting", () => {
-  const k = simulate();
-  const p = k.spawn();
-  const dst = p.mmap(0, 2 * P, RW, ANON);
-  const uffd = p.userfaultfd(0);
-  uffd.api({ api: C.UFFD_API, features: 0 });
-  uffd.register({ range: { start: dst, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
-  assert.throws(() => p.madvise(dst, 2 * P, C.MADV_POPULATE_WRITE));
-  assert.equal(p.pagemap(dst).present, false);
-  k.check();
-});
-
 Deno.test("missing faults on shmem: a hole in the page cache goes to the handler", () => {
   const k = simulate();
   const p = k.spawn();
@@ -200,4 +188,41 @@ Deno.test("DONTWAKE leaves the waiter queued; UFFDIO_WAKE (or a waking copy) tak
   assert.equal(uffd.read(), null);
   assert.deepEqual([p.read(dst), p.read(dst + P)], [0, 0]);
   k.check();
+});
+
+Deno.test("MADV_POPULATE_READ/WRITE wait for the monitor like an access; UFFD_USER_MODE_ONLY refuses them", () => {
+  for (const userModeOnly of [false, true]) {
+    const k = simulate();
+    const p = k.spawn();
+    const src = sourceArea(p, 1);
+    const dst = p.mmap(0, 4 * P, RW, ANON);
+    const uffd = p.userfaultfd(C.O_CLOEXEC | (userModeOnly ? C.UFFD_USER_MODE_ONLY : 0));
+    uffd.api({ api: C.UFFD_API, features: 0 });
+    uffd.register({ range: { start: dst, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+    let faults = 0;
+    uffd.handler = (msg) => {
+      faults++;
+      uffd.copy({ dst: msg.arg.pagefault.address, src, len: P, mode: 0 });
+    };
+    const read = errnoOf(() => p.madvise(dst, 2 * P, C.MADV_POPULATE_READ));
+    const write = errnoOf(() => p.madvise(dst + 2 * P, 2 * P, C.MADV_POPULATE_WRITE));
+    // As on Linux 6.18: the populate faults are delivered and resolved, or
+    // (a kernel-mode fault on a user-mode-only userfaultfd) fail with EFAULT.
+    assert.deepEqual(
+      [read, write, faults],
+      userModeOnly ? ["EFAULT", "EFAULT", 0] : ["ok", "ok", 4],
+    );
+    assert.equal(p.pagemap(dst + 3 * P).present, !userModeOnly);
+    k.check();
+  }
+});
+
+Deno.test("MADV_POPULATE_READ on a registered range with no handler throws Blocked", () => {
+  const p = simulate().spawn();
+  const dst = p.mmap(0, P, RW, ANON);
+  const uffd = p.userfaultfd(C.O_CLOEXEC);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: dst, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.throws(() => p.madvise(dst, P, C.MADV_POPULATE_READ), Blocked);
+  assert.equal(uffd.read()?.event, C.UFFD_EVENT_PAGEFAULT);
 });

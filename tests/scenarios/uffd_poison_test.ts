@@ -108,3 +108,44 @@ Deno.test("a poison marker survives fork and is zapped by munmap", () => {
   k.check();
   assert.equal(p.kernel.dmesg.filter((l) => l.startsWith("BUG")).length, 0);
 });
+
+Deno.test("over a poison or guard marker UFFDIO_COPY installs the page; ZEROPAGE and POISON give EEXIST", () => {
+  // As Linux 6.18 does: mfill_atomic_install_pte() accepts pte_none_mostly()
+  // (none or a marker), mfill_atomic_pte_zeropage() and _poison() only pte_none().
+  const k = simulate();
+  const p = k.spawn();
+  const src = p.mmap(0, P, RW, ANON);
+  p.write(src, 0x77);
+  const a = p.mmap(0, 4 * P, RW, ANON);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
+  uffd.register({ range: { start: a, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.equal(uffd.poison({ range: { start: a, len: 2 * P } }), 2 * P);
+  p.madvise(a + 2 * P, P, C.MADV_GUARD_INSTALL);
+  const outcome = (fn: () => number) => {
+    try {
+      return String(fn());
+    } catch (e) {
+      return (e as { errno?: string }).errno ?? String(e);
+    }
+  };
+  const rows = [
+    ["copy over poison", outcome(() => uffd.copy({ dst: a, src, len: P, mode: 0 }))],
+    ["zeropage over poison", outcome(() => uffd.zeropage({ range: { start: a + P, len: P } }))],
+    ["poison over poison", outcome(() => uffd.poison({ range: { start: a + P, len: P } }))],
+    ["zeropage over guard", outcome(() => uffd.zeropage({ range: { start: a + 2 * P, len: P } }))],
+    ["poison over guard", outcome(() => uffd.poison({ range: { start: a + 2 * P, len: P } }))],
+    ["copy over guard", outcome(() => uffd.copy({ dst: a + 2 * P, src, len: P, mode: 0 }))],
+  ];
+  assert.deepEqual(rows, [
+    ["copy over poison", String(P)],
+    ["zeropage over poison", "EEXIST"],
+    ["poison over poison", "EEXIST"],
+    ["zeropage over guard", "EEXIST"],
+    ["poison over guard", "EEXIST"],
+    ["copy over guard", String(P)],
+  ]);
+  assert.equal(p.read(a), 0x77);
+  assert.equal(p.read(a + 2 * P), 0x77);
+  k.check();
+});
