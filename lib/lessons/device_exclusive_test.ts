@@ -55,3 +55,15 @@ Deno.test("ping-pong costs one fault and one restore per switch to the CPU", () 
   const rows = pingPong([0, 0.5, 1], 40, [1]);
   assert.deepEqual(rows.map((r) => r.restoresPerAccess), [0, 0.5, 0, 0, 0.5, 0]);
 });
+
+Deno.test("sequenceSvg() of a small literal sequence", async (t) => {
+  const fig = sequenceSvg([
+    { from: "device", to: "kernel", label: "make_device_exclusive(A, owner)" },
+    { from: "kernel", to: "kernel", label: "PTE → SWP_DEVICE_EXCLUSIVE" },
+    { from: "device", to: "device", label: "atomic add" },
+    { from: "CPU", to: "kernel", label: "load A: #PF" },
+    { from: "kernel", to: "device", label: "MMU_NOTIFY_CLEAR" },
+    { from: "kernel", to: "CPU", label: "retry" },
+  ], "fixture");
+  await t.assertSnapshot(fig.svg.replace(/></g, ">\n<"));
+});

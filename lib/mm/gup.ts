@@ -59,11 +59,10 @@ export const FOLL_PCI_P2PDMA = 1 << 10;
 export const FOLL_INTERRUPTIBLE = 1 << 11;
 export const FOLL_HONOR_NUMA_FAULT = 1 << 12;
 // internal gup flags (mm/internal.h)
-const __NR_FOLL = 13;
-export const FOLL_TOUCH = 1 << __NR_FOLL;
-export const FOLL_TRIED = 1 << (__NR_FOLL + 1);
-export const FOLL_REMOTE = 1 << (__NR_FOLL + 2);
-export const FOLL_PIN = 1 << (__NR_FOLL + 3);
+export const FOLL_TOUCH = 1 << 16;
+export const FOLL_TRIED = 1 << 17;
+export const FOLL_REMOTE = 1 << 18;
+export const FOLL_PIN = 1 << 19;
 
 /** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): what one pin adds to a small folio's refcount. */
 export const GUP_PIN_COUNTING_BIAS = 1024;

@@ -11,7 +11,10 @@
  * walk converted the PTE at A in the caller's mm, and it was writable)
  * makes it fail instead. Peter Xu's alternative seals the PTE during the
  * first walk: GUP's own page-table walk installs the entry under the PTE
- * lock, so no window is left.
+ * lock, so no window is left. v6.15's make_device_exclusive() does a
+ * second walk instead of the rmap walk (folio_walk_start() after the folio
+ * lock): it converts the PTE only if it still maps the GUPed page,
+ * writable, and otherwise starts over (here: reports failure).
  *
  * One PTE (address A), its lock, two pages, and two threads:
  *  - `device`: make_device_exclusive_range() on A (the variant's version);
@@ -28,7 +31,7 @@ import type { RaceScenario } from "./run.ts";
 import type { Step } from "./step.ts";
 
 /** Which make_device_exclusive_range() to run. */
-export type DeviceExclusiveRaceVariant = "no-check" | "ttp-address" | "seal";
+export type DeviceExclusiveRaceVariant = "no-check" | "ttp-address" | "seal" | "second-walk";
 
 /** The PTE at A: none, a present page (writable), or a device-exclusive entry of a page. */
 export type RacePte =
@@ -58,8 +61,9 @@ const P1 = 0x101, P2 = 0x102;
 
 /**
  * The scenario for one variant: "no-check" (the rmap walk without the
- * `ttp->address` check), "ttp-address" (the merged code) or "seal"
- * (Peter's proposal: convert during GUP's walk).
+ * `ttp->address` check), "ttp-address" (the merged code), "seal"
+ * (Peter's proposal: convert during GUP's walk) or "second-walk" (v6.15+:
+ * walk the page table again instead of the rmap).
  */
 export function deviceExclusiveRace(
   variant: DeviceExclusiveRaceVariant,
@@ -83,6 +87,20 @@ export function deviceExclusiveRace(
       s.valid = true;
     }
     yield { op: "unlock", lock: s.ptl };
+    if (variant === "second-walk") {
+      // v6.15+: folio_walk_start() at A; convert only if A still maps the page.
+      yield { op: "lock", lock: s.ptl, label: "folio_walk_start()" };
+      yield { op: "write", obj: ["pte", "mapcount"], label: "set_pte_at(entry) if same page" };
+      if (s.pte.kind === "page" && s.pte.pfn === s.gupPage) {
+        s.pte = { kind: "exclusive", pfn: s.gupPage };
+        s.installedAtA = s.gupPage;
+        s.result = "success"; // the mapping is kept: mapcount unchanged
+      } else {
+        s.result = "failed"; // the kernel goes back to GUP
+      }
+      yield { op: "unlock", lock: s.ptl };
+      return;
+    }
     // step 2: the rmap walk of the GUPed folio (folio locked; the folio
     // lock is not modelled: the CPU side never takes it here).
     yield { op: "read", obj: "mapcount", label: "rmap_walk(folio)" };
@@ -106,8 +124,11 @@ export function deviceExclusiveRace(
     // MADV_DONTNEED on A: zap_pte_range().
     yield { op: "lock", lock: s.ptl, label: "zap: pte_offset_map_lock()" };
     yield { op: "write", obj: ["pte", "mapcount"], label: "zap: ptep_get_and_clear()" };
-    // A device-exclusive entry no longer counts in the mapcount (≤ v6.14).
-    if (s.pte.kind === "page") s.mapcount[s.pte.pfn]--;
+    // A ≤ v6.14 device-exclusive entry no longer counts in the mapcount;
+    // a v6.15+ one does.
+    if (s.pte.kind === "page" || (s.pte.kind === "exclusive" && variant === "second-walk")) {
+      s.mapcount[s.pte.pfn]--;
+    }
     s.pte = { kind: "none" };
     yield { op: "unlock", lock: s.ptl };
     // A write to A: do_anonymous_page() maps a new page.
@@ -120,11 +141,12 @@ export function deviceExclusiveRace(
     yield { op: "unlock", lock: s.ptl };
   }
   return {
-    name: `make_device_exclusive_range() ${
+    name: `${
       {
-        "no-check": "without the ttp->address check",
-        "ttp-address": "with the ttp->address check",
-        seal: "sealing the PTE in the first walk",
+        "no-check": "make_device_exclusive_range() without the ttp->address check",
+        "ttp-address": "make_device_exclusive_range() with the ttp->address check",
+        seal: "make_device_exclusive_range() sealing the PTE in the first walk",
+        "second-walk": "make_device_exclusive() (v6.15+, a second page-table walk)",
       }[variant]
     } vs MADV_DONTNEED + refault`,
     setup() {

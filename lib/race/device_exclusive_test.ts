@@ -20,7 +20,7 @@ Deno.test("without the ttp->address check the explorer finds the GUP-then-rmap-w
 });
 
 Deno.test("with the ttp->address check, and with the PTE sealed in the first walk, every interleaving is safe", () => {
-  for (const v of ["ttp-address", "seal"] as const) {
+  for (const v of ["ttp-address", "seal", "second-walk"] as const) {
     const r = explore(deviceExclusiveRace(v));
     assert.equal(r.verdict, "safe", `${v}: ${r.message}`);
   }
