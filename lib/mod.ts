@@ -76,6 +76,7 @@ export {
   pageHWPoison,
 } from "./mm/memory_failure.ts";
 export type { MemoryFailureResult, MfCurrent } from "./mm/memory_failure.ts";
+export type { SwapInfo, SwapoffResult } from "./mm/swapfile.ts";
 export * as uffd from "./userfaultfd/mod.ts";
 export { Userfaultfd } from "./userfaultfd/userfaultfd.ts";
 export type {

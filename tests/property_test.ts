@@ -2,7 +2,7 @@
  * Property: seeded random sequences of system calls (mmap of private and
  * shared anonymous memory and of memfds, MAP_FIXED, MAP_FIXED_NOREPLACE and
  * hints, MAP_POPULATE; munmap and mprotect over several VMAs and holes;
- * madvise DONTNEED, FREE, PAGEOUT, REMOVE, DONTFORK, WIPEONFORK,
+ * madvise DONTNEED, FREE, PAGEOUT (with and without a swap device), REMOVE, DONTFORK, WIPEONFORK,
  * POPULATE_READ/WRITE and friends; memfd_create, ftruncate, close; fork and
  * exit with up to three processes; reads and writes; userfaultfd
  * registration for missing faults served by a handler with UFFDIO_COPY,
@@ -95,6 +95,8 @@ interface RefProc {
 
 /** Userfaultfd activity over the run, reported with the totals. */
 const uffdStats = { ioctls: 0, faults: 0, sigbus: 0 };
+/** Swap activity over the run (pswpout, pswpin). */
+const swapStats = { out: 0, in: 0 };
 
 /** What the userfaultfd handler's UFFDIO_COPY puts in a page: these bytes, the rest zero. */
 const UFFD_PATTERN: ReadonlyMap<number, number> = new Map([[0, 0x77], [1, 0x78], [P - 1, 0x79]]);
@@ -217,6 +219,9 @@ function outcome(fn: () => unknown, isRead = false): Outcome {
 function runSequence(seed: number): number {
   const rnd = new Random(seed);
   const k = simulate({ config: { MEM_SOFT_DIRTY: rnd.chance(0.5) } });
+  // With a swap device, MADV_PAGEOUT writes anonymous pages out; what they
+  // read afterwards is the same, so the reference does not change.
+  const swap = rnd.chance(0.5) ? k.swapon(64) : null;
   const procs: RefProc[] = [{ p: k.spawn(), pages: new Map(), fds: new Map(), uffd: null }];
   const log: string[] = [];
   const fail = (msg: string): never => {
@@ -314,6 +319,8 @@ function runSequence(seed: number): number {
     }
   }
   k.check();
+  swapStats.out += swap?.pswpout ?? 0;
+  swapStats.in += swap?.pswpin ?? 0;
   return steps;
 }
 
@@ -694,7 +701,9 @@ Deno.test("random syscall sequences keep the invariants and read what Linux woul
     `userfaultfd: ${ioctls} COPY/ZEROPAGE/POISON calls, ${faults} missing faults served, ` +
       `${sigbus} accesses to poisoned pages`,
   );
+  console.log(`swap: ${swapStats.out} pages written out, ${swapStats.in} read back`);
   assert.equal(steps, SEQUENCES * STEPS);
+  assert.ok(swapStats.out > 100 && swapStats.in > 100, JSON.stringify(swapStats));
   // The userfaultfd steps ran often enough to mean something.
   assert.ok(ioctls > 1000 && faults > 1000 && sigbus > 100, JSON.stringify(uffdStats));
 });

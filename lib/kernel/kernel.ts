@@ -6,7 +6,11 @@
 import { type KernelConfig, makeConfig } from "./config.ts";
 import { type KernelVariants, makeVariants, MmCore, type VmstatItem } from "../mm/core.ts";
 import { MmStruct } from "../mm/mm_types.ts";
-import { Errno } from "./errno.ts";
+import { Errno, errnoFromCode } from "./errno.ts";
+import { type SwapInfo, swapoff, type SwapoffResult, swapon } from "../mm/swapfile.ts";
+import { lookupPteTable, pteIndex } from "../mm/memory.ts";
+import { isSwapPte } from "../arch/x86/pgtable.ts";
+import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { checkInvariants } from "../mm/debug.ts";
 import { Process, type SpawnOptions } from "./process.ts";
 import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
@@ -108,6 +112,46 @@ export class Kernel {
    */
   device(p: Process, options?: DmirrorOptions): Dmirror {
     return new Dmirror(p, options);
+  }
+
+  /**
+   * swapon(2): a swap device of `pages` pages (slot 0 is its header), so
+   * that reclaim (MADV_PAGEOUT) can write anonymous pages out. One device;
+   * a second swapon() is EBUSY. See lib/mm/swapfile.ts.
+   */
+  swapon(pages = 1024): SwapInfo {
+    const ret = swapon(this.core, pages);
+    if (typeof ret === "number") throw errnoFromCode(-ret, "swapon");
+    return ret;
+  }
+
+  /**
+   * swapoff(2): read every swapped-out page back in (try_to_unuse()). A
+   * slot that cannot be read leaves a poisoned PTE marker where its page
+   * was (a swapin error). EINVAL without a device.
+   */
+  swapoff(): SwapoffResult {
+    const ret = swapoff(this.core);
+    if (typeof ret === "number") throw errnoFromCode(-ret, "swapoff");
+    return ret;
+  }
+
+  /**
+   * Makes the swap slot that `p`'s PTE at `addr` points to unreadable, as
+   * a failing disk would: the next read of it (a fault, or swapoff) fails.
+   * Throws a RangeError if there is no swap entry of the device there.
+   */
+  injectSwapReadError(p: Process, addr: number): number {
+    const si = this.core.swap;
+    const pt = lookupPteTable(p.mm, addr);
+    const pte = pt ? pt.get(pteIndex(addr)) : 0n;
+    const entry = isSwapPte(pte) ? pteToSwpEntry(pte) : null;
+    const offset = entry ? Number(entry.offset) : -1;
+    if (!si || !entry || !this.core.swapops.isSwapDeviceEntry(entry) || !si.inUse(offset)) {
+      throw new RangeError(`no swap entry of the swap device at 0x${addr.toString(16)}`);
+    }
+    si.badSlots.add(offset);
+    return offset;
   }
 
   /** The path of `addr` through `p`'s page tables. */

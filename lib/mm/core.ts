@@ -9,6 +9,7 @@ import { VmBugError } from "../kernel/bug.ts";
 import { MemMap, PG_reserved, PGTY_table } from "./memmap.ts";
 import { type Level, PageTable } from "../pgtable/pgtable.ts";
 import { SwapOps } from "../pgtable/swapops.ts";
+import type { SwapInfo } from "./swapfile.ts";
 import { type PteBits, pteBits } from "../arch/x86/pgtable.ts";
 import { _PAGE_SOFT_DIRTY_BIT, _PAGE_UFFD_WP_BIT } from "../arch/x86/pgtable_types.ts";
 import type { AddressSpace, AnonVma, MmStruct } from "./mm_types.ts";
@@ -95,6 +96,8 @@ export class MmCore {
   /** The shared zero page (my_zero_pfn()). */
   readonly zeroPfn: number;
   readonly mms = new Set<MmStruct>();
+  /** The swap device (swapon(2)), or null: none, as on this workplace's machines. */
+  swap: SwapInfo | null = null;
   private warned = new Set<string>();
   private nextIno = 1;
 

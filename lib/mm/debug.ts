@@ -43,13 +43,40 @@ interface Census {
   mapcount: Map<number, number>;
   /** References held by entries that are not mappings (≤ v6.14 device-exclusive). */
   entryRefs: Map<number, number>;
+  /** Swap PTEs per slot of the swap device. */
+  swapRefs: Map<number, number>;
 }
 
 /** Runs every invariant; throws VmBugError naming the first that fails. */
 export function checkInvariants(core: MmCore): void {
-  const census: Census = { mapcount: new Map(), entryRefs: new Map() };
+  const census: Census = { mapcount: new Map(), entryRefs: new Map(), swapRefs: new Map() };
   for (const mm of core.mms) checkMm(core, mm, census);
   checkPages(core, census);
+  checkSwap(core, census);
+}
+
+/** Each slot of the swap device counts exactly the PTEs that hold it (swap_map[]). */
+function checkSwap(core: MmCore, census: Census): void {
+  const si = core.swap;
+  if (!si) return;
+  let inuse = 0;
+  for (let offset = 1; offset < si.pages; offset++) {
+    const refs = census.swapRefs.get(offset) ?? 0;
+    if (si.swapMap[offset] !== refs) {
+      throw new VmBugError("swap", "swap_map count differs from the PTEs holding the slot", {
+        offset,
+        swap_map: si.swapMap[offset],
+        ptes: refs,
+      });
+    }
+    if (refs) inuse++;
+  }
+  if (inuse !== si.inusePages) {
+    throw new VmBugError("swap", "inuse_pages differs from the slots in use", {
+      inuse_pages: si.inusePages,
+      slots: inuse,
+    });
+  }
 }
 
 function checkMm(core: MmCore, mm: MmStruct, census: Census): void {
@@ -178,7 +205,11 @@ function checkPte(
     return;
   }
   const entry = pteToSwpEntry(pteFromHalves(lo, hi));
-  if (core.swapops.isSwapDeviceEntry(entry)) rss[2]++;
+  if (core.swapops.isSwapDeviceEntry(entry)) {
+    rss[2]++;
+    const offset = Number(entry.offset);
+    census.swapRefs.set(offset, (census.swapRefs.get(offset) ?? 0) + 1);
+  }
   if (core.swapops.isDeviceExclusiveEntry(entry)) {
     checkDeviceExclusive(core, mm, addr, core.swapops.swpOffsetPfn(entry), rss, census);
   }

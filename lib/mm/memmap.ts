@@ -79,6 +79,14 @@ export function pageFlagNames(flags: number): string[] {
 
 const INITIAL_PAGES = 1 << 12;
 
+/** The contents of one page, kept outside the memmap (a swap slot's data). */
+export interface PageContents {
+  readonly fill: number;
+  readonly xoff: number;
+  readonly xval: number;
+  readonly full: Uint8Array | undefined;
+}
+
 /**
  * The memmap: one row per page frame. `mapcount` is the number of PTEs
  * mapping the page (the kernel stores _mapcount offset by -1);
@@ -232,6 +240,21 @@ export class MemMap {
       this.full.set(pfn, buf);
       this.xoff[pfn] = 0;
     }
+  }
+
+  /** What a page holds, as swap writeout stores it (swap_writepage()). */
+  saveContents(pfn: number): PageContents {
+    const buf = this.full.get(pfn);
+    return { fill: this.fill[pfn], xoff: this.xoff[pfn], xval: this.xval[pfn], full: buf?.slice() };
+  }
+
+  /** Puts back what saveContents() returned (swap_read_folio()). */
+  restoreContents(pfn: number, c: PageContents): void {
+    this.fill[pfn] = c.fill;
+    this.xoff[pfn] = c.xoff;
+    this.xval[pfn] = c.xval;
+    if (c.full) this.full.set(pfn, c.full.slice());
+    else this.full.delete(pfn);
   }
 
   /** Fills a whole page with one byte value. */

@@ -19,6 +19,7 @@ import {
   MM_SWAPENTS,
   type MmStruct,
   VM_SHARED,
+  VM_SOFTDIRTY,
   VM_UFFD_MISSING,
   VM_UFFD_WP,
   VM_WRITE,
@@ -40,11 +41,13 @@ import {
   _PAGE_PROTNONE,
   _PAGE_RW,
   _PAGE_SPECIAL,
+  _PAGE_SWP_EXCLUSIVE,
 } from "../arch/x86/pgtable_types.ts";
 import {
   isSwapPte,
   type Pte,
   pteFromHalves,
+  pteSwpExclusive,
   pteSwpSoftDirty,
   pteSwpUffdWp,
 } from "../arch/x86/pgtable.ts";
@@ -53,6 +56,7 @@ import {
   PTE_MARKER_POISONED,
   PTE_MARKER_UFFD_WP,
   pteToSwpEntry,
+  type SwpEntry,
 } from "../pgtable/swapops.ts";
 import {
   allocAnonFolio,
@@ -663,6 +667,9 @@ function doSwapPage(vmf: VmFault): number {
   }
   if (ops.isHwpoisonEntry(entry)) return VM_FAULT_HWPOISON;
   if (ops.isPteMarkerEntry(entry)) return handlePteMarker(vmf, ops.pteMarkerGet(entry));
+  if (ops.isSwapDeviceEntry(entry) && core.swap?.inUse(Number(entry.offset))) {
+    return doSwapPageIn(vmf, entry);
+  }
   core.printk(
     `BUG: Bad page map in process: pte:${pteFromHalves(vmf.origLo, vmf.origHi).toString(16)}`,
   );
@@ -803,6 +810,62 @@ export function tryRestoreExclusivePte(
  * handle_pte_marker(): poison first (data corruption beats everything),
  * then guard regions, then the uffd-wp marker; an empty marker is a bug.
  */
+/**
+ * do_swap_page() for an entry of the swap device: read the slot into a new
+ * folio (a read error leaves it !uptodate: VM_FAULT_SIGBUS, the entry
+ * stays), map it, and drop the PTE's hold on the slot. As with a fresh
+ * folio the kernel did not expose to the swap cache, the page is exclusive:
+ * mapped writable in a writable VMA unless uffd-wp or soft-dirty tracking
+ * wants the write to fault (see lib/mm/swapfile.ts for how the model does
+ * without a swap cache).
+ */
+function doSwapPageIn(vmf: VmFault, entry: SwpEntry): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const si = core.swap!;
+  const offset = Number(entry.offset);
+  if (!anonVmaPrepare(core, vma)) return VM_FAULT_OOM;
+  const pfn = allocAnonFolio(core);
+  if (pfn < 0) return VM_FAULT_OOM;
+  core.vmstat.pgmajfault++;
+  if (!si.readPage(core, offset, pfn)) {
+    core.memmap.put(pfn);
+    return VM_FAULT_SIGBUS;
+  }
+  const orig = pteFromHalves(vmf.origLo, vmf.origHi);
+  const pt = vmf.pt!;
+  let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
+  if (pteSwpSoftDirty(orig, core.bits)) lo = (lo | core.softDirtyLo) >>> 0;
+  const uffdWp = pteSwpUffdWp(orig, core.bits) && core.uffdWpLo !== 0;
+  if (uffdWp) lo = (lo | core.uffdWpLo) >>> 0;
+  const softDirtyWp = core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY) &&
+    !(lo & core.softDirtyLo);
+  if ((vma.vm_flags & VM_WRITE) && !(uffdWp && userfaultfdWp(vma)) && !softDirtyWp) {
+    lo = (lo | _PAGE_RW) >>> 0;
+    if (vmf.flags & FAULT_FLAG_WRITE) {
+      lo = (lo | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+      vmf.flags &= ~FAULT_FLAG_WRITE;
+    }
+  }
+  const hi = pfnHi(pfn) | vma.protHi;
+  pt.ptl!.lock("do_swap_page");
+  mm.rss[MM_SWAPENTS]--;
+  mm.rss[MM_ANONPAGES]++;
+  si.put(offset);
+  folioAddNewAnonRmap(core, pfn, vma, vmf.address, true);
+  pt.setHalves(vmf.idx, lo, hi);
+  // A write fault on a page left read-only goes on to do_wp_page(), which
+  // drops the PTE lock.
+  if (vmf.flags & FAULT_FLAG_WRITE) {
+    vmf.origLo = lo;
+    vmf.origHi = hi;
+    return doWpPage(vmf);
+  }
+  pt.ptl!.unlock();
+  return 0;
+}
+
 function handlePteMarker(vmf: VmFault, marker: number): number {
   const core = vmf.vma.vm_mm.core;
   if (marker === 0) {
@@ -940,6 +1003,9 @@ function zapNonpresent(vma: Vma, pt: PageTable, i: number, details: ZapDetails):
   if (details.mapping) return;
   if (ops.isSwapDeviceEntry(entry)) {
     vma.vm_mm.rss[MM_SWAPENTS]--;
+    // free_swap_and_cache_nr(): the slot loses this user.
+    const offset = Number(entry.offset);
+    if (core.swap?.inUse(offset)) core.swap.put(offset);
   } else if (ops.pteMarkerEntryUffdWp(entry) && !(ops.pteMarkerGet(entry) & ~1)) {
     if (!vma.isAnonymous && !details.dropMarkers) return;
   } else if (ops.isGuardSwpEntry(entry)) {
@@ -1096,7 +1162,7 @@ function copyPteRanges(dst: Vma, src: Vma): number {
         if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
           const pte = pteFromHalves(lo, hi);
           if (!(isSwapPte(pte) && ops.isDeviceExclusiveEntry(pteToSwpEntry(pte)))) {
-            copyNonpresentPte(dst, src, dpt, i, lo, hi, keepUffdWp);
+            copyNonpresentPte(dst, spt, dpt, i, lo, hi, keepUffdWp);
             continue;
           }
           // Only COW mappings can hold device-exclusive entries.
@@ -1195,7 +1261,7 @@ function copyPresentPage(
  */
 function copyNonpresentPte(
   dst: Vma,
-  _src: Vma,
+  spt: PageTable,
   dpt: PageTable,
   i: number,
   lo: number,
@@ -1213,6 +1279,16 @@ function copyNonpresentPte(
     if (marker) dpt.set(i, ops.makePteMarker(marker));
     return;
   }
-  if (ops.isSwapDeviceEntry(entry)) dst.vm_mm.rss[MM_SWAPENTS]++;
+  if (ops.isSwapDeviceEntry(entry)) {
+    // swap_duplicate(), and the entry is shared now: neither side's PTE
+    // says exclusive any more.
+    const offset = Number(entry.offset);
+    if (core.swap?.inUse(offset)) core.swap.duplicate(offset);
+    if (pteSwpExclusive(pte)) {
+      lo = (lo & ~_PAGE_SWP_EXCLUSIVE) >>> 0;
+      spt.setHalves(i, lo, hi);
+    }
+    dst.vm_mm.rss[MM_SWAPENTS]++;
+  }
   dpt.setHalves(i, lo, hi);
 }
