@@ -48,7 +48,23 @@ export type EntryKind =
   | "hwpoison"
   | "marker:poisoned"
   | "marker:guard"
-  | "marker:uffd-wp";
+  | "marker:uffd-wp"
+  | "swap"
+  | "swap:read-error"
+  | "marker:swapin-error";
+
+/** How setupEntry() makes each kind, for the comparison table. */
+export const ENTRY_ORIGIN: Record<EntryKind, string> = {
+  "none": "nothing mapped yet",
+  "present": "a write",
+  "hwpoison": "MADV_HWPOISON → memory_failure()",
+  "marker:poisoned": "UFFDIO_POISON",
+  "marker:guard": "MADV_GUARD_INSTALL",
+  "marker:uffd-wp": "zap of a uffd-wp page",
+  "swap": "MADV_PAGEOUT to a swap device",
+  "swap:read-error": "MADV_PAGEOUT, then the slot fails to read",
+  "marker:swapin-error": "the same, then swapoff() → unuse_pte()",
+};
 
 /** The PTE classes of exercise (a). */
 export type PteClass =
@@ -102,6 +118,10 @@ export interface EntrySetup {
  * madvise(MADV_HWPOISON); `marker:poisoned` by UFFDIO_POISON;
  * `marker:guard` by MADV_GUARD_INSTALL; the uffd-wp marker is stored
  * straight into the PTE (what a zap of a uffd-wp protected page leaves).
+ * The swap kinds use a swap device (k.swapon()): `swap` is a page written
+ * out by MADV_PAGEOUT; `swap:read-error` the same with its slot made
+ * unreadable (k.injectSwapReadError()); `marker:swapin-error` what
+ * swapoff() then leaves in the PTE.
  */
 export function setupEntry(kind: EntryKind, opts: SimulateOptions = {}): EntrySetup {
   const k = simulate(opts);
@@ -129,6 +149,13 @@ export function setupEntry(kind: EntryKind, opts: SimulateOptions = {}): EntrySe
     uffd.close();
   }
   if (kind === "marker:guard") p.madvise(a, P, C.MADV_GUARD_INSTALL);
+  if (kind === "swap" || kind === "swap:read-error" || kind === "marker:swapin-error") {
+    k.swapon(16);
+    p.write(a, 0x41);
+    p.madvise(a, P, C.MADV_PAGEOUT);
+    if (kind !== "swap") k.injectSwapReadError(p, a);
+    if (kind === "marker:swapin-error") k.swapoff();
+  }
   if (kind === "marker:uffd-wp") {
     const pt = lookupPteTable(p.mm, a)!;
     pt.ptl!.lock("lesson: install marker");
@@ -194,6 +221,7 @@ export function compareEntries(
     const afterDontneed = accessOutcome(s.k, s.p, s.a);
     s.k.check();
     return {
+      "made by": ENTRY_ORIGIN[kind],
       entry: cls,
       pte,
       "handle_mm_fault()": fault,
@@ -335,6 +363,13 @@ const OUTCOME_INPUTS: { input: OutcomeInput; hidden?: boolean }[] = [
   { input: { entry: "marker:poisoned", MEMORY_FAILURE: false, silentPoison: true }, hidden: true },
   { input: { entry: "marker:uffd-wp", MEMORY_FAILURE: true, silentPoison: false }, hidden: true },
   { input: { entry: "present", MEMORY_FAILURE: false, silentPoison: false }, hidden: true },
+  { input: { entry: "swap:read-error", MEMORY_FAILURE: true, silentPoison: false } },
+  { input: { entry: "marker:swapin-error", MEMORY_FAILURE: true, silentPoison: false } },
+  {
+    input: { entry: "marker:swapin-error", MEMORY_FAILURE: true, silentPoison: true },
+    hidden: true,
+  },
+  { input: { entry: "swap", MEMORY_FAILURE: true, silentPoison: true }, hidden: true },
 ];
 
 /** Exercise (b): signal, si_code and log line of an access, per entry and configuration. */

@@ -3,10 +3,26 @@ import { compareEntries, pteClass, runMigration, setupEntry } from "./mod.ts";
 
 Deno.test("compareEntries(): hwpoison entry and poison marker behave alike from user space", () => {
   const [hw, marker] = compareEntries(["hwpoison", "marker:poisoned"]);
-  const { entry: _a, pte: _b, ...hwRest } = hw;
-  const { entry: _c, pte: _d, ...markerRest } = marker;
+  const { entry: _a, pte: _b, "made by": _e, ...hwRest } = hw;
+  const { entry: _c, pte: _d, "made by": _f, ...markerRest } = marker;
   assert.deepEqual(hwRest, markerRest);
   assert.equal(hw.signal, "SIGBUS BUS_MCEERR_AR");
+});
+
+Deno.test("compareEntries(): a swapin error left by swapoff() is the UFFDIO_POISON marker", () => {
+  const [readError, swapin, uffd] = compareEntries([
+    "swap:read-error",
+    "marker:swapin-error",
+    "marker:poisoned",
+  ]);
+  const { "made by": _a, ...swapinRest } = swapin;
+  const { "made by": _b, ...uffdRest } = uffd;
+  assert.deepEqual(swapinRest, uffdRest);
+  assert.deepEqual(
+    [readError["handle_mm_fault()"], readError.signal, readError["log line"]],
+    ["VM_FAULT_SIGBUS", "SIGBUS BUS_ADRERR", "—"],
+  );
+  assert.equal(readError.entry, "swap");
 });
 
 Deno.test("setupEntry(): each kind classifies as itself", () => {

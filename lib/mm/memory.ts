@@ -857,13 +857,14 @@ function doSwapPageIn(vmf: VmFault, entry: SwpEntry): number {
   pt.setHalves(vmf.idx, lo, hi);
   // A write fault on a page left read-only goes on to do_wp_page(), which
   // drops the PTE lock.
+  // The folio had to be read from the device: a major fault.
   if (vmf.flags & FAULT_FLAG_WRITE) {
     vmf.origLo = lo;
     vmf.origHi = hi;
-    return doWpPage(vmf);
+    return VM_FAULT_MAJOR | doWpPage(vmf);
   }
   pt.ptl!.unlock();
-  return 0;
+  return VM_FAULT_MAJOR;
 }
 
 function handlePteMarker(vmf: VmFault, marker: number): number {

@@ -46,11 +46,14 @@ export function classifyPte({ pte, config }: ClassifyInput): PteClass {
  * marker is SIGSEGV; nothing else here kills.
  */
 export function predictOutcome(i: OutcomeInput): Outcome {
-  if (i.entry === "hwpoison" || i.entry === "marker:poisoned") {
+  // A swapin error left by swapoff() is the very marker UFFDIO_POISON installs.
+  const marker = i.entry === "marker:poisoned" || i.entry === "marker:swapin-error";
+  if (i.entry === "hwpoison" || marker) {
     if (!i.MEMORY_FAILURE) return { signal: "SIGBUS", code: "BUS_ADRERR", logged: false };
-    const silent = i.entry === "marker:poisoned" && i.silentPoison;
-    return { signal: "SIGBUS", code: "BUS_MCEERR_AR", logged: !silent };
+    return { signal: "SIGBUS", code: "BUS_MCEERR_AR", logged: !(marker && i.silentPoison) };
   }
+  // A slot that cannot be read at fault time: do_swap_page() → VM_FAULT_SIGBUS.
+  if (i.entry === "swap:read-error") return { signal: "SIGBUS", code: "BUS_ADRERR", logged: false };
   if (i.entry === "marker:guard") return { signal: "SIGSEGV", code: "SEGV_MAPERR", logged: false };
   return { signal: null, code: null, logged: false };
 }
