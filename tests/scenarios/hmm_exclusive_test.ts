@@ -5,8 +5,10 @@
  * (the `deviceExclusiveRange` variant), each run on both where both apply.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   constants as C,
+  DPT_XA_TAG_ATOMIC,
   Errno,
   folioLock,
   folioUnlock,
@@ -14,6 +16,7 @@ import {
   MmuNotifier,
   mmuNotifierRegister,
   pteToSwpEntry,
+  Signal,
   simulate,
 } from "../../lib/mod.ts";
 import { lookupPteTable, pteIndex } from "../../lib/mm/memory.ts";
@@ -246,4 +249,93 @@ Deno.test("without the owner filter the device drops its own mirror of the page 
   f.read(a, 1);
   f.exclusive(a, P);
   assert.equal(f.stats.filtered, 1);
+});
+
+Deno.test("random CPU, device, fork, mprotect and unmap steps keep every invariant (both versions)", () => {
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constantFrom(
+        "cpuRead",
+        "cpuWrite",
+        "devRead",
+        "devWrite",
+        "devAtomic",
+        "devExclusive",
+        "dontneed",
+        "mprotectRO",
+        "mprotectRW",
+        "fork",
+        "childWrite",
+        "childExit",
+      ),
+      page: fc.nat({ max: 3 }),
+    }),
+  );
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(op, { minLength: 1, maxLength: 14 }), (legacy, ops) => {
+      const k = simulate({ variants: { deviceExclusiveRange: legacy } });
+      const p = k.spawn();
+      const a = p.mmap(0, 4 * P, RW, ANON);
+      const d = k.device(p);
+      const children: Process[] = [];
+      for (const { kind, page } of ops) {
+        const addr = a + page * P;
+        try {
+          switch (kind) {
+            case "cpuRead":
+              p.read(addr);
+              break;
+            case "cpuWrite":
+              p.write(addr, page + 1);
+              break;
+            case "devRead":
+              d.read(addr, 1);
+              break;
+            case "devWrite":
+              d.write(addr, new Uint8Array([page + 2]));
+              break;
+            case "devAtomic":
+              d.atomicAdd(addr, 1);
+              break;
+            case "devExclusive":
+              d.exclusive(addr, P);
+              break;
+            case "dontneed":
+              p.madvise(addr, P, C.MADV_DONTNEED);
+              break;
+            case "mprotectRO":
+              p.mprotect(addr, P, C.PROT_READ);
+              break;
+            case "mprotectRW":
+              p.mprotect(addr, P, RW);
+              break;
+            case "fork":
+              children.push(p.fork());
+              break;
+            case "childWrite":
+              children.at(-1)?.write(addr, 9);
+              break;
+            case "childExit":
+              children.pop()?.exit();
+              break;
+          }
+        } catch (e) {
+          if (!(e instanceof Errno) && !(e instanceof Signal)) throw e;
+        }
+        k.check();
+        // Whatever the device holds ATOMIC is a device-exclusive entry of that very page.
+        for (let i = 0; i < 4; i++) {
+          const e = d.entry(a + i * P);
+          if (e?.tag !== DPT_XA_TAG_ATOMIC) continue;
+          const pte = lookupPteTable(p.mm, a + i * P)!.get(pteIndex(a + i * P));
+          assert.ok(k.core.swapops.isDeviceExclusiveEntry(pteToSwpEntry(pte)));
+          assert.equal(k.core.swapops.swpOffsetPfn(pteToSwpEntry(pte)), e.pfn);
+        }
+      }
+      for (const c of children) c.exit();
+      p.exit();
+      k.check();
+    }),
+    { seed: 0x6e6, numRuns: 300 },
+  );
 });
