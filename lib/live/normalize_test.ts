@@ -3,7 +3,7 @@ import * as C from "../kernel/constants.ts";
 import { Errno } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
 import { decodePagemapEntry } from "../proc/task_mmu.ts";
-import { normalizePagemap, normalizeResult, normalizeThrown } from "./normalize.ts";
+import { normalizePagemap, normalizeResult, normalizeScan, normalizeThrown } from "./normalize.ts";
 
 Deno.test("normalizePagemap() keeps the flag bits and drops the PFN and raw value", () => {
   const e = decodePagemapEntry(C.PM_PRESENT | C.PM_MMAP_EXCLUSIVE | 0x1234n);
@@ -34,4 +34,14 @@ Deno.test("normalizeThrown(): errno by name, signal by signo only", () => {
     signal: "SIGBUS",
   });
   assert.throws(() => normalizeThrown(new TypeError("x")), TypeError);
+});
+
+Deno.test("normalizeScan(): regions and walk_end as page offsets from the scan's start", () => {
+  const P = C.PAGE_SIZE, base = 0x7f0000000000;
+  const r = {
+    regions: [{ start: base + P, end: base + 3 * P, categories: 10 }],
+    walkEnd: base + 4 * P,
+  };
+  assert.deepEqual(normalizeScan(r, base), { regions: [[1, 3, 10]], walkEnd: 4 });
+  assert.deepEqual(normalizeResult("pagemapScan", r, undefined, base), normalizeScan(r, base));
 });

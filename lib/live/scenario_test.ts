@@ -80,3 +80,19 @@ Deno.test("runScenario(): pagemap with a page count reads that many entries", ()
     false,
   ]);
 });
+
+Deno.test("runScenario(): uffdWpAsync, uffdWriteprotect and pagemapScan, regions in pages from the start", () => {
+  const P = C.PAGE_SIZE, W = C.PAGE_IS_WRITTEN, A = C.PAGE_IS_WPALLOWED;
+  const out = run([
+    { op: "mmap", args: [0, 4 * P, RW, ANON, -1, 0] },
+    { op: "uffdWpAsync", args: [{ m: 0 }, 4 * P] },
+    { op: "uffdWriteprotect", args: [{ m: 0 }, 4 * P, C.UFFDIO_WRITEPROTECT_MODE_WP] },
+    { op: "write", args: [{ m: 0, page: 2 }, 1] },
+    { op: "pagemapScan", args: [{ m: 0, page: 1 }, 3 * P, 0, 4, 0, 0, W, 0, W | A] },
+    { op: "pagemapScan", args: [{ m: 0, page: 1 }, 3 * P, 4, 4, 0, 0, W, 0, W] },
+  ]);
+  // UFFDIO_REGISTER reports UFFDIO_CONTINUE only for MINOR registrations.
+  assert.deepEqual(out[1], { ok: C.UFFD_API_RANGE_IOCTLS & ~(1 << C._UFFDIO_CONTINUE) });
+  assert.deepEqual(out[4], { ok: { regions: [[1, 2, W | A]], walkEnd: 3 } });
+  assert.deepEqual(out[5], { errno: "EINVAL" });
+});
