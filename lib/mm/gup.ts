@@ -140,18 +140,17 @@ export function folioMaybeDmaPinned(core: MmCore, pfn: number): boolean {
  * gup_must_unshare(): a read-only pin (FOLL_PIN without FOLL_WRITE) of a
  * page that COW could later replace must first get the page for itself
  * (FAULT_FLAG_UNSHARE), or it would keep seeing the old page. That is a
- * shared anonymous page, or, for a long-term pin, any page of a private
- * file mapping.
+ * shared anonymous page, or, for a long-term pin, any page that is not
+ * anonymous (the page cache, the shared zero page) in a COW mapping.
+ * (GUP-fast, which has no VMA, is not modelled.)
  */
-export function gupMustUnshare(vma: Vma | null, flags: number, pfn: number): boolean {
+export function gupMustUnshare(vma: Vma, flags: number, pfn: number): boolean {
   if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
-  const core = vma ? vma.vm_mm.core : null;
-  if (core && !folioTestAnon(core, pfn)) {
-    if (!(flags & FOLL_LONGTERM)) return false;
-    return isCowMapping(vma!.vm_flags);
+  const core = vma.vm_mm.core;
+  if (!folioTestAnon(core, pfn)) {
+    return (flags & FOLL_LONGTERM) !== 0 && isCowMapping(vma.vm_flags);
   }
-  if (!vma) return true;
-  return !pageAnonExclusive(core!, pfn);
+  return !pageAnonExclusive(core, pfn);
 }
 
 /** What follow_page_pte() found. */
@@ -186,7 +185,7 @@ export function followPagePte(vma: Vma, address: number, flags: number): FollowR
       if (halvesPfn(lo, hi) !== core.zeroPfn) return { error: E("EFAULT") };
       pfn = core.zeroPfn;
     }
-    if (!(lo & _PAGE_RW) && pfn !== core.zeroPfn && gupMustUnshare(vma, flags, pfn)) {
+    if (!(lo & _PAGE_RW) && gupMustUnshare(vma, flags, pfn)) {
       return { fault: "unshare" };
     }
     tryGrabFolio(core, pfn, flags);

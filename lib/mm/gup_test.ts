@@ -92,3 +92,16 @@ Deno.test("GUP errors: FOLL_WRITE on a read-only VMA is EFAULT, FOLL_LONGTERM wi
   assert.equal(getUserPages(p.mm, a, 1, FOLL_LONGTERM), -22);
   assert.equal(getUserPages(p.mm, 0x1000, 1, 0), -14);
 });
+
+Deno.test("a R/O long-term pin of the shared zero page in a private mapping unshares it", () => {
+  const { k, p, a } = setup();
+  p.read(a); // maps the zero page
+  assert.equal(p.pagemap(a).pfn, k.core.zeroPfn);
+  const [short] = pinUserPages(p.mm, a, 1, 0) as number[];
+  assert.equal(short, k.core.zeroPfn); // a short-term pin may see the zero page
+  const [pfn] = pinUserPages(p.mm, a, 1, FOLL_LONGTERM) as number[];
+  assert.notEqual(pfn, k.core.zeroPfn);
+  assert.equal(p.pagemap(a).pfn, pfn);
+  k.check();
+  unpinUserPage(k.core, pfn);
+});
