@@ -18,6 +18,7 @@ import {
   pteToSwpEntry,
   Signal,
   simulate,
+  swpEntryToPte,
 } from "../../lib/mod.ts";
 import { lookupPteTable, pteIndex } from "../../lib/mm/memory.ts";
 import type { Kernel, Process } from "../../lib/mod.ts";
@@ -337,5 +338,21 @@ Deno.test("random CPU, device, fork, mprotect and unmap steps keep every invaria
       k.check();
     }),
     { seed: 0x6e6, numRuns: 300 },
+  );
+});
+
+Deno.test("check() names a device-exclusive entry that names no anonymous page", () => {
+  const { k, p, a, d } = buffer(false);
+  d.exclusive(a, P);
+  const pt = lookupPteTable(p.mm, a)!;
+  const fd = p.memfdCreate("f");
+  p.ftruncate(fd, P);
+  const f = p.mmap(0, P, RW, C.MAP_SHARED, fd, 0);
+  p.write(f, 1);
+  const filePfn = p.pagemap(f).pfn!;
+  pt.set(pteIndex(a), swpEntryToPte(k.core.swapops.makeDeviceExclusiveEntry(filePfn)));
+  assert.throws(
+    () => k.check(),
+    /device exclusive: device-exclusive entry names no anonymous page/,
   );
 });
