@@ -15,6 +15,8 @@ import type { PagemapScanResult, PageRegion, PmScanArg } from "../proc/task_mmu.
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
 import { defineExercise, type Exercise } from "../exercise/exercise.ts";
 import type { Row } from "./tour.ts";
+import { Plot, plot } from "../plot/plot.ts";
+import type { Figure } from "../plot/figure.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -471,4 +473,43 @@ export async function runLiveLesson(): Promise<
   } catch (e) {
     return { ok: false, reason: `could not start a child Deno: ${(e as Error).message}` };
   }
+}
+
+// --- a picture: one cell per page --------------------------------------------------------
+
+/** One page's state for {@link pageStripPlot}: its number and its categories' names. */
+export interface PageCell {
+  /** Which picture row the cell belongs to (a moment, say "after the writes"). */
+  when: string;
+  page: number;
+  state: string;
+}
+
+/**
+ * The categories of each of `pages` pages from `start`, one PAGEMAP_SCAN
+ * per page, labelled `when` (a moment of the lesson).
+ */
+export function pageCells(p: ScanProcess, start: number, pages: number, when: string): PageCell[] {
+  return Array.from({ length: pages }, (_, page) => {
+    const r = p.pagemapScan({
+      start: start + page * P,
+      end: start + (page + 1) * P,
+      vecLen: 1,
+      returnMask: C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT | C.PAGE_IS_SWAPPED,
+    });
+    return { when, page, state: categoryNames(r.regions[0]?.categories ?? 0) };
+  });
+}
+
+/** A strip of page cells per moment, coloured by state (Observable Plot's cell mark). */
+export function pageStripPlot(cells: readonly PageCell[], title?: string): Figure {
+  return plot({
+    title,
+    height: 60 + 40 * new Set(cells.map((c) => c.when)).size,
+    marginLeft: 110,
+    x: { label: "page", tickSize: 0 },
+    y: { label: null, domain: [...new Set(cells.map((c) => c.when))] },
+    color: { legend: true, label: "categories (WRITTEN, PRESENT, SWAPPED)" },
+    marks: [Plot.cell(cells, { x: "page", y: "when", fill: "state", inset: 1 })],
+  });
 }

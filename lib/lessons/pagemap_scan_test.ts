@@ -4,6 +4,8 @@ import {
   gcRounds,
   limitsExercise,
   mutatorPages,
+  pageCells,
+  pageStripPlot,
   regionRows,
   runLiveLesson,
   selectRegions,
@@ -109,4 +111,13 @@ Deno.test("runLiveLesson(): the kernel's GC rounds and THP cases, as the model p
     assert.ok(!cut.after.some(([, , c]) => c.includes("HUGE")), "split by the scan");
     assert.deepEqual(whole.after, [[0, 512, "PRESENT|HUGE"]]);
   }
+});
+
+Deno.test("pageCells() and pageStripPlot(): one cell per page, labelled by moment", () => {
+  const t = trackedRegion(4);
+  t.p.write(t.a + P, 1);
+  const cells = pageCells(t.p, t.a, 4, "after");
+  assert.deepEqual(cells.map((c) => c.state), ["SWAPPED", "WRITTEN|PRESENT", "SWAPPED", "SWAPPED"]);
+  const fig = pageStripPlot(cells, "strip");
+  assert.match(fig.toString(), /strip/);
 });
