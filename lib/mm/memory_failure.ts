@@ -39,7 +39,7 @@ import { PG_dirty, PG_hwpoison, PG_reserved, PGTY_buddy, PGTY_table } from "./me
 import { folioMarkDirty, folioRemoveRmapPte, mmCounter } from "./rmap.ts";
 import { vmNormalPage } from "./memory.ts";
 import { walkPteRange } from "./pagewalk.ts";
-import { swpEntryToPte } from "../pgtable/swapops.ts";
+import { pteToSwpEntry, swpEntryToPte } from "../pgtable/swapops.ts";
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
 
 /** memory_failure() flags (include/linux/mm.h enum mf_flags). */
@@ -115,15 +115,27 @@ export function memoryFailure(
 
 /**
  * try_to_unmap() with TTU_HWPOISON in one mm (try_to_unmap_one()): each PTE
- * mapping `pfn` becomes a hwpoison entry. Returns the last user address
- * that mapped the page, or -1.
+ * mapping `pfn` becomes a hwpoison entry, and so does a v6.18
+ * device-exclusive entry of it (a mapping the rmap walk finds since v6.15;
+ * up to v6.14 such an entry held no mapcount and was not found). Returns
+ * the last user address that mapped the page, or -1.
  */
+function isDeviceExclusiveOf(core: MmCore, pte: bigint, pfn: number): boolean {
+  if (core.variants.deviceExclusiveRange) return false;
+  const e = pteToSwpEntry(pte);
+  return core.swapops.isDeviceExclusiveEntry(e) && core.swapops.swpOffsetPfn(e) === pfn;
+}
+
 function tryToUnmapHwpoison(core: MmCore, mm: MmStruct, pfn: number): number {
   let found = -1;
   for (const vma of mm.vmas) {
     walkPteRange(mm, vma.vm_start, vma.vm_end, "try_to_unmap_one", (pt, i, addr) => {
       const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-      if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) || vmNormalPage(lo, hi) !== pfn) return;
+      if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+        if (!isDeviceExclusiveOf(core, pt.get(i), pfn)) return;
+      } else if (vmNormalPage(lo, hi) !== pfn) {
+        return;
+      }
       if (lo & _PAGE_DIRTY) folioMarkDirty(core, pfn);
       // try_to_unmap_one() brackets the change with MMU_NOTIFY_CLEAR (opened
       // before the PTE lock in the kernel; subscribers here never take it).

@@ -12,6 +12,7 @@ import {
   Errno,
   folioLock,
   folioUnlock,
+  memoryFailure,
   MMU_NOTIFY_EVENTS,
   MmuNotifier,
   mmuNotifierRegister,
@@ -355,4 +356,19 @@ Deno.test("check() names a device-exclusive entry that names no anonymous page",
     () => k.check(),
     /device exclusive: device-exclusive entry names no anonymous page/,
   );
+});
+
+Deno.test("memory_failure() on a device-exclusive page (v6.18) turns the entry into a hwpoison entry", () => {
+  const { k, p, a, d } = buffer(false);
+  d.exclusive(a, P);
+  const pfn = k.core.swapops.swpOffsetPfn(pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a))));
+  const r = memoryFailure(k.core, pfn, 0, null);
+  assert.equal(r.ret, 0);
+  assert.equal(
+    k.core.swapops.entryKind(pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a)))),
+    "hwpoison",
+  );
+  assert.equal(d.isAtomic(a), false);
+  assert.throws(() => p.read(a), (e) => e instanceof Signal && e.signo === "SIGBUS");
+  k.check();
 });
