@@ -70,7 +70,7 @@ export function deviceExclusiveRace(
 ): RaceScenario<DeviceExclusiveRaceState> {
   function* device(s: DeviceExclusiveRaceState): Generator<Step, void> {
     // step 1: GUP (follow_page_pte() under the PTE lock), a reference taken.
-    yield { op: "lock", lock: s.ptl, label: "GUP: pte_offset_map_lock()" };
+    yield { op: "lock", lock: s.ptl };
     yield { op: "read", obj: "pte", label: "follow_page_pte()" };
     if (s.pte.kind !== "page") {
       yield { op: "unlock", lock: s.ptl };
@@ -80,7 +80,7 @@ export function deviceExclusiveRace(
     s.gupPage = s.pte.pfn;
     if (variant === "seal") {
       // Peter's version: the first walk installs the entry at once.
-      yield { op: "write", obj: ["pte", "mapcount"], label: "seal: set_pte_at(entry)" };
+      yield { op: "write", obj: ["pte", "mapcount"], label: "set_pte_at(entry)" };
       s.pte = { kind: "exclusive", pfn: s.gupPage };
       s.installedAtA = s.gupPage;
       s.mapcount[s.gupPage]--;
@@ -89,8 +89,8 @@ export function deviceExclusiveRace(
     yield { op: "unlock", lock: s.ptl };
     if (variant === "second-walk") {
       // v6.15+: folio_walk_start() at A; convert only if A still maps the page.
-      yield { op: "lock", lock: s.ptl, label: "folio_walk_start()" };
-      yield { op: "write", obj: ["pte", "mapcount"], label: "set_pte_at(entry) if same page" };
+      yield { op: "lock", lock: s.ptl };
+      yield { op: "write", obj: ["pte", "mapcount"], label: "folio_walk_start()" };
       if (s.pte.kind === "page" && s.pte.pfn === s.gupPage) {
         s.pte = { kind: "exclusive", pfn: s.gupPage };
         s.installedAtA = s.gupPage;
@@ -105,7 +105,7 @@ export function deviceExclusiveRace(
     // lock is not modelled: the CPU side never takes it here).
     yield { op: "read", obj: "mapcount", label: "rmap_walk(folio)" };
     if (variant !== "seal" && s.mapcount[s.gupPage] > 0) {
-      yield { op: "lock", lock: s.ptl, label: "page_vma_mapped_walk()" };
+      yield { op: "lock", lock: s.ptl };
       yield { op: "write", obj: ["pte", "mapcount"], label: "set_pte_at(entry)" };
       if (s.pte.kind === "page" && s.pte.pfn === s.gupPage) {
         s.pte = { kind: "exclusive", pfn: s.gupPage };
@@ -116,14 +116,14 @@ export function deviceExclusiveRace(
       yield { op: "unlock", lock: s.ptl };
     }
     // step 3: the verdict.
-    yield { op: "read", obj: "mapcount", label: "return valid && !mapcount" };
+    yield { op: "read", obj: "mapcount", label: "!folio_mapcount()" };
     const checked = variant === "no-check" ? true : s.valid;
     s.result = checked && s.mapcount[s.gupPage] === 0 ? "success" : "failed";
   }
   function* cpu(s: DeviceExclusiveRaceState): Generator<Step, void> {
     // MADV_DONTNEED on A: zap_pte_range().
-    yield { op: "lock", lock: s.ptl, label: "zap: pte_offset_map_lock()" };
-    yield { op: "write", obj: ["pte", "mapcount"], label: "zap: ptep_get_and_clear()" };
+    yield { op: "lock", lock: s.ptl };
+    yield { op: "write", obj: ["pte", "mapcount"], label: "zap_pte_range()" };
     // A ≤ v6.14 device-exclusive entry no longer counts in the mapcount;
     // a v6.15+ one does.
     if (s.pte.kind === "page" || (s.pte.kind === "exclusive" && variant === "second-walk")) {
@@ -132,8 +132,8 @@ export function deviceExclusiveRace(
     s.pte = { kind: "none" };
     yield { op: "unlock", lock: s.ptl };
     // A write to A: do_anonymous_page() maps a new page.
-    yield { op: "lock", lock: s.ptl, label: "fault: pte_offset_map_lock()" };
-    yield { op: "write", obj: ["pte", "mapcount"], label: "do_anonymous_page()" };
+    yield { op: "lock", lock: s.ptl };
+    yield { op: "write", obj: ["pte", "mapcount"], label: "do_anonymous_page" };
     if (s.pte.kind === "none") {
       s.pte = { kind: "page", pfn: P2 };
       s.mapcount[P2] = 1;
