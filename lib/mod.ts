@@ -84,6 +84,7 @@ export type {
   UffdMsg,
   UffdMsgFork,
   UffdMsgPagefault,
+  UffdMsgRemap,
   UffdMsgRemove,
 } from "./userfaultfd/userfaultfd.ts";
 export {

@@ -242,6 +242,19 @@ class Fuzzer {
       const a = sane ? this.pageAddr(p) : this.addr(p), len = sane ? this.pages() : this.length();
       return { text: `${name}.munmap(${hex(a)}, ${hex(len)})`, run: () => p.munmap(a, len) };
     }
+    if (x < 0.34) {
+      const a = sane ? this.pageAddr(p) : this.addr(p);
+      const oldLen = sane ? this.pages() : this.length(),
+        newLen = sane ? this.pages() : this.length();
+      const flags = sane
+        ? r.pick([0, C.MREMAP_MAYMOVE, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, 7])
+        : this.int32();
+      const to = sane ? this.pageAddr(p) : this.addr(p);
+      return {
+        text: `${name}.mremap(${hex(a)}, ${hex(oldLen)}, ${hex(newLen)}, ${flags}, ${hex(to)})`,
+        run: () => p.mremap(a, oldLen, newLen, flags, to),
+      };
+    }
     if (x < 0.4) {
       const a = sane ? this.pageAddr(p) : this.addr(p), len = sane ? this.pages() : this.length();
       const prot = sane ? r.int(0, 7) : this.prot();

@@ -60,6 +60,11 @@ export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 /** The value mmap returns on failure in C; the facade throws instead. */
 export const MAP_FAILED = -1;
 
+// mremap(2) flags (include/uapi/linux/mman.h).
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
 // madvise advice values
 export const MADV_NORMAL = 0;
 export const MADV_RANDOM = 1;

@@ -13,6 +13,7 @@ import type { Kernel } from "./kernel.ts";
 import { File, type MmStruct } from "../mm/mm_types.ts";
 import { doMmap, doMunmap } from "../mm/mmap.ts";
 import { doMprotect } from "../mm/mprotect.ts";
+import { doMremap } from "../mm/mremap.ts";
 import { doMadvise } from "../mm/madvise.ts";
 import { dupMmap } from "../mm/fork.ts";
 import { shmemFileSetup, shmemMaybeEvict, shmemSetSize } from "../mm/shmem.ts";
@@ -153,6 +154,28 @@ export class Process {
       this.mm.mmap_lock.upWrite();
     }
     return 0;
+  }
+
+  /**
+   * mremap(2): shrink, grow or move the mapping at `oldAddress`; returns
+   * the new address. `flags`: MREMAP_MAYMOVE, MREMAP_FIXED (then
+   * `newAddress` is where), MREMAP_DONTUNMAP.
+   */
+  mremap(oldAddress: number, oldSize: number, newSize: number, flags = 0, newAddress = 0): number {
+    const sc = "mremap";
+    this.alive(sc);
+    const a = ulong(oldAddress, "old_address", sc);
+    const oldLen = ulong(oldSize, "old_size", sc), newLen = ulong(newSize, "new_size", sc);
+    const f = ulong(flags, "flags", sc), to = ulong(newAddress, "new_address", sc);
+    this.mm.mmap_lock.downWrite("mremap");
+    let ret: number;
+    try {
+      ret = doMremap(this.mm, a, oldLen, newLen, f, to);
+    } finally {
+      this.mm.mmap_lock.upWrite();
+    }
+    check(ret, sc);
+    return ret;
   }
 
   /** mprotect(2). */

@@ -480,12 +480,18 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
  * UFFD_FEATURE_EVENT_UNMAP get a UFFD_EVENT_UNMAP for the range afterwards,
  * as munmap(2) and mmap(MAP_FIXED) send it (their `uf` list).
  */
-export function doMunmapRange(mm: MmStruct, start: number, end: number): void {
+export function doMunmapRange(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  uf?: UserfaultfdUnmapCtx[],
+): void {
   splitAt(mm, start);
   splitAt(mm, end);
   const doomed = mm.vmas.filter((v) => v.vm_start >= start && v.vm_end <= end);
   if (doomed.length === 0) return;
-  const unmaps: UserfaultfdUnmapCtx[] = [];
+  // With a caller's `uf` list (mremap()), the caller sends the events later.
+  const unmaps: UserfaultfdUnmapCtx[] = uf ?? [];
   userfaultfdUnmapPrep(doomed, start, end, unmaps);
   // unmap_vmas(): one MMU_NOTIFY_UNMAP bracket around zapping them all.
   withMmuNotifier(MMU_NOTIFY_UNMAP, mm, start, end, () => {
@@ -493,7 +499,7 @@ export function doMunmapRange(mm: MmStruct, start: number, end: number): void {
   });
   for (const vma of doomed) removeVma(mm, vma);
   freePgtables(mm, start, end);
-  userfaultfdUnmapComplete(unmaps);
+  if (!uf) userfaultfdUnmapComplete(unmaps);
 }
 
 /** Splits the VMA containing `addr` so that a VMA boundary lies there. */

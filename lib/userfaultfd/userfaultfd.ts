@@ -10,9 +10,8 @@
  * userfaultfd (it plays the monitor thread, then the access is retried) or
  * throws `Blocked`; read() never sleeps (it returns null when the queue is
  * empty, where a blocking read would wait). No hugetlb, so the hugetlbfs
- * features are never reported. The non-cooperative events FORK, REMOVE and
- * UNMAP are modelled; REMAP is not (the model has no mremap(2)), so
- * UFFD_FEATURE_EVENT_REMAP is not reported.
+ * features are never reported. The non-cooperative events FORK, REMAP
+ * (mremap(2)), REMOVE and UNMAP are modelled.
  * @module
  */
 import { ERRNO, Errno, errnoName } from "../kernel/errno.ts";
@@ -51,8 +50,8 @@ const E = (name: keyof typeof ERRNO) => -ERRNO[name];
 /** Features this model implements: UFFDIO_API reports these and accepts no others. */
 export const UFFD_MODEL_FEATURES = U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_THREAD_ID |
   U.UFFD_FEATURE_EXACT_ADDRESS | U.UFFD_FEATURE_MISSING_SHMEM | U.UFFD_FEATURE_POISON |
-  U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK | U.UFFD_FEATURE_EVENT_REMOVE |
-  U.UFFD_FEATURE_EVENT_UNMAP |
+  U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_EVENT_FORK | U.UFFD_FEATURE_EVENT_REMAP |
+  U.UFFD_FEATURE_EVENT_REMOVE | U.UFFD_FEATURE_EVENT_UNMAP |
   U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC |
   U.UFFD_FEATURE_MINOR_SHMEM | U.UFFD_FEATURE_MOVE;
 
@@ -78,8 +77,14 @@ export interface UffdMsgRemove {
   arg: { remove: { start: number; end: number } };
 }
 
+/** struct uffd_msg for UFFD_EVENT_REMAP: mremap() moved `len` bytes from `from` to `to`. */
+export interface UffdMsgRemap {
+  event: typeof U.UFFD_EVENT_REMAP;
+  arg: { remap: { from: number; to: number; len: number } };
+}
+
 /** struct uffd_msg (the events the model produces). */
-export type UffdMsg = UffdMsgPagefault | UffdMsgFork | UffdMsgRemove;
+export type UffdMsg = UffdMsgPagefault | UffdMsgFork | UffdMsgRemove | UffdMsgRemap;
 
 /** A function that resolves a fault (plays the monitor thread). */
 export type UffdHandler = (msg: UffdMsgPagefault) => void;
@@ -567,6 +572,38 @@ export function userfaultfdRemove(vma: Vma, start: number, end: number): boolean
     arg: { remove: { start, end } },
   });
   return false;
+}
+
+/**
+ * mremap_userfaultfd_prep(): a VMA that mremap() moves keeps its
+ * registration only if its userfaultfd asked for UFFD_FEATURE_EVENT_REMAP;
+ * returns that context (the caller sends the event at the end), or null,
+ * in which case the moved VMA must be unregistered (see
+ * userfaultfdResetCtx()) and uffd-wp bits dropped from the moved entries.
+ */
+export function mremapUserfaultfdPrep(vma: Vma): UserfaultfdCtx | null {
+  const ctx = vma.vm_userfaultfd_ctx;
+  return ctx && (ctx.features & U.UFFD_FEATURE_EVENT_REMAP) ? ctx : null;
+}
+
+/** userfaultfd_reset_ctx(): the VMA forgets its userfaultfd registration. */
+export function userfaultfdResetCtx(vma: Vma): void {
+  userfaultfdSetVmFlags(vma, 0);
+  vma.vm_userfaultfd_ctx = null;
+}
+
+/** mremap_userfaultfd_complete(): UFFD_EVENT_REMAP from `from` to `to`, `len` bytes. */
+export function mremapUserfaultfdComplete(
+  ctx: UserfaultfdCtx | null,
+  from: number,
+  to: number,
+  len: number,
+): void {
+  if (!ctx) return;
+  userfaultfdEventWaitCompletion(ctx, {
+    event: U.UFFD_EVENT_REMAP,
+    arg: { remap: { from, to, len } },
+  });
 }
 
 /** One pending UFFD_EVENT_UNMAP (struct userfaultfd_unmap_ctx). */

@@ -40,8 +40,8 @@ Deno.test("UFFDIO_API errno cases", async (t) => {
     ["api is not UFFD_API", (u) => u.api({ api: 0xab, features: 0 }), "EINVAL"],
     ["an unknown feature bit", (u) => u.api({ api: C.UFFD_API, features: 1 << 20 }), "EINVAL"],
     [
-      "a feature the model does not implement (EVENT_REMAP)",
-      (u) => u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_EVENT_REMAP }),
+      "a feature the model does not implement (MISSING_HUGETLBFS: no hugetlb)",
+      (u) => u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MISSING_HUGETLBFS }),
       "EINVAL",
     ],
     [
