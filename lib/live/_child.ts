@@ -13,6 +13,8 @@
 import { LiveProcess } from "./process.ts";
 import { munmap, pageSize, readProcFile } from "./libc.ts";
 import { runScenario, type ScenarioOp, type StepGuard } from "./scenario.ts";
+import { startFaultServer } from "./uffd_server.ts";
+import type { LiveUserfaultfd } from "./userfaultfd.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
 
 const ps = pageSize();
@@ -56,7 +58,10 @@ class OwnPages implements StepGuard {
         return [n(0), a.length > 1 ? n(1) * ps : 1];
       case "pagemapScan":
       case "uffdWpAsync":
+      case "uffdMissing":
       case "uffdWriteprotect":
+      case "uffdZeropage":
+      case "uffdPoison":
         return [n(0), n(1)];
       default:
         return null;
@@ -111,12 +116,21 @@ const input = JSON.parse(await new Response(Deno.stdin.readable).text()) as {
   scenarios: ScenarioOp[][];
 };
 using p = new LiveProcess();
+// The monitor thread, started only for a batch that registers missing
+// faults: resolves them with UFFDIO_ZEROPAGE.
+const needsServer = input.scenarios.some((ops) => ops.some((op) => op.op === "uffdMissing"));
+const server = needsServer ? await startFaultServer({ resolve: "zeropage" }) : null;
+const hooks = {
+  uffdOpened: (uffd: unknown) => server?.serve(uffd as LiveUserfaultfd),
+  uffdClosing: () => server?.serve(null),
+};
 input.scenarios.forEach((ops, k) => {
   const s = input.first + k;
   const guard = new OwnPages();
-  const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard);
+  const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard, hooks);
   context.closeUffd();
   guard.release();
   for (const fd of context.openFds()) p.close(fd);
   line({ s, end: true });
 });
+await server?.stop();

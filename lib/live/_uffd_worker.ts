@@ -1,10 +1,13 @@
 /**
  * The monitor thread of lib/live/uffd_server.ts: a Deno Worker with its own
- * FFI handle to libc that waits on a userfaultfd with poll(2), reads each
- * uffd_msg and resolves page faults with UFFDIO_ZEROPAGE or UFFDIO_COPY.
+ * FFI handle to libc that waits with poll(2) on the userfaultfd the main
+ * thread names, reads each uffd_msg and resolves page faults with
+ * UFFDIO_ZEROPAGE or UFFDIO_COPY.
  *
  * Shared state (Int32Array over a SharedArrayBuffer): [0] stop request,
- * [1] faults served, [2] faults it could not resolve.
+ * [1] faults served, [2] faults it could not resolve, [3] the descriptor
+ * to serve (-1: none), [4] 1 while the worker may be using that
+ * descriptor (the main thread waits for 0 before closing it).
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -15,7 +18,6 @@ import { UFFD_EVENT_PAGEFAULT } from "../userfaultfd/constants.ts";
 import { Errno } from "./errno.ts";
 
 interface Start {
-  fd: number;
   pageSize: number;
   resolve: "zeropage" | "copy";
   fill: number;
@@ -23,14 +25,23 @@ interface Start {
 }
 
 self.onmessage = (e: MessageEvent<Start>) => {
-  const { fd, pageSize, resolve, fill, shared } = e.data;
+  const { pageSize, resolve, fill, shared } = e.data;
   const state = new Int32Array(shared);
-  const uffd = new LiveUserfaultfd(fd);
   const src = new Uint8Array(pageSize).fill(fill);
   const srcAddr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(src)));
   self.postMessage("ready");
   while (Atomics.load(state, 0) === 0) {
+    const fd = Atomics.load(state, 3);
+    if (fd < 0) {
+      Atomics.store(state, 4, 0);
+      Atomics.notify(state, 4);
+      Atomics.wait(state, 3, -1, 10);
+      continue;
+    }
+    Atomics.store(state, 4, 1);
+    if (Atomics.load(state, 3) !== fd) continue; // changed meanwhile: look again
     if (!(poll(fd, POLLIN, 10) & POLLIN)) continue;
+    const uffd = new LiveUserfaultfd(fd);
     const msg = uffd.read();
     if (!msg || msg.event !== UFFD_EVENT_PAGEFAULT) continue;
     const page = Math.floor(msg.arg.pagefault.address / pageSize) * pageSize;
@@ -43,5 +54,6 @@ self.onmessage = (e: MessageEvent<Start>) => {
       if (!(err instanceof Errno && err.errno === "EEXIST")) Atomics.add(state, 2, 1);
     }
   }
+  Atomics.store(state, 4, 0);
   self.postMessage("stopped");
 };

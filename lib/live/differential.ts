@@ -13,7 +13,29 @@ import { simulate } from "../kernel/kernel.ts";
 import type { KernelConfig } from "../kernel/config.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import type { Outcome } from "./normalize.ts";
-import { runScenario, type ScenarioOp } from "./scenario.ts";
+import { runScenario, type ScenarioHooks, type ScenarioOp } from "./scenario.ts";
+import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
+import { Errno } from "../kernel/errno.ts";
+
+/**
+ * The model's monitor for the scenarios' missing faults: a handler on the
+ * userfaultfd that resolves each fault with UFFDIO_ZEROPAGE of its page,
+ * as the live child's worker thread does.
+ */
+export const MODEL_UFFD_HOOKS: ScenarioHooks = {
+  uffdOpened(uffd) {
+    const u = uffd as Userfaultfd;
+    u.onFault((msg) => {
+      const page = Math.floor(msg.arg.pagefault.address / PAGE_SIZE) * PAGE_SIZE;
+      try {
+        u.zeropage({ range: { start: page, len: PAGE_SIZE } });
+      } catch (e) {
+        // A monitor's failed ioctl is its own business: the fault stays unresolved.
+        if (!(e instanceof Errno)) throw e;
+      }
+    });
+  },
+};
 
 /** Run each scenario on a fresh simulated process of one kernel configured as `config`. */
 export function runModelScenarios(
@@ -24,7 +46,7 @@ export function runModelScenarios(
   return scenarios.map((ops) => {
     const p = k.spawn();
     try {
-      return runScenario(p, ops, PAGE_SIZE).outcomes;
+      return runScenario(p, ops, PAGE_SIZE, undefined, undefined, MODEL_UFFD_HOOKS).outcomes;
     } finally {
       p.exit();
     }
@@ -34,9 +56,13 @@ export function runModelScenarios(
 /**
  * The child's permissions: FFI for the system calls (it reads /proc/self/maps
  * and /proc/self/pagemap through libc too, since Deno asks for all access to
- * open files under /proc).
+ * open files under /proc), and reading lib/ for the module of the worker
+ * thread that serves missing userfaults (lib/live/_uffd_worker.ts).
  */
-export const CHILD_PERMISSIONS = ["--allow-ffi"] as const;
+export const CHILD_PERMISSIONS = [
+  "--allow-ffi",
+  `--allow-read=${decodeURIComponent(new URL("../", import.meta.url).pathname)}`,
+] as const;
 
 /** Options of {@link runLiveScenarios}. */
 export interface LiveRunOptions {
@@ -53,6 +79,9 @@ export interface LiveRunStats {
 }
 
 const CHILD = new URL("./_child.ts", import.meta.url);
+
+/** How long a live child may print nothing before its current step counts as blocked. */
+export const BLOCKED_MS = 20_000;
 
 /**
  * Run `scenarios[first..]` in one child until it exits; record each
@@ -76,25 +105,42 @@ async function runChild(
     new TextEncoder().encode(JSON.stringify({ first, scenarios: scenarios.slice(first, end) })),
   );
   await writer.close();
-  const { stdout, stderr, signal, code } = await child.output();
+  // A step that waits on a userfaultfd nobody serves never returns: after
+  // BLOCKED_MS without a line the child is killed and that step is `blocked`.
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  let killedQuiet = false;
+  const arm = () => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => {
+      killedQuiet = true;
+      child.kill("SIGKILL");
+    }, BLOCKED_MS);
+  };
+  arm();
   let next = first;
-  for (const l of new TextDecoder().decode(stdout).split("\n")) {
-    if (!l) continue;
-    const msg = JSON.parse(l) as { s: number; i?: number; o?: Outcome; end?: boolean };
-    if (msg.end) next = msg.s + 1;
-    else (out[msg.s] ??= [])[msg.i!] = msg.o!;
+  let text = "";
+  const stderr = new Response(child.stderr).text();
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    arm();
+    text += chunk;
+    const lines = text.split("\n");
+    text = lines.pop()!;
+    for (const l of lines) {
+      if (!l) continue;
+      const msg = JSON.parse(l) as { s: number; i?: number; o?: Outcome; end?: boolean };
+      if (msg.end) next = msg.s + 1;
+      else (out[msg.s] ??= [])[msg.i!] = msg.o!;
+    }
   }
+  const { signal, code } = await child.status;
+  clearTimeout(quiet);
   if (signal !== null) {
     if (next >= end) throw new Error(`live child died by ${signal} after its last scenario`);
-    (out[next] ??= []).push({ signal });
-    return { next: next + 1, signal };
+    (out[next] ??= []).push(killedQuiet ? { blocked: true } : { signal });
+    return { next: next + 1, signal: killedQuiet ? "blocked" : signal };
   }
   if (code !== 0 || next < end) {
-    throw new Error(
-      `live child exited with code ${code} at scenario ${next}: ${
-        new TextDecoder().decode(stderr)
-      }`,
-    );
+    throw new Error(`live child exited with code ${code} at scenario ${next}: ${await stderr}`);
   }
   return { next, signal: null };
 }

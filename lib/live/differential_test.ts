@@ -39,3 +39,34 @@ Deno.test("runLiveScenarios(): a child killed by SIGSEGV ends its scenario, the 
   assert.deepEqual(outcomes, runModelScenarios(SCENARIOS, {}));
   assert.deepEqual(stats, { children: 2, signals: { SIGSEGV: 1 } });
 });
+
+/** Missing faults served by the runner's monitor, UFFDIO_ZEROPAGE and UFFDIO_POISON. */
+const UFFD_SCENARIO: ScenarioOp[] = [
+  { op: "mmap", args: [0, 4 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+  { op: "uffdMissing", args: [{ m: 0 }, 4 * C.PAGE_SIZE] },
+  { op: "read", args: [{ m: 0, page: 1 }] },
+  { op: "write", args: [{ m: 0, page: 2 }, 7] },
+  { op: "uffdZeropage", args: [{ m: 0, page: 2 }, C.PAGE_SIZE] },
+  { op: "uffdZeropage", args: [{ m: 0, page: 3 }, C.PAGE_SIZE] },
+  { op: "uffdPoison", args: [{ m: 0 }, C.PAGE_SIZE] },
+  { op: "read", args: [{ m: 0 }] },
+];
+
+Deno.test("runModelScenarios(): the model's monitor resolves missing faults with ZEROPAGE", () => {
+  const [o] = runModelScenarios([UFFD_SCENARIO], {});
+  assert.deepEqual(o.slice(2), [
+    { ok: 0 },
+    { ok: null },
+    { errno: "EEXIST" },
+    { ok: C.PAGE_SIZE },
+    { ok: C.PAGE_SIZE },
+    { signal: "SIGBUS" },
+  ]);
+});
+
+Deno.test("runLiveScenarios(): a worker thread in the child serves the same faults", {
+  ignore: !liveTestsEnabled(),
+}, async () => {
+  const { outcomes } = await runLiveScenarios([UFFD_SCENARIO], { parallel: 1 });
+  assert.deepEqual(outcomes[0], runModelScenarios([UFFD_SCENARIO], {})[0]);
+});

@@ -24,7 +24,10 @@
  *    Scenarios therefore never name an absolute address: every address is
  *    relative to a mapping the scenario made ({@link MMAP_MIN_ADDR_NOTE}).
  * 6. Signals. A child's exit status shows the signal number, not si_code or
- *    si_addr, so a simulated `Signal` is compared by its signo alone.
+ *    si_addr, so a simulated `Signal` is compared by its signo alone. An
+ *    access that would wait on a userfaultfd for good is `blocked` on both
+ *    sides: the simulator's `Blocked`, and on the host a child that printed
+ *    nothing for a while, which the runner kills.
  * 7. PAGEMAP_SCAN regions and walk_end are addresses too: they become
  *    page offsets from the scan's start ({@link normalizeScan}); the
  *    categories are compared as they are.
@@ -45,7 +48,7 @@
 
 import type { KernelConfig } from "../kernel/config.ts";
 import { Errno } from "../kernel/errno.ts";
-import { Signal } from "../kernel/signal.ts";
+import { Blocked, Signal } from "../kernel/signal.ts";
 import type { PagemapEntry, PagemapScanResult } from "../proc/task_mmu.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { modelConfigFromKconfig, readHostKconfig } from "./config.ts";
@@ -101,6 +104,7 @@ export type Outcome =
   | { ok: Normalized }
   | { errno: string }
   | { signal: string }
+  | { blocked: true }
   | { unresolved: true }
   | { unsafe: string };
 
@@ -137,6 +141,7 @@ export function normalizeResult(
 export function normalizeThrown(e: unknown): Outcome {
   if (e instanceof Errno) return { errno: e.errno };
   if (e instanceof Signal) return { signal: e.signo };
+  if (e instanceof Blocked) return { blocked: true };
   throw e;
 }
 

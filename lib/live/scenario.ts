@@ -15,11 +15,14 @@
  * struct pm_scan_arg as a list: start, length in bytes, flags, vecLen,
  * maxPages, categoryInverted, categoryMask, categoryAnyofMask, returnMask.
  * `uffdWpAsync` (start, length) opens the scenario's userfaultfd on first
- * use (UFFDIO_API with WP_ASYNC and WP_UNPOPULATED) and registers the range
- * for write-protect faults, which the kernel then resolves by itself, so no
- * access ever waits; `uffdWriteprotect` (start, length, mode) is
- * UFFDIO_WRITEPROTECT on that userfaultfd. Running a scenario gives a list
- * of {@link Outcome}s (lib/live/normalize.ts).
+ * use (UFFDIO_API with WP_ASYNC, WP_UNPOPULATED and POISON) and registers
+ * the range for write-protect faults, which the kernel then resolves by
+ * itself; `uffdMissing` (start, length) registers it for missing faults,
+ * which the runner's monitor resolves with UFFDIO_ZEROPAGE (the simulator's
+ * fault handler, or on the host a worker thread: {@link ScenarioHooks});
+ * `uffdWriteprotect` (start, length, mode), `uffdZeropage` and `uffdPoison`
+ * (start, length) are those ioctls on that userfaultfd. Running a scenario
+ * gives a list of {@link Outcome}s (lib/live/normalize.ts).
  * @module
  */
 
@@ -30,8 +33,10 @@ import {
   O_CLOEXEC,
   O_NONBLOCK,
   UFFD_API,
+  UFFD_FEATURE_POISON,
   UFFD_FEATURE_WP_ASYNC,
   UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_MISSING,
   UFFDIO_REGISTER_MODE_WP,
 } from "../kernel/constants.ts";
 
@@ -40,7 +45,19 @@ export interface ScenarioUffd {
   api(arg: { api: number; features?: number }): unknown;
   register(arg: { range: { start: number; len: number }; mode: number }): { ioctls: number };
   writeprotect(arg: { range: { start: number; len: number }; mode?: number }): number;
+  zeropage(arg: { range: { start: number; len: number }; mode?: number }): number;
+  poison(arg: { range: { start: number; len: number }; mode?: number }): number;
   close(): number;
+}
+
+/**
+ * What the runner tells its caller about the scenario's userfaultfd: once it
+ * is open (so that a monitor can serve its missing faults), and just before
+ * it is closed (so that the monitor lets go of it).
+ */
+export interface ScenarioHooks {
+  uffdOpened?(uffd: ScenarioUffd): void;
+  uffdClosing?(uffd: ScenarioUffd): void;
 }
 
 /** The facade methods a scenario may call. */
@@ -54,7 +71,10 @@ export const SCENARIO_OPS = [
   "pagemap",
   "pagemapScan",
   "uffdWpAsync",
+  "uffdMissing",
   "uffdWriteprotect",
+  "uffdZeropage",
+  "uffdPoison",
   "memfdCreate",
   "ftruncate",
   "close",
@@ -123,24 +143,30 @@ export class ScenarioContext {
   /** The scenario's userfaultfd, once a uffd op opened it. */
   uffd: ScenarioUffd | null = null;
 
-  constructor(readonly pageSize: number) {}
+  constructor(readonly pageSize: number, readonly hooks: ScenarioHooks = {}) {}
 
   /** The scenario's userfaultfd: opened, and UFFDIO_API done, on first use. */
   userfaultfd(p: Facade): ScenarioUffd {
     if (this.uffd) return this.uffd;
     const uffd = p.userfaultfd(O_CLOEXEC | O_NONBLOCK);
     try {
-      uffd.api({ api: UFFD_API, features: UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED });
+      uffd.api({
+        api: UFFD_API,
+        features: UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_POISON,
+      });
     } catch (e) {
       uffd.close();
       throw e;
     }
+    this.hooks.uffdOpened?.(uffd);
     return (this.uffd = uffd);
   }
 
   /** Close the userfaultfd, if one was opened (clean-up). */
   closeUffd(): void {
-    this.uffd?.close();
+    if (!this.uffd) return;
+    this.hooks.uffdClosing?.(this.uffd);
+    this.uffd.close();
     this.uffd = null;
   }
 
@@ -220,8 +246,17 @@ function call(
         range: { start: n(0), len: n(1) },
         mode: UFFDIO_REGISTER_MODE_WP,
       }).ioctls;
+    case "uffdMissing":
+      return context.userfaultfd(p).register({
+        range: { start: n(0), len: n(1) },
+        mode: UFFDIO_REGISTER_MODE_MISSING,
+      }).ioctls;
     case "uffdWriteprotect":
       return context.userfaultfd(p).writeprotect({ range: { start: n(0), len: n(1) }, mode: n(2) });
+    case "uffdZeropage":
+      return context.userfaultfd(p).zeropage({ range: { start: n(0), len: n(1) } });
+    case "uffdPoison":
+      return context.userfaultfd(p).poison({ range: { start: n(0), len: n(1) } });
     case "memfdCreate":
       return p.memfdCreate(a[0] as string, n(1) ?? 0);
     case "ftruncate":
@@ -242,8 +277,9 @@ export function runScenario(
   pageSize: number,
   emit: (index: number, outcome: Outcome) => void = () => {},
   guard?: StepGuard,
+  hooks: ScenarioHooks = {},
 ): { outcomes: Outcome[]; context: ScenarioContext } {
-  const context = new ScenarioContext(pageSize);
+  const context = new ScenarioContext(pageSize, hooks);
   const outcomes: Outcome[] = [];
   const push = (i: number, o: Outcome) => {
     outcomes.push(o);
@@ -273,7 +309,7 @@ export function runScenario(
       outcome = normalizeThrown(e);
     }
     push(i, outcome);
-    if ("signal" in outcome) break;
+    if ("signal" in outcome || "blocked" in outcome) break;
   }
   return { outcomes, context };
 }

@@ -11,6 +11,10 @@
  * p.read(addr);          // faults; the worker's UFFDIO_COPY fills the page with 0x41
  * await server.stop();   // server.served === 1
  * ```
+ *
+ * {@link startFaultServer} keeps one worker for many userfaultfds in turn
+ * (`serve(uffd)`, `serve(null)` before closing it), as the differential
+ * runner's child does.
  * @module
  */
 
@@ -31,17 +35,20 @@ export interface UffdServer {
   readonly served: number;
   /** Faults the worker failed to resolve (an ioctl error other than EEXIST). */
   readonly failed: number;
+  /**
+   * Serve `uffd` from now on, or nothing (null). Returns once the worker
+   * no longer uses the previous descriptor, so that it may be closed.
+   */
+  serve(uffd: LiveUserfaultfd | null): void;
   /** Stop the worker (it notices within about 10 ms). */
   stop(): Promise<void>;
 }
 
-/** Start a worker thread that resolves the missing faults of `uffd`. */
-export async function serveUserfaults(
-  uffd: LiveUserfaultfd,
-  options: ServeOptions,
-): Promise<UffdServer> {
-  const shared = new SharedArrayBuffer(12);
+/** Start a monitor worker that serves no userfaultfd yet. */
+export async function startFaultServer(options: ServeOptions): Promise<UffdServer> {
+  const shared = new SharedArrayBuffer(20);
   const state = new Int32Array(shared);
+  state[3] = -1;
   const worker = new Worker(new URL("./_uffd_worker.ts", import.meta.url), { type: "module" });
   const next = () =>
     new Promise<string>((resolve, reject) => {
@@ -53,7 +60,6 @@ export async function serveUserfaults(
     });
   const ready = next();
   worker.postMessage({
-    fd: uffd.fd,
     pageSize: pageSize(),
     resolve: options.resolve,
     fill: options.fill ?? 0,
@@ -68,13 +74,30 @@ export async function serveUserfaults(
     get failed() {
       return Atomics.load(state, 2);
     },
+    serve(uffd: LiveUserfaultfd | null) {
+      Atomics.store(state, 3, uffd ? uffd.fd : -1);
+      Atomics.notify(state, 3);
+      if (uffd) return;
+      while (Atomics.load(state, 4) !== 0) Atomics.wait(state, 4, 1, 5);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       const done = next();
       Atomics.store(state, 0, 1);
+      Atomics.notify(state, 3);
       await done;
       worker.terminate();
     },
   };
+}
+
+/** Start a worker thread that resolves the missing faults of `uffd`. */
+export async function serveUserfaults(
+  uffd: LiveUserfaultfd,
+  options: ServeOptions,
+): Promise<UffdServer> {
+  const server = await startFaultServer(options);
+  server.serve(uffd);
+  return server;
 }

@@ -2,8 +2,9 @@
  * Random scenarios for the differential suite: short op sequences over
  * anonymous private and shared mappings and memfd mappings, with munmap,
  * mprotect, madvise, reads, writes, pagemap reads, PAGEMAP_SCAN, and
- * userfaultfd write-protection in WP_ASYNC mode (the only userfaultfd mode
- * in which no access waits for a monitor). Every address is
+ * userfaultfd: write-protection in WP_ASYNC mode, missing faults (which
+ * the runner's monitor resolves with UFFDIO_ZEROPAGE), UFFDIO_ZEROPAGE and
+ * UFFDIO_POISON. Every address is
  * relative to a mapping the sequence made and stays inside the pages that
  * mapping first covered (lib/live/normalize.ts, items 1 and 5), so the live
  * run never names memory the Deno process owns.
@@ -177,7 +178,10 @@ export function generateScenario(r: Random): ScenarioOp[] {
       write: 4,
       pagemap: 5,
       uffdWp: 1.5,
+      uffdMissing: 1,
       writeprotect: 1.5,
+      zeropage: 1,
+      poison: 0.4,
       scan: 4,
     });
     switch (kind) {
@@ -252,6 +256,18 @@ export function generateScenario(r: Random): ScenarioOp[] {
       case "uffdWp": {
         const { ref, len } = range(r.pick(maps));
         ops.push({ op: "uffdWpAsync", args: [ref, len] });
+        break;
+      }
+      case "uffdMissing":
+      case "zeropage":
+      case "poison": {
+        const { ref, len } = range(r.pick(maps));
+        const op = kind === "uffdMissing"
+          ? "uffdMissing"
+          : kind === "zeropage"
+          ? "uffdZeropage"
+          : "uffdPoison";
+        ops.push({ op, args: [ref, len] });
         break;
       }
       case "writeprotect": {
