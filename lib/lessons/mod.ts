@@ -61,6 +61,7 @@ export type {
 export {
   copyVsMoveWork,
   dmaPin,
+  MIGRATION_ENTRY,
   MOVE_CASES,
   moveCase,
   movedPte,

@@ -439,20 +439,27 @@ export interface MoveRaceState {
   same: boolean;
   /** What the zapping thread took out of the source PTE. */
   zapped: number;
+  /** What the migrating thread found in the source PTE. */
+  migrated: number;
   srcPtl: SpinLock;
   dstPtl: SpinLock;
-  /** The source folio's lock (folio_lock(): a sleeping lock; blocking on it is what it does). */
-  folioLock: SpinLock;
+  /** Each folio's lock (folio_lock(): a sleeping lock; blocking on it is what it does). */
+  folioLock: Record<number, SpinLock>;
 }
+
+/** The source PTE's value in {@linkcode moveRace} while it holds a migration entry. */
+export const MIGRATION_ENTRY = -1;
 
 /** Options of {@linkcode moveRace}. */
 export interface MoveRaceOptions {
   /**
    * The other thread: "copy-dst", a second monitor thread resolving the
    * same fault with UFFDIO_COPY (mfill_atomic_install_pte()); "zap-src",
-   * MADV_DONTNEED on the source page (zap_pte_range()).
+   * MADV_DONTNEED on the source page (zap_pte_range()); "migrate-src",
+   * migration of the source folio to a new page (migrate_pages(): folio
+   * lock, migration entry, copy, remove_migration_pte() with the new page).
    */
-  other: "copy-dst" | "zap-src";
+  other: "copy-dst" | "zap-src" | "migrate-src";
   /**
    * move_present_pte()'s pte_same() re-check of both PTEs once both locks
    * are held (v6.18; default true). Without it, what was read earlier is
@@ -473,7 +480,14 @@ export interface MoveRaceOptions {
  *  - copy-dst: allocate a page, lock the dst PTE, install it if none
  *    (else free it: -EEXIST), unlock;
  *  - zap-src: lock the src PTE, clear it, drop rss and the PTE's
- *    reference, unlock.
+ *    reference, unlock;
+ *  - migrate-src: lock the old folio, replace its PTE by a migration
+ *    entry, check that no unexpected reference is held (else put the old
+ *    PTE back: migration failed), copy it to a new folio, map the new one,
+ *    drop the old one's PTE reference, unlock. A mover that finds the migration entry waits
+ *    for the old folio's lock (migration_entry_wait()) and retries
+ *    (-EAGAIN); one that waited for the folio lock finds, under both PTE
+ *    locks, a source PTE that no longer maps its folio (-EAGAIN).
  *
  * checkFinal: rss equals the PTEs that map a page, every live folio is
  * mapped, no PTE maps a freed folio.
@@ -501,10 +515,19 @@ export function moveRace(options: MoveRaceOptions): RaceScenario<MoveRaceState> 
         s.result.push("ENOENT");
         return;
       }
+      if (s.origSrc === MIGRATION_ENTRY) {
+        yield { op: "unlock", lock: s.srcPtl };
+        // migration_entry_wait() → migration_entry_wait_on_locked(): sleep
+        // until the folio under migration is unlocked, then start over.
+        yield { op: "lock", lock: s.folioLock[0x100], label: "migration_entry_wait()" };
+        yield { op: "unlock", lock: s.folioLock[0x100] };
+        s.result.push("EAGAIN");
+        continue;
+      }
       yield { op: "write", obj: "refs", label: "folio_get()" };
       s.refs[s.origSrc]++;
       yield { op: "unlock", lock: s.srcPtl };
-      yield { op: "lock", lock: s.folioLock, label: "folio_lock()" };
+      yield { op: "lock", lock: s.folioLock[s.origSrc], label: "folio_lock()" };
       // double_pt_lock(): one order for everyone (src before dst here).
       yield { op: "lock", lock: s.srcPtl };
       yield { op: "lock", lock: s.dstPtl };
@@ -523,7 +546,7 @@ export function moveRace(options: MoveRaceOptions): RaceScenario<MoveRaceState> 
       }
       yield { op: "unlock", lock: s.dstPtl };
       yield { op: "unlock", lock: s.srcPtl };
-      yield { op: "unlock", lock: s.folioLock };
+      yield { op: "unlock", lock: s.folioLock[s.origSrc] };
       yield { op: "write", obj: "refs", label: "folio_put()" };
       put(s, s.origSrc);
       if (s.same) return;
@@ -545,6 +568,41 @@ export function moveRace(options: MoveRaceOptions): RaceScenario<MoveRaceState> 
     s.dst = pfn;
     s.rss++;
     yield { op: "unlock", lock: s.dstPtl };
+  }
+  function* migrateSrc(s: MoveRaceState): Generator<Step, void> {
+    const old = 0x100, neu = 0x300;
+    yield { op: "lock", lock: s.folioLock[old], label: "folio_lock()" };
+    yield { op: "lock", lock: s.srcPtl };
+    yield { op: "read", obj: "src", label: "try_to_migrate_one()" };
+    s.migrated = s.src;
+    if (s.migrated !== old) {
+      yield { op: "unlock", lock: s.srcPtl };
+      yield { op: "unlock", lock: s.folioLock[old] };
+      return;
+    }
+    yield { op: "write", obj: "src", label: "set migration entry" };
+    s.src = MIGRATION_ENTRY;
+    yield { op: "unlock", lock: s.srcPtl };
+    // folio_migrate_mapping(): only the references migration expects may
+    // be held (here, the one of the PTE it replaced); any other (a mover's
+    // folio_get()) makes it back off and put the old PTE back.
+    yield { op: "read", obj: "refs", label: "folio_migrate_mapping(): refcount" };
+    if (s.refs[old] !== 1) {
+      yield { op: "lock", lock: s.srcPtl };
+      yield { op: "write", obj: "src", label: "remove_migration_pte(): the old folio" };
+      s.src = old;
+      yield { op: "unlock", lock: s.srcPtl };
+      yield { op: "unlock", lock: s.folioLock[old] };
+      return;
+    }
+    yield { op: "write", obj: "refs", label: "folio_alloc(), folio_copy()" };
+    s.refs[neu] = 1;
+    yield { op: "lock", lock: s.srcPtl };
+    yield { op: "write", obj: ["src", "refs"], label: "remove_migration_pte()" };
+    s.src = neu;
+    put(s, old);
+    yield { op: "unlock", lock: s.srcPtl };
+    yield { op: "unlock", lock: s.folioLock[old] };
   }
   function* zapSrc(s: MoveRaceState): Generator<Step, void> {
     yield { op: "lock", lock: s.srcPtl };
@@ -574,15 +632,20 @@ export function moveRace(options: MoveRaceOptions): RaceScenario<MoveRaceState> 
         attempt: 0,
         same: false,
         zapped: 0,
+        migrated: 0,
         srcPtl: new SpinLock("src ptl"),
         dstPtl: new SpinLock("dst ptl"),
-        folioLock: new SpinLock("folio lock"),
+        folioLock: {
+          0x100: new SpinLock("folio 0x100 lock"),
+          0x300: new SpinLock("folio 0x300 lock"),
+        },
       };
-      const other = options.other === "copy-dst" ? copyDst(state) : zapSrc(state);
+      const threads = { "copy-dst": copyDst, "zap-src": zapSrc, "migrate-src": migrateSrc };
+      const other = threads[options.other](state);
       return { state, threads: { move: mover(state), [options.other]: other } };
     },
     checkFinal(s) {
-      const mapped = [s.src, s.dst].filter((pfn) => pfn !== 0);
+      const mapped = [s.src, s.dst].filter((pfn) => pfn > 0);
       if (s.rss !== mapped.length) {
         throw new VmBugError("rss counter", `MM_ANONPAGES is ${s.rss}, PTEs map ${mapped.length}`, {
           rss: s.rss,

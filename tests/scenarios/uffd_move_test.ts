@@ -267,4 +267,8 @@ Deno.test("the race explorer: MOVE's pte_same() re-check against a concurrent CO
       assert.match(bad.message, other === "copy-dst" ? /rss counter|refcount/ : /rss counter/);
     });
   }
+  await t.step("migrate-src: safe even without the re-check (the folio reference stops it)", () => {
+    assert.equal(explore(moveRace({ other: "migrate-src" })).verdict, "safe");
+    assert.equal(explore(moveRace({ other: "migrate-src", recheck: false })).verdict, "safe");
+  });
 });
