@@ -19,11 +19,8 @@ import { VmBugError } from "../kernel/bug.ts";
 import { SpinLock } from "../kernel/locking.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { PG_locked } from "../mm/memmap.ts";
-import { MM_ANONPAGES, MM_SWAPENTS } from "../mm/mm_types.ts";
-import { folioRemoveRmapPte, pageAnonExclusive } from "../mm/rmap.ts";
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
-import { pteSwpMkexclusive } from "../arch/x86/pgtable.ts";
-import { swpEntry, swpEntryToPte } from "../pgtable/swapops.ts";
+import { swpEntryToPte } from "../pgtable/swapops.ts";
 import type { MoveTraceEvent } from "../userfaultfd/mfill.ts";
 import { FOLL_LONGTERM, FOLL_WRITE, pinUserPages, unpinUserPage } from "../mm/gup.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
@@ -88,32 +85,22 @@ export function dmaPin(p: Process, addr: number): () => void {
   };
 }
 
-let nextSwapOffset = 0x100;
-
 /**
- * What reclaim with a swap device leaves at `addr` (try_to_unmap_one() for
- * an anonymous folio): a swap entry of swap type 0 at a new offset,
- * exclusive (pte_swp_mkexclusive()) if the page was PageAnonExclusive,
- * MM_ANONPAGES moved to MM_SWAPENTS, the folio unmapped and freed. The model
- * has no swap device and keeps no swapped data: the entry can be looked at,
- * moved and unmapped, not faulted in. Returns the swap offset.
+ * Swaps the page at `addr` out, as reclaim would: a swap device is turned
+ * on if there is none (k.swapon()), then MADV_PAGEOUT writes the page to a
+ * slot and leaves a swap entry in its PTE (exclusive if the page was
+ * PageAnonExclusive; shrink_folio_list() in lib/mm/vmscan.ts). Returns the
+ * swap offset.
  */
 export function swapOut(p: Process, addr: number): number {
-  const core = p.kernel.core;
-  const pfn = presentPfn(p, addr);
-  const pt = lookupPteTable(p.mm, addr)!;
-  const i = pteIndex(addr);
-  const offset = nextSwapOffset++;
-  let pte = swpEntryToPte(swpEntry(0, offset));
-  if (pageAnonExclusive(core, pfn)) pte = pteSwpMkexclusive(pte);
-  pt.ptl!.lock("try_to_unmap_one");
-  pt.set(i, pte);
-  pt.ptl!.unlock();
-  p.mm.rss[MM_ANONPAGES]--;
-  p.mm.rss[MM_SWAPENTS]++;
-  folioRemoveRmapPte(core, pfn);
-  core.memmap.put(pfn);
-  return offset;
+  presentPfn(p, addr);
+  if (!p.kernel.core.swap) p.kernel.swapon(64);
+  p.madvise(addr - (addr % P), P, C.MADV_PAGEOUT);
+  const e = p.pagemap(addr);
+  if (!e.swapped || e.swapOffset === null) {
+    throw new RangeError(`MADV_PAGEOUT left 0x${addr.toString(16)} in memory`);
+  }
+  return Number(e.swapOffset);
 }
 
 /**
@@ -224,8 +211,8 @@ export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): 
       swapOut(p, src);
       break;
     case "src swap entry shared with a fork child":
-      p.fork();
       swapOut(p, src);
+      p.fork(); // copy_nonpresent_pte(): the slot is shared, the entry no longer exclusive
       break;
     case "src poisoned (UFFDIO_POISON marker)": {
       const q = p.mmap(0, P, RW, ANON);
