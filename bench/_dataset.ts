@@ -6,6 +6,7 @@
 
 import { type DatasetName, parseDataset } from "../lib/datasets/mod.ts";
 import type { HostProbe } from "../lib/live/mod.ts";
+import type { SimulatedProvenance } from "../lib/datasets/provenance.ts";
 
 /** The host a dataset was measured on, as recorded in its provenance. */
 export interface Machine {
@@ -42,7 +43,7 @@ export interface MeasuredProvenance {
 
 /** A dataset file: provenance plus rows. */
 export interface Dataset<Row> {
-  provenance: MeasuredProvenance;
+  provenance: MeasuredProvenance | SimulatedProvenance;
   rows: Row[];
 }
 

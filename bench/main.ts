@@ -16,10 +16,12 @@
  *      MADV_COLLAPSE on the kernel, the model beside where it has the path
  *      (bench/thp_faults.ts, root: it sets and restores the THP knobs)
  *      → datasets/thp_fault_cost.json
+ *   7. CPU/device ping-pong on a device-exclusive page: the model's event
+ *      counts per access (bench/device_pingpong.ts) → datasets/device_pingpong.json
  *
  * `deno task bench --quick` runs smaller sizes and writes nothing;
  * `--only=NAME,…` runs only the named benchmarks (faults, memory, uffd,
- * pagemap_scan, uffd_live, thp_faults).
+ * pagemap_scan, uffd_live, thp_faults, device_pingpong).
  * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
  * simulator side still runs, and the command fails at the end saying why;
  * likewise the other way round when lib/mod.ts has no simulator.
@@ -61,6 +63,7 @@ import {
 import { benchUffdLive, uffdLiveNotes, uffdLiveSummary } from "./uffd_ops_live.ts";
 import { benchThpFaults, ThpKnobs, thpNotes, thpSummary } from "./thp_faults.ts";
 import { geteuid } from "../lib/live/libc.ts";
+import { devicePingPongDataset } from "./device_pingpong.ts";
 
 /** The benchmarks by name, for --only. */
 export const BENCHMARKS = [
@@ -70,6 +73,7 @@ export const BENCHMARKS = [
   "pagemap_scan",
   "uffd_live",
   "thp_faults",
+  "device_pingpong",
 ] as const;
 export type BenchName = typeof BENCHMARKS[number];
 
@@ -363,6 +367,13 @@ async function main(): Promise<void> {
       console.log(thpSummary(thpRows));
     }
   }
+  const pingPong = run("device_pingpong") && sim.ok ? devicePingPongDataset(started) : null;
+  if (pingPong) {
+    console.log(
+      `device ping-pong (model event counts): ${pingPong.rows.length} schedules of ` +
+        `${pingPong.rows[0].accesses} accesses`,
+    );
+  }
   const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
@@ -426,6 +437,10 @@ async function main(): Promise<void> {
         thpNotes(thpOptions, thpBefore, load),
       );
       const url = await writeDatasetAtomic("thp_fault_cost.json", { provenance, rows: thpRows });
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (pingPong) {
+      const url = await writeDatasetAtomic("device_pingpong.json", pingPong);
       console.log(`wrote ${url.pathname}`);
     }
     if (uffdLiveRows.length > 0) {

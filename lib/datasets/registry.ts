@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DevicePingPong } from "./schemas/device_pingpong.ts";
 import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
 import { GupContPteQuote } from "./schemas/gup_cont_pte_quote.ts";
 import { PagemapScanVsRead } from "./schemas/pagemap_scan_vs_read.ts";
@@ -14,6 +15,7 @@ import { UffdOpsLive } from "./schemas/uffd_ops_live.ts";
 import { UffdOpsSim } from "./schemas/uffd_ops_sim.ts";
 
 export const DATASETS = {
+  "device_pingpong.json": DevicePingPong,
   "faults_sim_vs_kernel.json": FaultsSimVsKernel,
   "gup_cont_pte_quote.json": GupContPteQuote,
   "pagemap_scan_vs_read.json": PagemapScanVsRead,
