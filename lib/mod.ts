@@ -77,6 +77,16 @@ export {
 } from "./mm/memory_failure.ts";
 export type { MemoryFailureResult, MfCurrent } from "./mm/memory_failure.ts";
 export type { SwapInfo, SwapoffResult } from "./mm/swapfile.ts";
+// Transparent huge pages (mm/huge_memory.c).
+export {
+  DEFAULT_THP_SETTINGS,
+  hugePmdAt,
+  makeThpSettings,
+  splitHugePmd,
+  thpVmaAllowableOrder,
+  thpVmaSuitableOrder,
+} from "./mm/huge_memory.ts";
+export type { ThpSettings, TvaType } from "./mm/huge_memory.ts";
 export * as uffd from "./userfaultfd/mod.ts";
 export { Userfaultfd } from "./userfaultfd/userfaultfd.ts";
 export type {

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { ffiStatus } from "../lib/live/libc.ts";
-import { hostModelConfig, type Outcome } from "../lib/live/normalize.ts";
+import { hostModelConfig, hostModelThp, type Outcome } from "../lib/live/normalize.ts";
 import { outcomesAgree, runLiveScenarios, runModelScenarios } from "../lib/live/differential.ts";
 import type { ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
@@ -22,6 +22,8 @@ import type { KernelConfig } from "../lib/kernel/config.ts";
 const SEED = envNumber("DIFFERENTIAL_SEED") ?? 0x6d6d6c62;
 const COUNT = envNumber("DIFFERENTIAL_COUNT") ?? 2000;
 const scenarios = generateScenarios(SEED, COUNT);
+/** The model runs with the host's THP policy (lib/live/normalize.ts, item 4). */
+const HOST_THP = hostModelThp();
 /** Re-runs of the live side a disagreement must survive to count. */
 const RERUNS = 2;
 
@@ -61,7 +63,10 @@ async function reproducible(candidates: number[], config: KernelConfig): Promise
   let left = candidates;
   for (let run = 0; run < RERUNS && left.length; run++) {
     const ops = left.map((i) => scenarios[i]);
-    const [model, live] = [runModelScenarios(ops, config), (await runLiveScenarios(ops)).outcomes];
+    const [model, live] = [
+      runModelScenarios(ops, config, HOST_THP),
+      (await runLiveScenarios(ops)).outcomes,
+    ];
     left = left.filter((_, k) => !outcomesAgree(model[k], live[k]));
   }
   return left;
@@ -71,7 +76,7 @@ Deno.test(`differential: ${COUNT} seeded sequences of at most ${MAX_OPS} ops run
   assert.equal(scenarios.length, COUNT);
   assert.ok(scenarios.every((s) => s.length >= 1 && s.length <= MAX_OPS));
   const config = hostModelConfig();
-  const outcomes = runModelScenarios(scenarios, "config" in config ? config.config : {});
+  const outcomes = runModelScenarios(scenarios, "config" in config ? config.config : {}, HOST_THP);
   for (const [i, o] of outcomes.entries()) {
     assert.ok(o.length >= 1 && o.length <= scenarios[i].length, `scenario ${i}`);
   }
@@ -146,7 +151,7 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
   if (!("config" in host)) return;
   const config = host.config;
   const t0 = performance.now();
-  const model = runModelScenarios(scenarios, config);
+  const model = runModelScenarios(scenarios, config, HOST_THP);
   const t1 = performance.now();
   const { outcomes: live, stats } = await runLiveScenarios(scenarios);
   const t2 = performance.now();
@@ -175,14 +180,14 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
     groups.set(sig, [...(groups.get(sig) ?? []), i]);
   }
   const stillFails = async (candidates: ScenarioOp[][]) => {
-    const m = runModelScenarios(candidates, config);
+    const m = runModelScenarios(candidates, config, HOST_THP);
     const l = (await runLiveScenarios(candidates)).outcomes;
     return candidates.map((_, i) => !outcomesAgree(m[i], l[i]));
   };
   const reports: string[] = [];
   for (const [sig, members] of [...groups].slice(0, 5)) {
     const small = await shrink(scenarios[members[0]], stillFails, MAX_OPS);
-    const m = runModelScenarios([small], config)[0];
+    const m = runModelScenarios([small], config, HOST_THP)[0];
     const l = (await runLiveScenarios([small])).outcomes[0];
     reports.push(
       `── ${sig} (${members.length} sequences, first #${members[0]}), reproducer:\n` +

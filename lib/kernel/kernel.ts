@@ -11,6 +11,7 @@ import { type SwapInfo, swapoff, type SwapoffResult, swapon } from "../mm/swapfi
 import { lookupPteTable, pteIndex } from "../mm/memory.ts";
 import { isSwapPte } from "../arch/x86/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
+import { makeThpSettings, type ThpSettings } from "../mm/huge_memory.ts";
 import { checkInvariants } from "../mm/debug.ts";
 import { Process, type SpawnOptions } from "./process.ts";
 import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
@@ -28,6 +29,12 @@ export interface SimulateOptions {
   memory?: number;
   /** Historical or proposed versions of kernel code (default: v6.18 as released). */
   variants?: Partial<KernelVariants>;
+  /**
+   * The /sys/kernel/mm/transparent_hugepage knobs (`enabled`,
+   * `shmem_enabled`, `use_zero_page`, khugepaged's `max_ptes_none` ...);
+   * defaults: enabled = madvise, shmem_enabled = never, as on Debian.
+   */
+  thp?: Partial<ThpSettings>;
 }
 
 const DEFAULT_MEMORY = 64 * 2 ** 30;
@@ -48,7 +55,12 @@ export class Kernel {
       throw new RangeError(`unknown arch "${String(opts.arch)}": this model has "x86_64"`);
     }
     this.config = makeConfig(opts.config);
-    this.core = new MmCore(this.config, opts.memory ?? DEFAULT_MEMORY, makeVariants(opts.variants));
+    this.core = new MmCore(
+      this.config,
+      opts.memory ?? DEFAULT_MEMORY,
+      makeVariants(opts.variants),
+      makeThpSettings(opts.thp),
+    );
   }
 
   /** A new process with an empty address space. */

@@ -11,6 +11,7 @@
 
 import { simulate } from "../kernel/kernel.ts";
 import type { KernelConfig } from "../kernel/config.ts";
+import type { ThpSettings } from "../mm/huge_memory.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import type { Outcome } from "./normalize.ts";
 import { runScenario, type ScenarioHooks, type ScenarioOp } from "./scenario.ts";
@@ -41,8 +42,9 @@ export const MODEL_UFFD_HOOKS: ScenarioHooks = {
 export function runModelScenarios(
   scenarios: readonly ScenarioOp[][],
   config: Partial<KernelConfig>,
+  thp: Partial<ThpSettings> = {},
 ): Outcome[][] {
-  const k = simulate({ config });
+  const k = simulate({ config, thp });
   return scenarios.map((ops) => {
     const p = k.spawn();
     try {

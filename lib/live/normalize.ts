@@ -18,7 +18,8 @@
  * 4. Kernel configuration. MEM_SOFT_DIRTY decides whether pagemap bit 55
  *    can ever be set, MEMORY_FAILURE how poison is reported: the model is
  *    configured from the host's /proc/config.gz ({@link hostModelConfig}),
- *    not the other way round.
+ *    not the other way round. Likewise the THP policy: the model takes the
+ *    host's /sys/kernel/mm/transparent_hugepage knobs ({@link hostModelThp}).
  * 5. mmap_min_addr. The model uses x86-64's default (65536); as root the
  *    host lets MAP_FIXED map below its own vm.mmap_min_addr (CAP_SYS_RAWIO).
  *    Scenarios therefore never name an absolute address: every address is
@@ -52,6 +53,8 @@ import { Blocked, Signal } from "../kernel/signal.ts";
 import type { PagemapEntry, PagemapScanResult } from "../proc/task_mmu.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { modelConfigFromKconfig, readHostKconfig } from "./config.ts";
+import { parseSysfsChoice, THP_SYSFS } from "./probe.ts";
+import type { ThpSettings as ModelThpSettings } from "../mm/huge_memory.ts";
 
 /** Why scenarios use no absolute addresses (item 5 of the module note). */
 export const MMAP_MIN_ADDR_NOTE =
@@ -143,6 +146,32 @@ export function normalizeThrown(e: unknown): Outcome {
   if (e instanceof Signal) return { signal: e.signo };
   if (e instanceof Blocked) return { blocked: true };
   throw e;
+}
+
+/**
+ * Item 4, THP: the model's `simulate({ thp })` settings read from the host's
+ * sysfs (`enabled`, `shmem_enabled`, `use_zero_page`, khugepaged's
+ * `max_ptes_*`); a knob that cannot be read keeps the model's default.
+ */
+export function hostModelThp(root = THP_SYSFS): Partial<ModelThpSettings> {
+  const out: Record<string, unknown> = {};
+  const read = (path: string) => Deno.readTextFileSync(`${root}/${path}`).trim();
+  const knobs: [keyof ModelThpSettings, () => unknown][] = [
+    ["enabled", () => parseSysfsChoice(read("enabled"))],
+    ["shmem_enabled", () => parseSysfsChoice(read("shmem_enabled"))],
+    ["use_zero_page", () => read("use_zero_page") === "1"],
+    ["max_ptes_none", () => Number(read("khugepaged/max_ptes_none"))],
+    ["max_ptes_swap", () => Number(read("khugepaged/max_ptes_swap"))],
+    ["max_ptes_shared", () => Number(read("khugepaged/max_ptes_shared"))],
+  ];
+  for (const [name, get] of knobs) {
+    try {
+      out[name] = get();
+    } catch {
+      // Not readable here (no sysfs, no THP): the model keeps its default.
+    }
+  }
+  return out as Partial<ModelThpSettings>;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { SwapInfo } from "./swapfile.ts";
 import { type PteBits, pteBits } from "../arch/x86/pgtable.ts";
 import { _PAGE_SOFT_DIRTY_BIT, _PAGE_UFFD_WP_BIT } from "../arch/x86/pgtable_types.ts";
 import type { AddressSpace, AnonVma, MmStruct } from "./mm_types.ts";
+import { DEFAULT_THP_SETTINGS, type ThpSettings } from "./huge_memory.ts";
 
 /** vmstat counters the model keeps (names from include/linux/vm_event_item.h, mmzone.h). */
 export const VMSTAT_ITEMS = [
@@ -22,6 +23,11 @@ export const VMSTAT_ITEMS = [
   "nr_file_pages",
   "nr_shmem",
   "nr_page_table_pages",
+  "nr_anon_transparent_hugepages",
+  "thp_fault_alloc",
+  "thp_fault_fallback",
+  "thp_split_pmd",
+  "thp_zero_page_alloc",
 ] as const;
 export type VmstatItem = typeof VMSTAT_ITEMS[number];
 
@@ -95,6 +101,8 @@ export class MmCore {
   readonly uffdWpLo: number;
   /** The shared zero page (my_zero_pfn()). */
   readonly zeroPfn: number;
+  /** The huge zero folio's head (mm_get_huge_zero_folio()), -1 until first used. */
+  hugeZeroPfn = -1;
   readonly mms = new Set<MmStruct>();
   /** The swap device (swapon(2)), or null: none, as on this workplace's machines. */
   swap: SwapInfo | null = null;
@@ -105,6 +113,8 @@ export class MmCore {
     readonly config: Readonly<KernelConfig>,
     memoryBytes: number,
     readonly variants: Readonly<KernelVariants> = DEFAULT_VARIANTS,
+    /** The transparent_hugepage sysfs knobs (see huge_memory.ts). */
+    readonly thp: Readonly<ThpSettings> = DEFAULT_THP_SETTINGS,
   ) {
     this.memmap = new MemMap(memoryBytes);
     this.swapops = new SwapOps(config, variants.deviceExclusiveRange);

@@ -11,6 +11,10 @@
  *  - "pgtable": every entry below the pgd points at a live table whose pfn
  *    matches, no PTE maps a free page or a page table, and pgtables_bytes
  *    matches the tables;
+ *  - "thp": a huge PMD maps the head of a PMD-sized folio (or the huge
+ *    zero folio) and has a deposited PTE table if anonymous; the folio's
+ *    _entire_mapcount equals the huge PMDs that map it, its refcount those
+ *    plus the page cache's, and its tail pages hold no references;
  *  - "lock held": no page-table lock or mmap_lock is left held;
  *  - "free page": free pages carry no references;
  *  - "hwpoison": a hwpoison entry names a PG_hwpoison page, no present PTE
@@ -30,8 +34,9 @@ import { VmBugError } from "../kernel/bug.ts";
 import type { MmCore } from "./core.ts";
 import { type MmStruct, NR_MM_COUNTERS, RSS_NAMES } from "./mm_types.ts";
 import { halvesPfn, type PageTable, tableEntryHalves } from "../pgtable/pgtable.ts";
-import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
-import { PG_hwpoison, PG_reserved, PGTY_buddy, PGTY_table } from "./memmap.ts";
+import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
+import { PG_head, PG_hwpoison, PG_reserved, PGTY_buddy, PGTY_table } from "./memmap.ts";
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER } from "../kernel/constants.ts";
 import { vmNormalPage } from "./memory.ts";
 import { folioTestAnon, mmCounter, pageAnonExclusive } from "./rmap.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
@@ -45,11 +50,18 @@ interface Census {
   entryRefs: Map<number, number>;
   /** Swap PTEs per slot of the swap device. */
   swapRefs: Map<number, number>;
+  /** Huge PMDs mapping each large folio (by head pfn). */
+  entire: Map<number, number>;
 }
 
 /** Runs every invariant; throws VmBugError naming the first that fails. */
 export function checkInvariants(core: MmCore): void {
-  const census: Census = { mapcount: new Map(), entryRefs: new Map(), swapRefs: new Map() };
+  const census: Census = {
+    mapcount: new Map(),
+    entryRefs: new Map(),
+    swapRefs: new Map(),
+    entire: new Map(),
+  };
   for (const mm of core.mms) checkMm(core, mm, census);
   checkPages(core, census);
   checkSwap(core, census);
@@ -117,6 +129,13 @@ function checkMm(core: MmCore, mm: MmStruct, census: Census): void {
       }
       nr++;
       const addr = base + i * span;
+      if (t.level === "pmd" && (lo & _PAGE_PSE)) {
+        if (t.children![i]) {
+          throw new VmBugError("pgtable", "child table linked under a huge PMD", { addr });
+        }
+        checkHugePmd(core, mm, t, i, addr, lo, hi, rss, census);
+        continue;
+      }
       if (t.children) {
         const child = t.children[i];
         if (!child) throw new VmBugError("pgtable", `${t.level} entry without a table`, { addr });
@@ -132,6 +151,18 @@ function checkMm(core: MmCore, mm: MmStruct, census: Census): void {
       } else {
         checkPte(core, mm, addr, lo, hi, rss, census);
       }
+    }
+    for (const [i, dep] of t.deposited) {
+      if (!(t.e[2 * i] & _PAGE_PSE)) {
+        throw new VmBugError("thp", "deposited page table without a huge PMD", {
+          addr: base + i * span,
+          pid: mm.owner,
+        });
+      }
+      if (dep.freed) {
+        throw new VmBugError("thp", "deposited page table was freed", { pfn: dep.pfn });
+      }
+      tables++;
     }
     if (nr !== t.nr) {
       throw new VmBugError("pgtable", "entry count out of date", { pfn: t.pfn, nr, counted: t.nr });
@@ -256,6 +287,58 @@ function checkDeviceExclusive(
   }
 }
 
+/** A huge PMD: the folio it maps, its rss, its deposit. */
+function checkHugePmd(
+  core: MmCore,
+  mm: MmStruct,
+  pmd: PageTable,
+  i: number,
+  addr: number,
+  lo: number,
+  hi: number,
+  rss: Float64Array,
+  census: Census,
+): void {
+  const m = core.memmap;
+  const head = halvesPfn(lo, hi);
+  if (head === core.hugeZeroPfn) {
+    if (lo & _PAGE_RW) {
+      throw new VmBugError("thp", "writable huge PMD maps the huge zero folio", { addr });
+    }
+    if (!pmd.deposited.has(i)) {
+      throw new VmBugError("thp", "huge zero PMD without a deposited table", { addr });
+    }
+    return;
+  }
+  if (head >= m.highestPfn || m.pageType[head] === PGTY_buddy) {
+    throw new VmBugError("pgtable", "huge PMD maps a free page", {
+      addr,
+      pfn: head,
+      pid: mm.owner,
+    });
+  }
+  if (m.order[head] !== HPAGE_PMD_ORDER || !(m.flags[head] & PG_head)) {
+    throw new VmBugError("thp", "huge PMD does not map the head of a PMD-sized folio", {
+      addr,
+      pfn: head,
+      order: m.order[head],
+    });
+  }
+  const anon = folioTestAnon(core, head);
+  if (anon && !pmd.deposited.has(i)) {
+    throw new VmBugError("thp", "anonymous huge PMD without a deposited table", { addr });
+  }
+  if ((lo & _PAGE_RW) && anon && !pageAnonExclusive(core, head)) {
+    throw new VmBugError("anon exclusive", "writable huge PMD maps a shared anonymous folio", {
+      addr,
+      pfn: head,
+      pid: mm.owner,
+    });
+  }
+  rss[mmCounter(core, head)] += HPAGE_PMD_NR;
+  census.entire.set(head, (census.entire.get(head) ?? 0) + 1);
+}
+
 function checkPages(core: MmCore, census: Census): void {
   const m = core.memmap;
   const gup = gupReferences(core);
@@ -275,6 +358,14 @@ function checkPages(core: MmCore, census: Census): void {
       continue;
     }
     if (type === PGTY_table || (m.flags[pfn] & PG_reserved)) continue;
+    if (m.order[pfn]) {
+      checkLargeFolio(core, census, pfn, cached.has(pfn));
+      pfn += m.folioNrPages(pfn) - 1;
+      continue;
+    }
+    if (m.compoundHead[pfn]) {
+      throw new VmBugError("thp", "tail page of a folio that is not large", { pfn });
+    }
     const mapped = census.mapcount.get(pfn) ?? 0;
     if (m.mapcount[pfn] !== mapped) {
       throw new VmBugError("mapcount", "mapcount differs from the PTEs mapping the page", {
@@ -298,5 +389,43 @@ function checkPages(core: MmCore, census: Census): void {
         mapped,
       });
     }
+  }
+}
+
+/** A large folio: entire mapcount and refcount from the huge PMDs; idle tails. */
+function checkLargeFolio(core: MmCore, census: Census, head: number, cached: boolean): void {
+  const m = core.memmap;
+  const entire = census.entire.get(head) ?? 0;
+  if (m.entireMapcount[head] !== entire) {
+    throw new VmBugError("thp", "_entire_mapcount differs from the huge PMDs mapping the folio", {
+      pfn: head,
+      entireMapcount: m.entireMapcount[head],
+      pmds: entire,
+    });
+  }
+  const expected = entire + (cached ? 1 : 0);
+  if (m.refcount[head] !== expected) {
+    throw new VmBugError("refcount", "large folio refcount differs from its mappings", {
+      pfn: head,
+      refcount: m.refcount[head],
+      expected,
+    });
+  }
+  for (let k = 1; k < m.folioNrPages(head); k++) {
+    const pfn = head + k;
+    if (m.compoundHead[pfn] !== head || m.refcount[pfn] || m.mapcount[pfn]) {
+      throw new VmBugError("thp", "tail page not idle or not pointing at its head", {
+        pfn,
+        head,
+        refcount: m.refcount[pfn],
+        mapcount: m.mapcount[pfn],
+      });
+    }
+  }
+  if (pageAnonExclusive(core, head) && folioTestAnon(core, head) && entire > 1) {
+    throw new VmBugError("anon exclusive", "exclusive anonymous THP mapped more than once", {
+      pfn: head,
+      entire,
+    });
   }
 }

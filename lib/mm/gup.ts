@@ -43,6 +43,7 @@ import { isCowMapping } from "./mm_types.ts";
 import { PG_dirty, PG_referenced } from "./memmap.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
+import { hugePmdAt, splitHugePmd } from "./huge_memory.ts";
 
 // enum gup flags (include/linux/mm_types.h), v6.18
 export const FOLL_WRITE = 1 << 0;
@@ -169,6 +170,10 @@ export type FollowResult =
 export function followPagePte(vma: Vma, address: number, flags: number): FollowResult {
   const mm = vma.vm_mm;
   const core = mm.core;
+  // Simplification: follow_pmd_mask() would take the page from a huge PMD
+  // (follow_huge_pmd()); the model splits the PMD first, as FOLL_SPLIT_PMD
+  // does, since its large folios are PMD-mapped only (lib/mm/huge_memory.ts).
+  if (hugePmdAt(mm, address)) splitHugePmd(vma, address);
   const pt = lookupPteTable(mm, address);
   if (!pt) return { fault: "missing" };
   const i = pteIndex(address);

@@ -72,6 +72,7 @@ import {
   mmuNotifierRangeInit,
   withMmuNotifier,
 } from "./mmu_notifier.ts";
+import { hugePmdAt, pmdPfnAt } from "./huge_memory.ts";
 import { shrinkFolio } from "./vmscan.ts";
 import { userfaultfdRemove, userfaultfdWait } from "../userfaultfd/userfaultfd.ts";
 import {
@@ -475,6 +476,8 @@ function gupFastOne(mm: MmStruct, addr: number): number {
   if (!vma || (vma.vm_flags & (VM_PFNMAP | VM_IO))) return E("EFAULT");
   if (!(vma.vm_flags & VM_READ)) return E("EFAULT");
   for (let tries = 0; tries < 2; tries++) {
+    const huge = hugePmdAt(mm, addr); // follow_huge_pmd(): the page within the THP
+    if (huge && (huge.lo & _PAGE_PRESENT)) return pmdPfnAt(huge.pmd, huge.i) + pteIndex(addr);
     const pt = lookupPteTable(mm, addr);
     const i = pteIndex(addr);
     const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;

@@ -5,8 +5,11 @@
  *
  * Simplifications, each for memory and speed (the model keeps millions of
  * pages): struct page is a row of typed arrays indexed by pfn ("struct of
- * arrays"), 4 KiB folios only (order 0), one zone, and a LIFO free list in
- * place of the buddy allocator. Page contents are stored compactly: a fill
+ * arrays"), one zone, and a LIFO free list in place of the buddy allocator.
+ * Folios are order 0, or PMD order (a transparent huge page, see
+ * {@link MemMap.allocFolio}): a head page (PG_head, folio_order(),
+ * _entire_mapcount, the folio's refcount) and 511 tail pages that point at
+ * it (compound_head()) and hold no references of their own. Page contents are stored compactly: a fill
  * byte plus at most one differing byte per page, promoted to a full 4 KiB
  * buffer on the second distinct write.
  * @module
@@ -54,6 +57,7 @@ export const PG_swapbacked = 1 << PAGEFLAGS.PG_swapbacked;
 export const PG_unevictable = 1 << PAGEFLAGS.PG_unevictable;
 export const PG_mlocked = 1 << PAGEFLAGS.PG_mlocked;
 export const PG_hwpoison = 1 << PAGEFLAGS.PG_hwpoison;
+export const PG_head = 1 << PAGEFLAGS.PG_head;
 export const PG_anon_exclusive = 1 << PAGEFLAGS.PG_anon_exclusive;
 /**
  * The low bit of page->mapping that marks an anon_vma (PAGE_MAPPING_ANON).
@@ -105,6 +109,18 @@ export class MemMap {
   mapcount = new Int32Array(0);
   mapping = new Int32Array(0);
   index = new Float64Array(0);
+  /** folio_order() of a head page (0 for small folios and tail pages). */
+  order = new Uint8Array(0);
+  /**
+   * compound_head() of a tail page; 0 for a head or small page (pfn 0 is
+   * reserved at boot, so it is never a head).
+   */
+  compoundHead = new Int32Array(0);
+  /**
+   * folio->_entire_mapcount of a head page: how many PMDs map the whole
+   * folio (the kernel stores it offset by -1).
+   */
+  entireMapcount = new Int32Array(0);
   // Page contents: fill byte, one exception (offset + 1, 0 = none) and its value.
   private fill = new Uint8Array(0);
   private xoff = new Uint16Array(0);
@@ -181,15 +197,113 @@ export class MemMap {
     this.freeList[this.nrFree++] = pfn;
   }
 
+  /**
+   * folio_alloc(order) for a PMD-sized folio (order 9): 2^order page frames
+   * aligned to their size, the head with refcount 1 and PG_head, the tails
+   * pointing at it. Returns the head pfn or -1. The model takes the frames
+   * from the never-used top of memory (the free list holds single pages
+   * only), putting the frames skipped for alignment on the free list.
+   */
+  allocFolio(order: number): number {
+    if (order === 0) return this.allocPage();
+    const nr = 2 ** order;
+    const head = Math.ceil(this.top / nr) * nr;
+    if (head + nr > this.totalPages) return -1;
+    while (this.capacity < head + nr) {
+      this.grow(Math.min(Math.ceil(this.capacity * 1.25) + nr, this.totalPages));
+    }
+    while (this.top < head) {
+      const pfn = this.top++;
+      this.pageType[pfn] = PGTY_buddy;
+      this.pushFree(pfn);
+    }
+    this.top = head + nr;
+    for (let pfn = head; pfn < head + nr; pfn++) {
+      this.allocs++;
+      this.pageType[pfn] = PGTY_none;
+      this.flags[pfn] = 0;
+      this.refcount[pfn] = 0;
+      this.mapcount[pfn] = 0;
+      this.mapping[pfn] = 0;
+      this.index[pfn] = 0;
+      this.compoundHead[pfn] = pfn === head ? 0 : head;
+      this.clearPage(pfn);
+    }
+    this.flags[head] = PG_head;
+    this.order[head] = order;
+    this.entireMapcount[head] = 0;
+    this.refcount[head] = 1;
+    return head;
+  }
+
+  /** folio_nr_pages(). */
+  folioNrPages(head: number): number {
+    return 2 ** this.order[head];
+  }
+
+  /** page_folio(): the head pfn of the folio holding `pfn`. */
+  pageFolio(pfn: number): number {
+    return this.compoundHead[pfn] || pfn;
+  }
+
+  /**
+   * The page-level half of __split_folio_to_order(..., 0): every tail
+   * becomes a small folio with the head's flags (but PG_head), mapping and
+   * consecutive index. Refcounts and mapcounts are the caller's to set.
+   */
+  splitFolioPages(head: number): void {
+    const nr = this.folioNrPages(head);
+    const f = this.flags[head] & ~PG_head;
+    for (let i = 1; i < nr; i++) {
+      const pfn = head + i;
+      this.compoundHead[pfn] = 0;
+      this.flags[pfn] = (f & ~PG_anon_exclusive) | (this.flags[pfn] & PG_anon_exclusive);
+      this.mapping[pfn] = this.mapping[head];
+      this.index[pfn] = this.index[head] + i;
+    }
+    this.flags[head] = f | (this.flags[head] & PG_anon_exclusive);
+    this.order[head] = 0;
+    this.entireMapcount[head] = 0;
+  }
+
+  private pushFree(pfn: number): void {
+    if (this.nrFree >= this.freeList.length) {
+      const bigger = new Int32Array(Math.max(1024, this.freeList.length * 2));
+      bigger.set(this.freeList);
+      this.freeList = bigger;
+    }
+    this.freeList[this.nrFree++] = pfn;
+  }
+
+  /** Frees every page of an unreferenced large folio (free_frozen_pages() of its order). */
+  private freeFolio(head: number): void {
+    const nr = this.folioNrPages(head);
+    if (this.entireMapcount[head] !== 0) {
+      throw new VmBugError("free page in use", "freeing a large folio still mapped", {
+        pfn: head,
+        entireMapcount: this.entireMapcount[head],
+      });
+    }
+    this.order[head] = 0;
+    for (let pfn = head; pfn < head + nr; pfn++) {
+      this.compoundHead[pfn] = 0;
+      this.freePage(pfn);
+    }
+  }
+
   /** Whether a pfn is free (in the buddy allocator). */
   isFree(pfn: number): boolean {
     return pfn >= this.top || this.pageType[pfn] === PGTY_buddy;
   }
 
-  /** folio_put(): drop a reference; frees the page when it was the last. */
+  /**
+   * folio_put(): drop a reference; frees the page (or the whole large
+   * folio, given its head) when it was the last.
+   */
   put(pfn: number): void {
     const r = --this.refcount[pfn];
-    if (r === 0) this.freePage(pfn);
+    if (r === 0 && this.order[pfn]) this.freeFolio(pfn);
+    else if (r === 0) this.freePage(pfn);
     else if (r < 0) {
       throw new VmBugError("refcount underflow", "folio_put() on a free page", { pfn });
     }
@@ -287,6 +401,9 @@ export class MemMap {
     this.mapcount = g(this.mapcount, (n) => new Int32Array(n));
     this.mapping = g(this.mapping, (n) => new Int32Array(n));
     this.index = g(this.index, (n) => new Float64Array(n));
+    this.order = g(this.order, (n) => new Uint8Array(n));
+    this.compoundHead = g(this.compoundHead, (n) => new Int32Array(n));
+    this.entireMapcount = g(this.entireMapcount, (n) => new Int32Array(n));
     this.fill = g(this.fill, (n) => new Uint8Array(n));
     this.xoff = g(this.xoff, (n) => new Uint16Array(n));
     this.xval = g(this.xval, (n) => new Uint8Array(n));

@@ -5,8 +5,8 @@
  *   mmap_lock → folio lock → i_mmap_rwsem → mm->page_table_lock / PMD lock
  *   → PTE lock (ptlock_ptr of the PTE table).
  *
- * Simplifications, each said again where it matters: 4 KiB folios only (no
- * THP, no mTHP), no swap device (swap PTEs never appear unless a lesson
+ * Simplifications, each said again where it matters: small folios and
+ * PMD-mapped THPs only (no mTHP; see huge_memory.ts), no swap device (swap PTEs never appear unless a lesson
  * writes one), no NUMA hinting faults, no KSM merging, and one CPU, so a
  * "retry" of a fault is a plain second call.
  * @module
@@ -90,6 +90,17 @@ import {
 } from "./mmu_notifier.ts";
 import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
 import { VmBugError } from "../kernel/bug.ts";
+import {
+  copyHugePmd,
+  doHugePmdAnonymousPage,
+  doHugePmdWpPage,
+  hugePmdAt,
+  hugePmdSetAccessed,
+  pmdTransHugeAt,
+  splitHugePmd,
+  thpVmaAllowableOrder,
+  zapHugePmd,
+} from "./huge_memory.ts";
 import {
   handleUserfault,
   userfaultfdMinor,
@@ -184,11 +195,26 @@ export function lookupPmdTable(mm: MmStruct, addr: number): PageTable | null {
  * points at a PTE table under the PMD lock). Null when out of memory.
  */
 export function pteAlloc(mm: MmStruct, addr: number): PageTable | null {
+  const pmd = pmdAlloc(mm, addr);
+  if (!pmd) return null;
+  const i = levelIndex(addr, "pmd");
+  // Simplification: a caller that needs the PTE level where a huge PMD
+  // maps gets it split first (the kernel's callers check pmd_trans_huge()
+  // themselves and split, or fail with -EEXIST as mfill_atomic() does,
+  // which the model then reports for the PTE it finds).
+  if (pmdTransHugeAt(pmd, i)) {
+    const vma = mm.vmaLookup(addr);
+    if (!vma) throw new VmBugError("pgtable", "huge PMD outside any VMA", { addr });
+    splitHugePmd(vma, addr);
+  }
+  return childAlloc(mm, pmd, i, "pte");
+}
+
+/** __pud_alloc() + __pmd_alloc(): the PMD table covering `addr`, allocated if missing. */
+export function pmdAlloc(mm: MmStruct, addr: number): PageTable | null {
   const pud = childAlloc(mm, mm.pgd, levelIndex(addr, "pgd"), "pud");
   if (!pud) return null;
-  const pmd = childAlloc(mm, pud, levelIndex(addr, "pud"), "pmd");
-  if (!pmd) return null;
-  return childAlloc(mm, pmd, levelIndex(addr, "pmd"), "pte");
+  return childAlloc(mm, pud, levelIndex(addr, "pud"), "pmd");
 }
 
 function childAlloc(mm: MmStruct, parent: PageTable, i: number, level: Level): PageTable | null {
@@ -237,6 +263,10 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
   core.vmstat.pgfault++;
   flags = sanitizeFaultFlags(vma, flags);
   if (flags < 0) return VM_FAULT_SIGSEGV;
+  if (core.config.TRANSPARENT_HUGEPAGE) {
+    const ret = handlePmdFault(vma, address, flags);
+    if (ret >= 0) return ret;
+  }
   const pt = pteAlloc(mm, address);
   if (!pt) return VM_FAULT_OOM;
   const idx = pteIndex(address);
@@ -252,6 +282,34 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
     origHi: pt.e[2 * idx + 1],
   };
   return handlePteFault(vmf);
+}
+
+/**
+ * The PMD level of __handle_mm_fault(): an empty PMD in a VMA that may hold
+ * a THP goes to create_huge_pmd() (anonymous VMAs only: shmem has no
+ * ->huge_fault and maps its huge folios from finish_fault()); a huge PMD
+ * is made young (huge_pmd_set_accessed()) or, for a write to a read-only
+ * one, goes to wp_huge_pmd(). Returns a vm_fault_t, or -1 to go on at the
+ * PTE level (VM_FAULT_FALLBACK).
+ */
+function handlePmdFault(vma: Vma, address: number, flags: number): number {
+  const pmd = pmdAlloc(vma.vm_mm, address);
+  if (!pmd) return VM_FAULT_OOM;
+  const i = levelIndex(address, "pmd");
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  let ret = VM_FAULT_FALLBACK;
+  if (pmd.isNone(i) && thpVmaAllowableOrder(vma, "TVA_PAGEFAULT")) {
+    if (vma.isAnonymous) ret = doHugePmdAnonymousPage(vma, address, write, pmd, i);
+  } else if (pmdTransHugeAt(pmd, i)) {
+    const lo = pmd.e[2 * i];
+    if ((flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && !(lo & _PAGE_RW)) {
+      ret = doHugePmdWpPage(vma, address, (flags & FAULT_FLAG_UNSHARE) !== 0, pmd, i);
+    } else {
+      hugePmdSetAccessed(vma, pmd, i, write);
+      return 0;
+    }
+  }
+  return ret & VM_FAULT_FALLBACK ? -1 : ret;
 }
 
 /**
@@ -917,6 +975,16 @@ export function zapPageRange(vma: Vma, start: number, end: number, details: ZapD
   const mm = vma.vm_mm;
   for (let addr = start; addr < end;) {
     const tableEnd = Math.min(end, (Math.floor(addr / 2097152) + 1) * 2097152);
+    // zap_pmd_range(): a huge PMD goes whole, or is split for a partial zap.
+    const huge = details.mapping ? null : hugePmdAt(mm, addr);
+    if (huge) {
+      if (tableEnd - addr === 2097152) {
+        zapHugePmd(vma, huge.pmd, huge.i);
+        addr = tableEnd;
+        continue;
+      }
+      splitHugePmd(vma, addr);
+    }
     const pt = lookupPteTable(mm, addr);
     if (pt) {
       pt.ptl!.lock("zap_pte_range");
@@ -1149,6 +1217,14 @@ function copyPteRanges(dst: Vma, src: Vma): number {
   const ops = srcMm.core.swapops;
   for (let addr = src.vm_start; addr < src.vm_end;) {
     const tableEnd = Math.min(src.vm_end, (Math.floor(addr / 2097152) + 1) * 2097152);
+    // copy_pmd_range(): a huge PMD (never cut by a VMA edge) goes to copy_huge_pmd().
+    const huge = hugePmdAt(srcMm, addr);
+    if (huge) {
+      const dpmd = pmdAlloc(dstMm, addr);
+      if (!dpmd || copyHugePmd(dst, src, huge.pmd, dpmd, huge.i) < 0) return -12;
+      addr = tableEnd;
+      continue;
+    }
     const spt = lookupPteTable(srcMm, addr);
     if (spt && spt.nr > 0) {
       const dpt = pteAlloc(dstMm, addr);

@@ -76,6 +76,7 @@ import {
   zapPageRange,
 } from "./memory.ts";
 import { shmemFileSetup, shmemMaybeEvict } from "./shmem.ts";
+import { splitHugePmdIfNeeded } from "./huge_memory.ts";
 import { File as ShmemFile } from "./mm_types.ts";
 import {
   userfaultfdUnmapComplete,
@@ -136,6 +137,7 @@ export function removeVma(mm: MmStruct, vma: Vma): void {
 
 /** __split_vma(): cut `vma` at `addr`; returns the new upper part. */
 export function splitVma(mm: MmStruct, vma: Vma, addr: number): Vma {
+  splitHugePmdIfNeeded(vma, addr); // vma_adjust_trans_huge()
   const upper = new Vma(
     mm,
     addr,
@@ -289,6 +291,7 @@ export function getUnmappedArea(
   len: number,
   flags: number,
   hpage = 0,
+  thpAlign = false,
 ): number {
   if (len > TASK_SIZE) return E("ENOMEM");
   if (hpage) {
@@ -296,11 +299,29 @@ export function getUnmappedArea(
     if ((flags & MAP_FIXED) && addr % hpage) return E("EINVAL");
     if (addr) addr = Math.ceil(addr / hpage) * hpage;
   }
-  addr = archGetUnmappedAreaTopdown(mm, addr, len, flags);
+  if (thpAlign && !addr && len % PMD_SIZE === 0 && !(flags & (MAP_FIXED | MAP_32BIT))) {
+    addr = thpGetUnmappedArea(mm, len, flags);
+  } else {
+    addr = archGetUnmappedAreaTopdown(mm, addr, len, flags);
+  }
   if (addr < 0) return addr;
   if (addr > TASK_SIZE - len) return E("ENOMEM");
   if (addr % PAGE_SIZE) return E("EINVAL");
   return addr;
+}
+
+/**
+ * __thp_get_unmapped_area() for a private anonymous mapping whose length is
+ * a multiple of 2 MiB (v6.12+, from __get_unmapped_area()): search a gap
+ * 2 MiB longer, then place the mapping on a PMD boundary inside it (top-down:
+ * as high as it fits), so that every 2 MiB of it can hold a THP.
+ */
+function thpGetUnmappedArea(mm: MmStruct, len: number, flags: number): number {
+  const padded = len + PMD_SIZE;
+  const ret = archGetUnmappedAreaTopdown(mm, 0, padded, flags);
+  if (ret < 0) return archGetUnmappedAreaTopdown(mm, 0, len, flags);
+  const offSub = (PMD_SIZE - (ret % PMD_SIZE)) % PMD_SIZE;
+  return offSub === 0 ? ret + PMD_SIZE : ret + offSub;
 }
 
 /** MAX_LFS_FILESIZE: the largest shmem (regular) file. */
@@ -361,7 +382,8 @@ export function doMmap(
   len = pageAlign(len);
   if (!len || len > 2 ** 64 - PAGE_SIZE) return E("ENOMEM");
   if (mm.map_count > maxMapCount) return E("ENOMEM");
-  const start = getUnmappedArea(mm, addr, len, flags, hpage);
+  const thpAlign = core.config.TRANSPARENT_HUGEPAGE && !file && !(flags & MAP_SHARED);
+  const start = getUnmappedArea(mm, addr, len, flags, hpage, thpAlign);
   if (start < 0) return start;
   if ((flags & MAP_FIXED_NOREPLACE) && !rangeFree(mm, start, len)) return E("EEXIST");
 

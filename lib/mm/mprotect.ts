@@ -54,6 +54,7 @@ import {
   mmuNotifierRangeInit,
 } from "./mmu_notifier.ts";
 import { walkPteRange } from "./pagewalk.ts";
+import { changeHugePmd, hugePmdAt } from "./huge_memory.ts";
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -170,27 +171,31 @@ export function changeProtection(
   tryChangeWritable: boolean,
 ): void {
   const keepLo = chgMaskLo(vma);
-  withProtectionNotifier(
-    vma.vm_mm,
-    start,
-    end,
-    false,
-    () =>
-      walkPteRange(vma.vm_mm, start, end, "change_pte_range", (pt, i) => {
-        const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-        if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
-          changeNonpresentPte(vma, pt, i);
-          return;
-        }
-        let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
-        const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
-        if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
-          nlo |= _PAGE_RW;
-        }
-        pt.e[2 * i] = nlo >>> 0;
-        pt.e[2 * i + 1] = nhi;
-      }),
-  );
+  const changePte = (pt: PageTable, i: number) => {
+    const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) {
+      changeNonpresentPte(vma, pt, i);
+      return;
+    }
+    let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo)) >>> 0;
+    const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
+    if (tryChangeWritable && !(nlo & _PAGE_RW) && canChangePteWritable(vma, nlo, nhi)) {
+      nlo |= _PAGE_RW;
+    }
+    pt.e[2 * i] = nlo >>> 0;
+    pt.e[2 * i + 1] = nhi;
+  };
+  withProtectionNotifier(vma.vm_mm, start, end, false, () => {
+    // change_pmd_range(): a huge PMD the range covers whole keeps its size
+    // (change_huge_pmd()); a partly covered one is split by the PTE walk.
+    for (let s = start; s < end;) {
+      const e = Math.min(end, (Math.floor(s / PMD_SIZE) + 1) * PMD_SIZE);
+      const huge = e - s === PMD_SIZE ? hugePmdAt(vma.vm_mm, s) : null;
+      if (huge) changeHugePmd(vma, huge.pmd, huge.i, keepLo, tryChangeWritable);
+      else walkPteRange(vma.vm_mm, s, e, "change_pte_range", changePte);
+      s = e;
+    }
+  });
 }
 
 /**
@@ -230,7 +235,7 @@ export function withProtectionNotifier(
   for (let addr = start; addr < end;) {
     const pudEnd = Math.min(end, (Math.floor(addr / PUD_SIZE) + 1) * PUD_SIZE);
     for (let a = addr; a < pudEnd; a = (Math.floor(a / PMD_SIZE) + 1) * PMD_SIZE) {
-      if (allocating || lookupPteTable(mm, a)) {
+      if (allocating || lookupPteTable(mm, a) || hugePmdAt(mm, a)) {
         ranges.push(mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, pudEnd));
         break;
       }

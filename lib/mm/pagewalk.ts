@@ -7,11 +7,13 @@ import type { MmStruct } from "./mm_types.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { lookupPteTable, pteIndex } from "./memory.ts";
 import { PAGE_SIZE, PMD_SIZE } from "../kernel/constants.ts";
+import { hugePmdAt, splitHugePmd } from "./huge_memory.ts";
 
 /**
  * Calls `pteEntry(pt, i, addr)` for every non-none PTE in [start, end),
  * with that PTE table's lock held (pte_offset_map_lock()); a missing PTE
- * table skips the rest of its PMD span.
+ * table skips the rest of its PMD span. A huge PMD is split first, as
+ * walk_pmd_range() does for a walk without a pmd_entry callback.
  */
 export function walkPteRange(
   mm: MmStruct,
@@ -22,6 +24,7 @@ export function walkPteRange(
 ): void {
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    if (hugePmdAt(mm, addr)) splitHugePmd(mm.vmaLookup(addr)!, addr);
     const pt = lookupPteTable(mm, addr);
     if (pt && pt.nr > 0) {
       pt.ptl!.lock(who);

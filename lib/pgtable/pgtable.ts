@@ -37,6 +37,12 @@ export class PageTable {
   nr = 0;
   /** Set once the table is freed (a use after free is an invariant break). */
   freed = false;
+  /**
+   * A PMD table's deposited PTE tables, by slot (pmd_huge_pte(): the
+   * reserve each anonymous huge PMD keeps for its split; see
+   * lib/mm/huge_memory.ts). Empty elsewhere.
+   */
+  readonly deposited = new Map<number, PageTable>();
 
   constructor(readonly pfn: number, readonly level: Level) {
     this.children = level === "pte" ? null : new Array<PageTable | null>(ENTRIES).fill(null);

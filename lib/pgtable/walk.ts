@@ -5,7 +5,7 @@
  * @module
  */
 import type { MmStruct } from "../mm/mm_types.ts";
-import { levelIndex, LEVELS, type PageTable } from "./pgtable.ts";
+import { type Level, LEVEL_SHIFT, levelIndex, LEVELS, type PageTable } from "./pgtable.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE } from "../arch/x86/pgtable_types.ts";
 import { ptePfn, ptePresent } from "../arch/x86/pgtable.ts";
 import { entryFlagNames } from "./decode.ts";
@@ -43,5 +43,8 @@ export function walkAddress(mm: MmStruct, addr: number): PageTablePath {
     }
     table = table.children ? table.children[index] : null;
   }
-  return { addr, levels, pageOffset: addr % 4096, pfn };
+  // A huge leaf (PSE) maps 2 MiB or 1 GiB: the offset runs over the whole page.
+  const last = levels.at(-1);
+  const leafSize = last && last.leaf && pfn !== null ? 2 ** LEVEL_SHIFT[last.level as Level] : 4096;
+  return { addr, levels, pageOffset: addr % leafSize, pfn };
 }

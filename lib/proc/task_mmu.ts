@@ -34,6 +34,7 @@ import type { MmStruct, Vma } from "../mm/mm_types.ts";
 import { VM_PFNMAP, VM_SOFTDIRTY } from "../mm/mm_types.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { folioTestAnon } from "../mm/rmap.ts";
+import { hugePmdAt, splitHugePmd } from "../mm/huge_memory.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
 import {
   isSwapPte,
@@ -106,6 +107,8 @@ export function pagemapEntry(mm: MmStruct, addr: number, showPfn: boolean): bigi
   const core = mm.core;
   let flags = 0n;
   let frame = 0n;
+  const huge = hugePmdAt(mm, addr);
+  if (huge) return pagemapPmdEntry(mm, addr, huge.lo, huge.hi, showPfn, vma.vm_flags);
   const pt = lookupPteTable(mm, addr);
   const i = pteIndex(addr);
   const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;
@@ -154,9 +157,9 @@ export function pagemapEntry(mm: MmStruct, addr: number, showPfn: boolean): bigi
 // (pagemap_scan_pte_hole()), so that "written" means "not write-protected"
 // everywhere and the fast PAGE_IS_WRITTEN path agrees with the general one.
 //
-// Simplification: the model maps nothing at PMD level (no THP on fault, no
-// hugetlb), so pagemap_scan_thp_entry() always takes its -ENOENT exit ("not
-// a THP: walk the PTEs") and PAGE_IS_HUGE is never reported. The kernel's
+// Simplification: the model has no pagemap_scan_thp_entry(): the walk splits
+// a PMD-mapped THP (lib/mm/huge_memory.ts) and reports its pages from the
+// PTEs, so PAGE_IS_HUGE is never reported. The kernel's
 // THP rule, which the lesson on this ioctl explains, is: a PMD-mapped THP
 // that matches and is written is write-protected whole, unless the output
 // was cut short inside it (max_pages, a full vec, the end of the range); then
@@ -483,6 +486,7 @@ function walkPageRangePagemapScan(
     if (t < 0) return t;
     for (let addr = vs; addr < ve;) {
       const next = Math.min(ve, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+      if (hugePmdAt(mm, addr)) splitHugePmd(vma, addr);
       const pt = lookupPteTable(mm, addr);
       const err = pt
         ? pagemapScanPmdEntry(vma, pt, addr, next, p)
@@ -589,4 +593,36 @@ export function doPagemapScan(
   // walk_end is set only when the output was cut short.
   if (!arg.walkEnd) arg.walkEnd = arg.end;
   return { ret, regions, walkEnd: arg.walkEnd };
+}
+
+/**
+ * pagemap_pmd_range() for a huge PMD: every 4 KiB page reads PM_PRESENT
+ * with its own frame (pmd_pfn() + index), the PMD's soft-dirty and uffd-wp
+ * bits, PM_FILE unless the folio is anonymous (the huge zero folio is not),
+ * and PM_MMAP_EXCLUSIVE when the page is mapped once
+ * (__folio_page_mapped_exclusively(): with CONFIG_PAGE_MAPCOUNT, the page's
+ * mapcount plus the folio's entire mapcount).
+ */
+function pagemapPmdEntry(
+  mm: MmStruct,
+  addr: number,
+  lo: number,
+  hi: number,
+  showPfn: boolean,
+  vmFlags: number,
+): bigint {
+  const core = mm.core;
+  const m = core.memmap;
+  let flags = 0n;
+  let frame = 0n;
+  if (vmFlags & VM_SOFTDIRTY) flags |= PM_SOFT_DIRTY;
+  const head = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+  const page = head + (Math.floor(addr / 4096) & 511);
+  flags |= PM_PRESENT;
+  if (lo & core.softDirtyLo) flags |= PM_SOFT_DIRTY;
+  if (lo & core.uffdWpLo) flags |= PM_UFFD_WP;
+  if (showPfn) frame = BigInt(page);
+  if (!folioTestAnon(core, head)) flags |= PM_FILE;
+  if (m.mapcount[page] + m.entireMapcount[head] === 1) flags |= PM_MMAP_EXCLUSIVE;
+  return flags | frame;
 }

@@ -35,6 +35,7 @@ import {
 import { lookupPteTable, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { PG_hwpoison, PG_locked, PG_swapbacked, PG_uptodate } from "../mm/memmap.ts";
 import type { MmCore } from "../mm/core.ts";
+import { splitHugePmdRange } from "../mm/huge_memory.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
 import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
@@ -446,6 +447,9 @@ export function uffdWpRange(vma: Vma, start: number, end: number, enableWp: bool
   const useMarkers = enableWp && userfaultfdWpUseMarkers(vma);
   const tryWritable = !enableWp && (vma.vm_flags & VM_WRITE) !== 0;
   const keepLo = chgMaskLo(vma);
+  // Simplification: change_huge_pmd() would set or clear uffd-wp on a huge
+  // PMD in place; the model splits huge PMDs in the range first.
+  splitHugePmdRange(vma, start, end);
   // change_pmd_range(): MMU_NOTIFY_PROTECTION_VMA, as for mprotect().
   let err = 0;
   withProtectionNotifier(mm, start, end, useMarkers, () => {

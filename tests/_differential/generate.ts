@@ -217,9 +217,9 @@ export function generateScenario(r: Random): ScenarioOp[] {
         if (r.chance(0.15)) flags |= C.MAP_POPULATE;
         if (r.chance(0.1)) flags |= r.pick(ODD_MAP_FLAGS);
         // At most 6 pages: no mTHP (16 aligned pages for 64 KiB) or PMD THP
-        // fits. The model has no THP allocation on fault (no
-        // do_huge_pmd_anonymous_page()): with MADV_HUGEPAGE on a 2 MiB region
-        // the host maps all 512 pages at the first write, the model one.
+        // fits, so whether the host finds a free 2 MiB block (it falls back
+        // to small pages when memory is fragmented) never enters the
+        // comparison. The THP facts are in tests/scenarios/thp_anon_test.ts.
         let pages = r.int(1, 6);
         let addr: ScenarioOp["args"][number] = 0;
         if (maps.length && (unmapped || r.chance(0.2))) {

@@ -21,6 +21,7 @@ import {
 } from "./pgtable_types.ts";
 import { halvesPfn } from "../../pgtable/pgtable.ts";
 import { lookupPteTable } from "../../mm/memory.ts";
+import { hugePmdAt } from "../../mm/huge_memory.ts";
 import {
   FAULT_FLAG_ALLOW_RETRY,
   FAULT_FLAG_INTERRUPTIBLE,
@@ -87,6 +88,17 @@ export function mmuAccess(mm: MmStruct, addr: number, write: boolean, ctx: Acces
         return halvesPfn(lo, pt.e[i + 1]);
       }
       if (lo & _PAGE_PRESENT) errorCode |= X86_PF_PROT;
+    } else {
+      // A 2 MiB leaf: the walk ends at the PMD (PSE), the offset picks the page.
+      const huge = hugePmdAt(mm, addr);
+      if (huge) {
+        if ((huge.lo & need) === need) {
+          const i = 2 * huge.i;
+          huge.pmd.e[i] = huge.lo | (write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED);
+          return halvesPfn(huge.lo, huge.hi) + (Math.floor(addr / 4096) & 511);
+        }
+        if (huge.lo & _PAGE_PRESENT) errorCode |= X86_PF_PROT;
+      }
     }
     doUserAddrFault(mm, addr, errorCode, ctx);
   }

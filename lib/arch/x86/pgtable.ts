@@ -202,3 +202,37 @@ export const pteSwpMkexclusive = (pte: Pte): Pte => pte | b(_PAGE_SWP_EXCLUSIVE)
 /** The software bits a swap PTE carries beside its entry. */
 export const pteSwpClearFlags = (pte: Pte): Pte =>
   pte & ~b(_PAGE_SWP_EXCLUSIVE | _PAGE_SWP_SOFT_DIRTY_BIT | _PAGE_SWP_UFFD_WP_BIT);
+
+// --- huge PMDs (arch/x86/include/asm/pgtable.h) ------------------------------
+
+/**
+ * A PMD leaf maps 2 MiB: the same bits as a PTE, with _PAGE_PSE (bit 7) set
+ * and the PAT bit moved to bit 12 (_PAGE_PAT_LARGE); the pfn is 512-aligned,
+ * so bits 12-20 of the frame are zero (see {@link X86_PMD_FIELDS}).
+ */
+export const pmdMkhuge = (pmd: Pte): Pte => pmd | b(_PAGE_PSE);
+/** pmd_trans_huge(): a present PSE entry (v6.18 has no _PAGE_DEVMAP any more). */
+export const pmdTransHuge = (pmd: Pte): boolean => (pmd & b(_PAGE_PSE)) !== 0n;
+/**
+ * pmd_present(): P, PROTNONE or PSE. PSE counts because pmdp_invalidate()
+ * clears P during a split and the entry must still read as present.
+ */
+export const pmdPresent = (pmd: Pte): boolean =>
+  (pmd & b(_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_PSE)) !== 0n;
+/** pmd_pfn(): the head page's frame number. */
+export const pmdPfn = (pmd: Pte): number => ptePfn(pmd);
+/** pfn_pmd(): a (not yet huge) entry for a 512-aligned `pfn`. */
+export function pfnPmd(pfn: number, prot: Pte): Pte {
+  if (pfn % 512) throw new RangeError(`pfn_pmd(): pfn ${pfn} is not 2 MiB aligned`);
+  return pfnPte(pfn, prot);
+}
+export const pmdWrite = pteWrite;
+export const pmdDirty = pteDirty;
+export const pmdYoung = pteYoung;
+export const pmdMkdirty = pteMkdirty;
+export const pmdMkyoung = pteMkyoung;
+export const pmdMkold = pteMkold;
+export const pmdWrprotect = pteWrprotect;
+export const pmdMkwrite = pteMkwrite;
+export const pmdSoftDirty = pteSoftDirty;
+export const pmdUffdWp = pteUffdWp;

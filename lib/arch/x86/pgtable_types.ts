@@ -102,3 +102,36 @@ export const X86_SWP_PTE_FIELDS: readonly BitField[] = [
   { name: "~OFFSET", lo: 9, hi: 58, description: "swap offset, inverted" },
   { name: "TYPE", lo: 59, hi: 63, description: "swap type" },
 ];
+
+/** _PAGE_PAT_LARGE: the PAT bit of a huge (PSE) entry. */
+export const _PAGE_PAT_LARGE = 1 << _PAGE_BIT_PAT_LARGE;
+
+/**
+ * Layout of a present x86-64 PMD leaf (a 2 MiB page, _PAGE_PSE set), low bit
+ * first. The frame is 2 MiB aligned: bits 12-20 hold PAT_LARGE and zeroes.
+ *
+ *   63  62..59  58..52   51 ........ 21  20..13  12  11  10  9   8   7   6   5   4   3   2   1   0
+ * +----+------+--------+---------------+-------+---+---+---+---+---+---+---+---+---+---+---+---+---+
+ * | NX | PKEY | SOFTW4.| PFN (2M)      |   0   |PAT|SW3|SW2|SW1| G |PSE| D | A |PCD|PWT| US| RW| P |
+ * +----+------+--------+---------------+-------+---+---+---+---+---+---+---+---+---+---+---+---+---+
+ */
+export const X86_PMD_FIELDS: readonly BitField[] = [
+  { name: "P", lo: 0, hi: 0, description: "_PAGE_PRESENT" },
+  { name: "RW", lo: 1, hi: 1, description: "_PAGE_RW: writable" },
+  { name: "US", lo: 2, hi: 2, description: "_PAGE_USER: user accessible" },
+  { name: "PWT", lo: 3, hi: 3, description: "_PAGE_PWT: write-through" },
+  { name: "PCD", lo: 4, hi: 4, description: "_PAGE_PCD: cache disabled" },
+  { name: "A", lo: 5, hi: 5, description: "_PAGE_ACCESSED (young)" },
+  { name: "D", lo: 6, hi: 6, description: "_PAGE_DIRTY" },
+  { name: "PSE", lo: 7, hi: 7, description: "_PAGE_PSE: a 2 MiB leaf, not a PTE table" },
+  { name: "G", lo: 8, hi: 8, description: "_PAGE_GLOBAL; _PAGE_PROTNONE when P=0" },
+  { name: "SPECIAL", lo: 9, hi: 9, description: "_PAGE_SPECIAL (SOFTW1): the huge zero folio" },
+  { name: "UFFD_WP", lo: 10, hi: 10, description: "_PAGE_UFFD_WP (SOFTW2)" },
+  { name: "SOFT_DIRTY", lo: 11, hi: 11, description: "_PAGE_SOFT_DIRTY (SOFTW3)" },
+  { name: "PAT", lo: 12, hi: 12, description: "_PAGE_PAT_LARGE" },
+  { name: "-", lo: 13, hi: 20, description: "zero: the frame is 2 MiB aligned" },
+  { name: "PFN", lo: 21, hi: 51, description: "page frame number of the head page, >> 9" },
+  { name: "SW", lo: 52, hi: 58, description: "software bits (SOFTW4/5 ...)" },
+  { name: "PKEY", lo: 59, hi: 62, description: "protection key" },
+  { name: "NX", lo: 63, hi: 63, description: "_PAGE_NX: no execute" },
+];
