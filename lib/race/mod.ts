@@ -64,4 +64,21 @@ export type { TimelineOptions } from "./timeline.ts";
 export { abba, anonFaultRace, independent, lostUpdate } from "./textbook.ts";
 export type { AbbaState, AnonFaultState, CounterState, LostUpdateOptions } from "./textbook.ts";
 export { exploreModes, ModeTable, SEARCH_MODES } from "./modes.ts";
+export {
+  collapsePteMappedThp,
+  collapseVersusUffdCopy,
+  retractPageTables,
+  retractVersusUffd,
+  uffdioCopyPrivate,
+  uffdRegisterWpAndProtect,
+} from "./khugepaged.ts";
+export type {
+  CollapseRaceOptions,
+  CollapseVariant,
+  KhugepagedRaceState,
+  PteSlot,
+  PteTable,
+  RetractRaceOptions,
+  RetractRacer,
+} from "./khugepaged.ts";
 export type { ModeRow } from "./modes.ts";
