@@ -12,6 +12,7 @@ import { lookupPteTable, pteIndex } from "../mm/memory.ts";
 import { isSwapPte } from "../arch/x86/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { makeThpSettings, type ThpSettings } from "../mm/huge_memory.ts";
+import { khugepagedScan, type KhugepagedScanEntry } from "../mm/khugepaged.ts";
 import { checkInvariants } from "../mm/debug.ts";
 import { Process, type SpawnOptions } from "./process.ts";
 import { type PageTablePath, walkAddress } from "../pgtable/walk.ts";
@@ -164,6 +165,16 @@ export class Kernel {
     }
     si.badSlots.add(offset);
     return offset;
+  }
+
+  /**
+   * One pass of the khugepaged thread (mm/khugepaged.c khugepaged_do_scan()):
+   * collapse what the THP policy and khugepaged's max_ptes_* limits allow,
+   * up to `pages` pages scanned (default `pages_to_scan`). Returns each
+   * 2 MiB block's scan_result.
+   */
+  khugepaged(pages?: number): KhugepagedScanEntry[] {
+    return khugepagedScan(this.core, pages);
   }
 
   /** The path of `addr` through `p`'s page tables. */

@@ -28,6 +28,10 @@ export const VMSTAT_ITEMS = [
   "thp_fault_fallback",
   "thp_split_pmd",
   "thp_zero_page_alloc",
+  "thp_collapse_alloc",
+  "thp_collapse_alloc_failed",
+  "thp_scan_exceed_none_pte",
+  "thp_scan_exceed_share_pte",
 ] as const;
 export type VmstatItem = typeof VMSTAT_ITEMS[number];
 

@@ -73,6 +73,7 @@ import {
   withMmuNotifier,
 } from "./mmu_notifier.ts";
 import { hugePmdAt, pmdPfnAt } from "./huge_memory.ts";
+import { madviseCollapse } from "./khugepaged.ts";
 import { shrinkFolio } from "./vmscan.ts";
 import { userfaultfdRemove, userfaultfdWait } from "../userfaultfd/userfaultfd.ts";
 import {
@@ -128,7 +129,6 @@ export function madviseBehaviorValid(mm: MmStruct, advice: number): boolean {
 
 /** Advice this model does not carry out yet (valid in the kernel). */
 const NOT_MODELLED = new Set([
-  C.MADV_COLLAPSE,
   C.MADV_SOFT_OFFLINE,
 ]);
 
@@ -164,6 +164,17 @@ export function doMadvise(
     return { ret: E("EINVAL"), detail: `advice ${advice} is not modelled by this kernel model` };
   }
   if (advice === C.MADV_HWPOISON) return madviseInjectError(mm, start, end, task);
+  if (advice === C.MADV_COLLAPSE) {
+    for (let v = mm.findVma(start); v && v.vm_start < end; v = mm.findVma(v.vm_end)) {
+      if (!v.isAnonymous) {
+        return {
+          ret: E("EINVAL"),
+          detail:
+            "MADV_COLLAPSE of a shmem or file VMA is not modelled (see lib/race/khugepaged.ts)",
+        };
+      }
+    }
+  }
   if (advice === C.MADV_POPULATE_READ || advice === C.MADV_POPULATE_WRITE) {
     return { ret: madvisePopulate(mm, start, end, advice === C.MADV_POPULATE_WRITE) };
   }
@@ -237,6 +248,8 @@ function madviseVmaBehavior(
       return updateFlags(mm, vma, start, end, 0, VM_MERGEABLE);
     case C.MADV_HUGEPAGE:
       return updateFlags(mm, vma, start, end, VM_HUGEPAGE, VM_NOHUGEPAGE);
+    case C.MADV_COLLAPSE:
+      return madviseCollapse(vma, start, end).ret;
     case C.MADV_NOHUGEPAGE:
       return updateFlags(mm, vma, start, end, VM_NOHUGEPAGE, VM_HUGEPAGE);
     case C.MADV_GUARD_INSTALL:
