@@ -18,10 +18,13 @@
  *      → datasets/thp_fault_cost.json
  *   7. CPU/device ping-pong on a device-exclusive page: the model's event
  *      counts per access (bench/device_pingpong.ts) → datasets/device_pingpong.json
+ *   8. The khugepaged race of seed 003, explorer vs SPIN
+ *      (bench/khugepaged_race.ts) → datasets/khugepaged_race.json; without
+ *      `spin` installed the bench says so and fails at the end
  *
  * `deno task bench --quick` runs smaller sizes and writes nothing;
  * `--only=NAME,…` runs only the named benchmarks (faults, memory, uffd,
- * pagemap_scan, uffd_live, thp_faults, device_pingpong).
+ * pagemap_scan, uffd_live, thp_faults, device_pingpong, khugepaged_race).
  * Without FFI (not Linux, or no --allow-ffi) the kernel side is skipped, the
  * simulator side still runs, and the command fails at the end saying why;
  * likewise the other way round when lib/mod.ts has no simulator.
@@ -64,6 +67,7 @@ import { benchUffdLive, uffdLiveNotes, uffdLiveSummary } from "./uffd_ops_live.t
 import { benchThpFaults, ThpKnobs, thpNotes, thpSummary } from "./thp_faults.ts";
 import { geteuid } from "../lib/live/libc.ts";
 import { devicePingPongDataset } from "./device_pingpong.ts";
+import { raceNotes, runKhugepagedRace } from "./khugepaged_race.ts";
 
 /** The benchmarks by name, for --only. */
 export const BENCHMARKS = [
@@ -74,6 +78,7 @@ export const BENCHMARKS = [
   "uffd_live",
   "thp_faults",
   "device_pingpong",
+  "khugepaged_race",
 ] as const;
 export type BenchName = typeof BENCHMARKS[number];
 
@@ -374,6 +379,16 @@ async function main(): Promise<void> {
         `${pingPong.rows[0].accesses} accesses`,
     );
   }
+  const raceOptions = {
+    repetitions: config.quick ? 3 : 11,
+    naiveTimeoutMs: config.quick ? 5_000 : 60_000,
+    spinRepetitions: config.quick ? 1 : 3,
+    progress,
+  };
+  const race = run("khugepaged_race") ? await runKhugepagedRace(raceOptions) : null;
+  if (race?.spinReason) {
+    problems.push(`SPIN side of the khugepaged race not measured: ${race.spinReason}`);
+  }
   const load = `load averages (1, 5, 15 min, /proc/loadavg) ${loadBefore ?? "unknown"} at ` +
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
@@ -441,6 +456,16 @@ async function main(): Promise<void> {
     }
     if (pingPong) {
       const url = await writeDatasetAtomic("device_pingpong.json", pingPong);
+      console.log(`wrote ${url.pathname}`);
+    }
+    if (race && !race.spinReason) {
+      const provenance = measuredProvenance(
+        "bench/khugepaged_race.ts",
+        started,
+        probe,
+        raceNotes(raceOptions, race.spin, load),
+      );
+      const url = await writeDatasetAtomic("khugepaged_race.json", { provenance, rows: race.rows });
       console.log(`wrote ${url.pathname}`);
     }
     if (uffdLiveRows.length > 0) {

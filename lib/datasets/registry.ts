@@ -9,6 +9,7 @@ import { DevicePingPong } from "./schemas/device_pingpong.ts";
 import { FaultsSimVsKernel } from "./schemas/faults_sim_vs_kernel.ts";
 import { GupContPteQuote } from "./schemas/gup_cont_pte_quote.ts";
 import { PagemapScanVsRead } from "./schemas/pagemap_scan_vs_read.ts";
+import { KhugepagedRace } from "./schemas/khugepaged_race.ts";
 import { SimMemory } from "./schemas/sim_memory.ts";
 import { ThpFaultCost } from "./schemas/thp_fault_cost.ts";
 import { UffdOpsLive } from "./schemas/uffd_ops_live.ts";
@@ -19,6 +20,7 @@ export const DATASETS = {
   "faults_sim_vs_kernel.json": FaultsSimVsKernel,
   "gup_cont_pte_quote.json": GupContPteQuote,
   "pagemap_scan_vs_read.json": PagemapScanVsRead,
+  "khugepaged_race.json": KhugepagedRace,
   "sim_memory.json": SimMemory,
   "thp_fault_cost.json": ThpFaultCost,
   "uffd_ops_live.json": UffdOpsLive,
