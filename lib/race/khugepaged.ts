@@ -53,7 +53,10 @@ export interface KhugepagedRaceState {
   /** The VMA: anon_vma prepared, VM_UFFD_WP, VM_UFFD_MISSING, VM_SHARED. */
   vma: { anon_vma: boolean; uffd_wp: boolean; uffd_missing: boolean; shared: boolean };
   /** Thread locals that live across yields: the table each thread found, results. */
-  local: Record<string, { table: number; nr_ptes: number; pml: boolean; result: string }>;
+  local: Record<
+    string,
+    { table: number; nr_ptes: number; pml: boolean; skipped: boolean; result: string }
+  >;
   /** UFFDIO_WRITEPROTECT returned: the page must stay write-protected. */
   wpDone: boolean;
   /** The locks. */
@@ -71,6 +74,20 @@ export type CollapseVariant = "pre-a98460494b16" | "v6.18";
 
 /** The racer of retract_page_tables(). */
 export type RetractRacer = "uffdio_copy" | "uffd_wp";
+
+/**
+ * Where retract_page_tables() checks vma->anon_vma and userfaultfd_wp()
+ * again: nowhere, before any lock, under the PMD lock only, or under the
+ * PTE lock as v6.6 does.
+ */
+export const RECHECK_PLACEMENTS = [
+  "none",
+  "after i_mmap_lock_read()",
+  "after pmd_lock()",
+  "after spin_lock_nested(ptl)",
+] as const;
+/** One of {@link RECHECK_PLACEMENTS}. */
+export type RecheckPlacement = typeof RECHECK_PLACEMENTS[number];
 
 function newState(vma: KhugepagedRaceState["vma"], slot0: PteSlot): KhugepagedRaceState {
   return {
@@ -91,7 +108,7 @@ function newState(vma: KhugepagedRaceState["vma"], slot0: PteSlot): KhugepagedRa
 }
 
 function local(s: KhugepagedRaceState, me: string) {
-  return s.local[me] ??= { table: 0, nr_ptes: 0, pml: false, result: "" };
+  return s.local[me] ??= { table: 0, nr_ptes: 0, pml: false, skipped: false, result: "" };
 }
 
 const pteObj = (t: number) => `pte@${t}`;
@@ -201,10 +218,21 @@ export function* collapsePteMappedThp(
 export function* retractPageTables(
   s: KhugepagedRaceState,
   me: string,
-  recheck: boolean,
+  recheck: boolean | RecheckPlacement,
 ): Generator<Step, void, undefined> {
+  const at: RecheckPlacement = recheck === true
+    ? "after spin_lock_nested(ptl)"
+    : recheck === false
+    ? "none"
+    : recheck;
   const l = local(s, me);
+  function* recheckHere(where: RecheckPlacement): Generator<Step, void, undefined> {
+    if (at !== where || l.skipped) return;
+    yield { op: "read", obj: "vma", label: "recheck anon_vma, userfaultfd_wp()" };
+    l.skipped = s.vma.anon_vma || s.vma.uffd_wp;
+  }
   yield { op: "down_read", lock: s.i_mmap_rwsem, label: "i_mmap_lock_read()" };
+  yield* recheckHere("after i_mmap_lock_read()");
   yield { op: "read", obj: "vma", label: "READ_ONCE(vma->anon_vma)" };
   let skip = s.vma.anon_vma;
   if (!skip) {
@@ -219,23 +247,20 @@ export function* retractPageTables(
   if (!skip) {
     const t = l.table, ptl = s.ptl[t];
     yield { op: "lock", lock: s.pml, label: "pmd_lock()" };
+    yield* recheckHere("after pmd_lock()");
     yield { op: "lock", lock: ptl, label: "spin_lock_nested(ptl)" };
-    let skippedUffd = false;
-    if (recheck) {
-      yield { op: "read", obj: "vma", label: "recheck anon_vma, userfaultfd_wp()" };
-      skippedUffd = s.vma.anon_vma || s.vma.uffd_wp;
-    }
-    if (!skippedUffd) {
+    yield* recheckHere("after spin_lock_nested(ptl)");
+    if (!l.skipped) {
       yield { op: "write", obj: "pmd", label: "pmdp_collapse_flush()" };
       s.pmd = 0;
     }
     yield { op: "unlock", lock: ptl, label: "spin_unlock(ptl)" };
     yield { op: "unlock", lock: s.pml, label: "spin_unlock(pml)" };
-    if (!skippedUffd) {
+    if (!l.skipped) {
       yield { op: "write", obj: pteObj(t), label: "pte_free_defer()" };
       s.tables[t].freed = true;
     }
-    l.result = skippedUffd ? "skipped" : "retracted";
+    l.result = l.skipped ? "skipped" : "retracted";
   } else {
     l.result = "skipped";
   }
@@ -419,8 +444,11 @@ export function collapseVersusUffdCopy(
 export interface RetractRaceOptions {
   /** What races with retract_page_tables() (default "uffd_wp"). */
   racer?: RetractRacer;
-  /** Recheck anon_vma and userfaultfd_wp() under the PTE lock (default true, v6.6+). */
-  recheck?: boolean;
+  /**
+   * Recheck anon_vma and userfaultfd_wp() under the PTE lock (default true,
+   * v6.6+), not at all (false), or at another {@link RecheckPlacement}.
+   */
+  recheck?: boolean | RecheckPlacement;
   /** Also check every freed table is empty, as CONFIG_PAGE_TABLE_CHECK does. */
   pageTableCheck?: boolean;
 }
@@ -439,9 +467,13 @@ export function retractVersusUffd(
   const racer = options.racer ?? "uffd_wp";
   const recheck = options.recheck ?? true;
   return {
-    name: `retract_page_tables() ${recheck ? "with" : "without"} the recheck vs ${
-      racer === "uffd_wp" ? "UFFDIO_REGISTER_MODE_WP + UFFDIO_WRITEPROTECT" : "UFFDIO_COPY"
-    }`,
+    name: `retract_page_tables() ${
+      recheck === true
+        ? "with the recheck"
+        : recheck === false
+        ? "without the recheck"
+        : `recheck ${recheck}`
+    } vs ${racer === "uffd_wp" ? "UFFDIO_REGISTER_MODE_WP + UFFDIO_WRITEPROTECT" : "UFFDIO_COPY"}`,
     setup() {
       const state = racer === "uffd_wp"
         ? newState({ anon_vma: false, uffd_wp: false, uffd_missing: false, shared: true }, "none")

@@ -67,6 +67,7 @@ export { exploreModes, ModeTable, SEARCH_MODES } from "./modes.ts";
 export {
   collapsePteMappedThp,
   collapseVersusUffdCopy,
+  RECHECK_PLACEMENTS,
   retractPageTables,
   retractVersusUffd,
   uffdioCopyPrivate,
@@ -78,6 +79,7 @@ export type {
   KhugepagedRaceState,
   PteSlot,
   PteTable,
+  RecheckPlacement,
   RetractRaceOptions,
   RetractRacer,
 } from "./khugepaged.ts";
