@@ -30,6 +30,8 @@ import * as uffdPoison from "./solutions/03_uffd_poison.ts";
 import * as uffdMove from "./solutions/04_uffd_move.ts";
 import * as deviceExclusive from "./solutions/05_device_exclusive.ts";
 import * as pagemapScan from "./solutions/07_pagemap_scan.ts";
+import * as thpRetract from "./solutions/06_thp_retract.ts";
+import type { RecheckPlacement } from "../lib/race/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyExercise = Exercise<any, any>;
@@ -45,6 +47,7 @@ const SOLUTIONS: Record<string, Record<string, unknown>> = {
   "04_uffd_move": uffdMove,
   "05_device_exclusive": deviceExclusive,
   "07_pagemap_scan": pagemapScan,
+  "06_thp_retract": thpRetract,
 };
 
 const CHECK_CALL = /^check\((\w+), (\w+)\);?\s*$/m;
@@ -243,4 +246,23 @@ Deno.test("05_device_exclusive: the reference cost of random schedules matches t
     }),
     { seed: 0x0505, numRuns: 60 },
   );
+});
+
+Deno.test("06_thp_retract: the notebook checks all three exercises", async () => {
+  const stubs = await notebookStubs("06_thp_retract");
+  assert.deepEqual(stubs.map((s) => s.exerciseName), [
+    "recheckExercise",
+    "interleavingExercise",
+    "checkMmExercise",
+  ]);
+});
+
+Deno.test("06_thp_retract: a recheck under the PMD lock alone is not enough", () => {
+  const pmdLockToo = (): RecheckPlacement[] => ["after pmd_lock()", "after spin_lock_nested(ptl)"];
+  assert.equal(runCases(lessons.recheckExercise, pmdLockToo).status, "failed");
+});
+
+Deno.test("06_thp_retract: a check_mm() that ignores what the PMD still maps fails", () => {
+  const countersOnly = (m: lessons.MmAtExit) => thpRetract.checkMm({ ...m, pmd: 0 });
+  assert.equal(runCases(lessons.checkMmExercise, countersOnly).status, "failed");
 });

@@ -204,3 +204,23 @@ export type {
   ScheduleCost,
   SequenceStep,
 } from "./device_exclusive.ts";
+export {
+  checkMmExercise,
+  checkMmLine,
+  COLLAPSE_STEPS,
+  collapseOutcomes,
+  collapseSteps,
+  interleavingExercise,
+  mmAtExit,
+  recheckExercise,
+  reductionRows,
+  runInterleaving,
+  safeRecheckPlacements,
+} from "./thp_retract.ts";
+export type {
+  CollapseOutcomeRow,
+  InterleavingInput,
+  InterleavingOutcome,
+  MmAtExit,
+  ReductionRow,
+} from "./thp_retract.ts";
