@@ -72,7 +72,7 @@ import {
   mmuNotifierRangeInit,
   withMmuNotifier,
 } from "./mmu_notifier.ts";
-import { hugePmdAt, pmdPfnAt } from "./huge_memory.ts";
+import { hugePmdAt, splitHugePmd } from "./huge_memory.ts";
 import { madviseCollapse } from "./khugepaged.ts";
 import { shrinkFolio } from "./vmscan.ts";
 import { userfaultfdRemove, userfaultfdWait } from "../userfaultfd/userfaultfd.ts";
@@ -489,8 +489,9 @@ function gupFastOne(mm: MmStruct, addr: number): number {
   if (!vma || (vma.vm_flags & (VM_PFNMAP | VM_IO))) return E("EFAULT");
   if (!(vma.vm_flags & VM_READ)) return E("EFAULT");
   for (let tries = 0; tries < 2; tries++) {
-    const huge = hugePmdAt(mm, addr); // follow_huge_pmd(): the page within the THP
-    if (huge && (huge.lo & _PAGE_PRESENT)) return pmdPfnAt(huge.pmd, huge.i) + pteIndex(addr);
+    // memory_failure() splits a THP before it poisons one of its pages
+    // (try_to_split_thp_page()); the model splits the PMD and the folio first.
+    if (hugePmdAt(mm, addr)) splitHugePmd(vma, addr);
     const pt = lookupPteTable(mm, addr);
     const i = pteIndex(addr);
     const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;

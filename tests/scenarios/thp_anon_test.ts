@@ -220,3 +220,16 @@ Deno.test("simulate({ thp }) rejects unknown knobs and values", () => {
   assert.throws(() => simulate({ thp: { max_ptes_none: 512 } }), RangeError);
   assert.throws(() => simulate({ thp: { defrag: "always" } as never }), RangeError);
 });
+
+Deno.test("MADV_HWPOISON of one page of a THP splits it first; the other pages stay", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const a = hugeRegion(k, p);
+  p.write(a + 2 * P, 5);
+  // memory_failure() kills the process that asked (MF_ACTION_REQUIRED): SIGBUS.
+  assert.throws(() => p.madvise(a + P, P, C.MADV_HWPOISON), { signo: "SIGBUS" });
+  assert.equal(pmdMapped(k, p, a), false);
+  assert.throws(() => p.read(a + P), { signo: "SIGBUS" });
+  assert.equal(p.read(a + 2 * P), 5);
+  k.check();
+});
