@@ -149,7 +149,7 @@ Deno.test("parseDataset() names the file of invalid JSON", () => {
 Deno.test("schemaOf() of an unregistered file names it and the registered ones", () => {
   assert.match(
     errorOf(() => schemaOf("faults.json")).message,
-    /^datasets\/faults.json: no schema registered for "faults.json" \(registered: device_pingpong.json, faults_sim_vs_kernel.json, gup_cont_pte_quote.json, pagemap_scan_vs_read.json, sim_memory.json, thp_fault_cost.json, uffd_ops_live.json, uffd_ops_sim.json\)/,
+    /^datasets\/faults.json: no schema registered for "faults.json" \(registered: device_pingpong.json, faults_sim_vs_kernel.json, gup_cont_pte_quote.json, khugepaged_race.json, pagemap_scan_vs_read.json, sim_memory.json, thp_fault_cost.json, uffd_ops_live.json, uffd_ops_sim.json\)/,
   );
 });
 
