@@ -32,6 +32,7 @@ export const VMSTAT_ITEMS = [
   "thp_collapse_alloc_failed",
   "thp_scan_exceed_none_pte",
   "thp_scan_exceed_share_pte",
+  "thp_scan_exceed_swap_pte",
 ] as const;
 export type VmstatItem = typeof VMSTAT_ITEMS[number];
 

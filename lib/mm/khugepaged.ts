@@ -12,8 +12,9 @@
  * works on that table under its PTE lock, and installs the huge PMD under
  * the PMD lock again; the old table becomes the new PMD's deposit.
  *
- * Simplifications: the model has no swap device, so max_ptes_swap never
- * fires; nothing pins or locks pages behind the scan's back, so
+ * Simplifications: swapped-out PTEs count against max_ptes_swap, but the
+ * model does not swap them back in to collapse (__collapse_huge_page_swapin()):
+ * a block with any left ends with SCAN_PTE_NON_PRESENT; nothing pins or locks pages behind the scan's back, so
  * SCAN_PAGE_LOCK and SCAN_PAGE_LRU do not occur (SCAN_PAGE_COUNT does, for
  * pages with GUP references); khugepaged's mm slots are every live mm (the
  * kernel registers an mm at MADV_HUGEPAGE or its first THP-eligible VMA,
@@ -146,6 +147,8 @@ export interface ScanPmdResult {
   shared: number;
   /** Young PTEs or referenced pages. */
   referenced: number;
+  /** Swap-format PTEs (swapped out, or a marker). */
+  unmapped: number;
   writable: boolean;
 }
 
@@ -163,6 +166,7 @@ function scanPtes(vma: Vma, pt: PageTable, cc: CollapseControl): ScanPmdResult {
     none_or_zero: 0,
     shared: 0,
     referenced: 0,
+    unmapped: 0,
     writable: false,
   };
   const fail = (result: ScanResult) => ({ ...out, result });
@@ -170,12 +174,15 @@ function scanPtes(vma: Vma, pt: PageTable, cc: CollapseControl): ScanPmdResult {
     const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
     const present = (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
     if (!present && (lo !== 0 || hi !== 0)) {
-      // A swap-format entry. pte_swp_uffd_wp_any() → SCAN_PTE_UFFD_WP.
-      // Simplification: the model has no swap device, so nothing could be
-      // swapped in (__collapse_huge_page_swapin()): SCAN_PTE_NON_PRESENT.
-      return fail(
-        isUffdWpSwp(core, lo, hi) ? "SCAN_PTE_UFFD_WP" : "SCAN_PTE_NON_PRESENT",
-      );
+      // is_swap_pte(): counted against max_ptes_swap (khugepaged only);
+      // pte_swp_uffd_wp_any() → SCAN_PTE_UFFD_WP.
+      out.unmapped++;
+      if (cc.is_khugepaged && out.unmapped > thp.max_ptes_swap) {
+        core.vmstat.thp_scan_exceed_swap_pte++;
+        return fail("SCAN_EXCEED_SWAP_PTE");
+      }
+      if (isUffdWpSwp(core, lo, hi)) return fail("SCAN_PTE_UFFD_WP");
+      continue;
     }
     if (!present || halvesPfn(lo, hi) === core.zeroPfn) {
       // pte_none_or_zero()
@@ -203,8 +210,14 @@ function scanPtes(vma: Vma, pt: PageTable, cc: CollapseControl): ScanPmdResult {
     if (m.refcount[pfn] !== m.mapcount[pfn]) return fail("SCAN_PAGE_COUNT");
     if (lo & _PAGE_ACCESSED) out.referenced++;
   }
-  if (cc.is_khugepaged && !out.referenced) return fail("SCAN_LACK_REFERENCED_PAGE");
+  if (
+    cc.is_khugepaged && (!out.referenced || (out.unmapped && out.referenced < HPAGE_PMD_NR / 2))
+  ) {
+    return fail("SCAN_LACK_REFERENCED_PAGE");
+  }
   if (!out.writable) return fail("SCAN_PAGE_RO");
+  // Simplification: the swap-in collapse_huge_page() would do first is not modelled.
+  if (out.unmapped) return fail("SCAN_PTE_NON_PRESENT");
   return out;
 }
 

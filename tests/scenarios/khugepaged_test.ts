@@ -195,3 +195,17 @@ Deno.test("MADV_COLLAPSE of a shmem VMA says it is not modelled here", () => {
   const a = p.mmap(0, PMD, RW, C.MAP_SHARED, fd);
   assert.throws(() => p.madvise(a, PMD, C.MADV_COLLAPSE), /EINVAL.*not modelled/s);
 });
+
+Deno.test("khugepaged counts swapped-out PTEs against max_ptes_swap (SCAN_EXCEED_SWAP_PTE)", () => {
+  const k = simulate({ thp: { enabled: "madvise", max_ptes_swap: 8 } });
+  k.swapon(1024);
+  const p = k.spawn();
+  const a = p.mmap(0, PMD, RW, ANON);
+  for (let i = 0; i < NR; i++) p.write(a + i * P, 1);
+  p.madvise(a, 9 * P, C.MADV_PAGEOUT);
+  assert.equal(p.pagemap(a).swapped, true);
+  p.madvise(a, PMD, C.MADV_HUGEPAGE);
+  assert.deepEqual(k.khugepaged().map((e) => e.result), ["SCAN_EXCEED_SWAP_PTE"]);
+  assert.equal(k.vmstat.thp_scan_exceed_swap_pte, 1);
+  k.check();
+});
