@@ -143,11 +143,17 @@ Deno.test("a userfaultfd-armed VMA with an empty PTE: SCAN_EXCEED_NONE_PTE, EBUS
   k.check();
 });
 
-Deno.test("read-only PTEs only: SCAN_PAGE_RO, EINVAL", () => {
-  const { k, p, a } = smallPages(NR);
+Deno.test("read-only PTEs: MADV_COLLAPSE collapses them (as Linux 6.18 does), khugepaged does not", () => {
+  const { k, p, a } = smallPages(NR, { thp: { enabled: "madvise" } });
   p.mprotect(a, PMD, C.PROT_READ);
-  assert.equal(errnoOf(() => p.madvise(a, PMD, C.MADV_COLLAPSE)), "EINVAL");
+  p.madvise(a, PMD, C.MADV_HUGEPAGE); // now khugepaged looks at it
+  assert.deepEqual(k.khugepaged().map((e) => e.result), ["SCAN_PAGE_RO"]);
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.ok(pmdMapped(k, p, a));
+  assert.throws(() => p.write(a, 2), { signo: "SIGSEGV" });
   p.mprotect(a, PMD, RW);
+  p.write(a, 2);
+  assert.equal(p.read(a), 2);
   k.check();
 });
 
