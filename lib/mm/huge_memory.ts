@@ -18,6 +18,8 @@
  *    splits every other PMD that maps it and the 512 pages carry on as
  *    small folios. Page frame numbers, PTE bits, rss counters and pagemap
  *    read the same; AnonHugePages in smaps drops earlier than on Linux.
+ *  - Anonymous THPs only: no shmem or file THP (collapse_file() and
+ *    retract_page_tables() are modelled as race scenarios, lib/race/khugepaged.ts).
  *  - PMD order only: no mTHP (the hugepages-<size>kB/enabled knobs of sizes
  *    below 2 MiB are "never", as they are by default).
  *  - A huge PMD never carries the uffd-wp bit: UFFDIO_WRITEPROTECT and
@@ -82,7 +84,12 @@ import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
 export interface ThpSettings {
   /** `enabled`: which anonymous VMAs get a THP on fault and from khugepaged. */
   enabled: "always" | "madvise" | "never";
-  /** `shmem_enabled`: huge pages for shmem/memfd (the mount's huge= for shm_mnt). */
+  /**
+   * `shmem_enabled`: huge pages for shmem/memfd (the mount's huge= for
+   * shm_mnt). Simplification: the model has no shmem THP (shmem faults map
+   * small folios, MADV_COLLAPSE of shmem is not modelled), so only
+   * thp_vma_allowable_order() reads this; "never", the default, is exact.
+   */
   shmem_enabled: "always" | "within_size" | "advise" | "never" | "deny" | "force";
   /** `use_zero_page`: a read fault maps the huge zero folio. */
   use_zero_page: boolean;
