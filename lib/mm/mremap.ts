@@ -29,6 +29,7 @@ import {
   splitAt,
 } from "./mmap.ts";
 import { lookupPmdTable, lookupPteTable, pteAlloc, pteIndex } from "./memory.ts";
+import { splitHugePmdRange } from "./huge_memory.ts";
 import { MMU_NOTIFY_UNMAP, withMmuNotifier } from "./mmu_notifier.ts";
 import { isSwapPte, pteFromHalves, pteSwpMksoftDirty, pteToHalves } from "../arch/x86/pgtable.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
@@ -231,6 +232,11 @@ function movePageTables(
 ): void {
   const core = mm.core;
   const ops = core.swapops;
+  // Simplification: move_page_tables() moves a huge PMD whole when source
+  // and destination are 2 MiB aligned (move_huge_pmd()) and splits it
+  // otherwise; the model always splits (lib/mm/huge_memory.ts), then moves PTEs.
+  const vma = mm.vmaLookup(from);
+  if (vma) splitHugePmdRange(vma, from, from + len);
   for (let off = 0; off < len; off += PAGE_SIZE) {
     const spt = lookupPteTable(mm, from + off);
     if (!spt) {

@@ -233,3 +233,17 @@ Deno.test("MADV_HWPOISON of one page of a THP splits it first; the other pages s
   assert.equal(p.read(a + 2 * P), 5);
   k.check();
 });
+
+Deno.test("mremap() of a THP moves its 512 pages (split on the way) and keeps their contents", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const a = hugeRegion(k, p);
+  p.write(a + 7 * P, 0x33);
+  const pfn = p.pagemap(a + 7 * P).pfn;
+  const b = p.mremap(a, PMD, PMD, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, a + 4 * PMD);
+  assert.equal(b, a + 4 * PMD);
+  assert.equal(p.read(b + 7 * P), 0x33);
+  assert.equal(p.pagemap(b + 7 * P).pfn, pfn);
+  assert.equal(p.rss().MM_ANONPAGES, 512);
+  k.check();
+});
