@@ -44,7 +44,7 @@ function thpCase(maxPages: number): LiveThpCase | string {
       const setting = Deno.readTextFileSync("/sys/kernel/mm/transparent_hugepage/enabled").trim();
       return `no PMD THP after the first write (THP enabled: "${setting}")`;
     }
-    using uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+    using uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
     uffd.api({
       api: C.UFFD_API,
       features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED,

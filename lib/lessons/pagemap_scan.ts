@@ -65,7 +65,7 @@ export function trackedRegion(pages: number, opts: SimulateOptions = {}): Tracke
   const k = simulate(opts);
   const p = k.spawn({ comm: "gc" });
   const a = p.mmap(0, pages * P, RW, ANON);
-  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
   uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED });
   uffd.register({ range: { start: a, len: pages * P }, mode: C.UFFDIO_REGISTER_MODE_WP });
   uffd.writeprotect({ range: { start: a, len: pages * P }, mode: C.UFFDIO_WRITEPROTECT_MODE_WP });
@@ -119,7 +119,7 @@ export function mutatorPages(heapPages: number, round: number): number[] {
  */
 export function gcRounds(p: ScanProcess, heapPages: number, rounds: number): GcRound[] {
   const heap = p.mmap(0, heapPages * P, RW, ANON);
-  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
   const out: GcRound[] = [];
   try {
     uffd.api({
