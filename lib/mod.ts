@@ -174,7 +174,11 @@ export type {
   TraceStep,
 } from "./race/mod.ts";
 // The khugepaged races of seed 003 (retract_page_tables(), collapse_pte_mapped_thp()).
-export { collapseVersusUffdCopy, retractVersusUffd } from "./race/mod.ts";
+export {
+  collapseVersusUffdCopy,
+  retractVersusLocklessWalk,
+  retractVersusUffd,
+} from "./race/mod.ts";
 export type { CollapseVariant, KhugepagedRaceState } from "./race/mod.ts";
 
 // Page-table geometries (x86-64, arm64, powerpc 8xx/e500/book3s64, with and

@@ -492,3 +492,76 @@ export function retractVersusUffd(
     checkFinal: checkExit,
   };
 }
+
+/** State of {@linkcode retractVersusLocklessWalk}: the race state plus the RCU read side. */
+export interface RcuWalkState extends KhugepagedRaceState {
+  /**
+   * RCU, as an rw_semaphore: rcu_read_lock() takes it for read, and the
+   * grace period before a call_rcu() callback runs takes it for write, so
+   * that it waits for every reader inside a read-side critical section.
+   * Simplification: a real grace period waits only for the readers that
+   * started before it; here new readers also wait for the (one-step) writer.
+   */
+  rcu: RwSemaphore;
+}
+
+/**
+ * Why pte_free_defer(): retract_page_tables() removes a PTE table while a
+ * lockless walker (pte_offset_map(), which reads the PMD and then the PTEs
+ * under rcu_read_lock() only, as GUP-fast and page_vma_mapped_walk() do)
+ * may still be reading it. Freed at once with pte_free(), the walker can
+ * read a freed page; freed by pte_free_defer() after a grace period, it
+ * cannot. The walker's own pmd_same() recheck comes later (under the PTE
+ * lock, for the walkers that take it) and cannot help a read already made.
+ */
+export function retractVersusLocklessWalk(
+  options: { deferred?: boolean } = {},
+): RaceScenario<RcuWalkState> {
+  const deferred = options.deferred ?? true;
+  function* retract(s: RcuWalkState): Generator<Step, void, undefined> {
+    const t = s.pmd, ptl = s.ptl[t];
+    yield { op: "lock", lock: s.pml, label: "pmd_lock()" };
+    yield { op: "lock", lock: ptl, label: "spin_lock_nested(ptl)" };
+    yield { op: "write", obj: "pmd", label: "pmdp_collapse_flush()" };
+    s.pmd = 0;
+    yield { op: "unlock", lock: ptl, label: "spin_unlock(ptl)" };
+    yield { op: "unlock", lock: s.pml, label: "spin_unlock(pml)" };
+    if (deferred) {
+      yield { op: "down_write", lock: s.rcu, label: "pte_free_defer(): grace period" };
+      yield { op: "write", obj: pteObj(t), label: "pte_free_now()" };
+      s.tables[t].freed = true;
+      yield { op: "up_write", lock: s.rcu, label: "grace period over" };
+    } else {
+      yield { op: "write", obj: pteObj(t), label: "pte_free()" };
+      s.tables[t].freed = true;
+    }
+  }
+  function* walker(s: RcuWalkState): Generator<Step, void, undefined> {
+    const l = local(s, "walker");
+    yield { op: "down_read", lock: s.rcu, label: "rcu_read_lock()" };
+    yield { op: "read", obj: "pmd", label: "pmdp_get_lockless()" };
+    l.table = s.pmd;
+    if (l.table !== 0) {
+      yield { op: "read", obj: pteObj(l.table), label: "ptep_get() (lockless)" };
+      if (s.tables[l.table].freed) {
+        throw new Error(
+          `use after free: ptep_get() read PTE table ${l.table} after pte_free() gave it back`,
+        );
+      }
+    }
+    yield { op: "up_read", lock: s.rcu, label: "rcu_read_unlock()" };
+  }
+  return {
+    name: `retract_page_tables() with ${
+      deferred ? "pte_free_defer()" : "pte_free()"
+    } vs a lockless walker`,
+    setup() {
+      const base = newState(
+        { anon_vma: false, uffd_wp: false, uffd_missing: false, shared: true },
+        "none",
+      );
+      const state: RcuWalkState = { ...base, rcu: new RwSemaphore("rcu") };
+      return { state, threads: { retract: retract(state), walker: walker(state) } };
+    },
+  };
+}

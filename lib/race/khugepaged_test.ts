@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { explore } from "./explore.ts";
 import { replay } from "./replay.ts";
-import { collapseVersusUffdCopy, retractVersusUffd } from "./khugepaged.ts";
+import {
+  collapseVersusUffdCopy,
+  retractVersusLocklessWalk,
+  retractVersusUffd,
+} from "./khugepaged.ts";
 
 Deno.test("collapse_pte_mapped_thp() before a98460494b16: UFFDIO_COPY between steps 2 and 4 ends in Bad rss-counter state", () => {
   const r = explore(collapseVersusUffdCopy({ variant: "pre-a98460494b16" }));
@@ -86,4 +90,23 @@ Deno.test("the khugepaged scenarios take their locks in the documented order (no
     const r = explore(sc);
     assert.equal(r.verdict, "safe", r.message);
   }
+});
+
+Deno.test("pte_free() at once lets a lockless walker read a freed table; pte_free_defer() does not", () => {
+  const now = explore(retractVersusLocklessWalk({ deferred: false }));
+  assert.equal(now.verdict, "counterexample");
+  if (now.verdict !== "counterexample") return;
+  assert.match(now.trace.failure.message, /use after free: ptep_get\(\) read PTE table 1/);
+  assert.deepEqual(
+    now.trace.steps.map((s) => `${s.thread}: ${s.label}`).filter((l) =>
+      /pmdp_get_lockless|pmdp_collapse_flush|pte_free|ptep_get/.test(l)
+    ),
+    [
+      "walker: pmdp_get_lockless()",
+      "retract: pmdp_collapse_flush()",
+      "retract: pte_free()",
+      "walker: ptep_get() (lockless)",
+    ],
+  );
+  assert.equal(explore(retractVersusLocklessWalk()).verdict, "safe");
 });
