@@ -4,7 +4,7 @@ import { decodeUffdMsg, LiveUserfaultfd, UFFD_MSG_SIZE } from "./userfaultfd.ts"
 import { liveProcess } from "./process.ts";
 import { serveUserfaults } from "./uffd_server.ts";
 import { pageSize } from "./libc.ts";
-import { hostModelConfig } from "./normalize.ts";
+import { hostModelConfig, hostModelThp } from "./normalize.ts";
 import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
 import type { PagemapScanResult, PmScanArg } from "../proc/task_mmu.ts";
@@ -189,3 +189,127 @@ Deno.test("serveUserfaults(): a worker thread resolves this thread's missing fau
   }
   assert.deepEqual([server.served, server.failed], [2, 0]);
 });
+
+/** Scans of a written PMD THP and a huge zero folio, as [page, page, categories] rows. */
+function thpScans(p: ScanFacade & { read(addr: number): number }): unknown[] {
+  const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 3 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  const out: unknown[] = [];
+  const scan = (from: number, to: number, more: Partial<PmScanArg> = {}) => {
+    const r = p.pagemapScan({
+      start: a + from * ps,
+      end: a + to * ps,
+      vecLen: 1024,
+      categoryAnyofMask: C.PAGE_IS_PRESENT,
+      returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT | C.PAGE_IS_PFNZERO,
+      ...more,
+    });
+    out.push({
+      regions: r.regions.map((x) => [(x.start - a) / ps, (x.end - a) / ps, x.categories]),
+      walkEnd: (r.walkEnd - a) / ps,
+    });
+  };
+  try {
+    p.madvise(a, 2 * hp, C.MADV_HUGEPAGE);
+    p.write(a, 1);
+    p.read(a + hp);
+    scan(0, 1024);
+    scan(0, 1024, { maxPages: 10 });
+    scan(100, 300);
+    scan(0, 1024, { vecLen: 1 });
+  } finally {
+    p.munmap(raw, 3 * hp);
+  }
+  return out;
+}
+
+Deno.test("PAGEMAP_SCAN of a PMD THP and the huge zero folio: the model agrees with this kernel", {
+  ignore,
+}, () => {
+  using live = liveProcess();
+  const host = hostModelConfig();
+  const model = simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() })
+    .spawn();
+  const fromLive = thpScans(live);
+  const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
+  assert.deepEqual((fromLive[0] as { regions: unknown[] }).regions, [
+    [0, 512, H],
+    [512, 1024, H | C.PAGE_IS_PFNZERO],
+  ]);
+  assert.deepEqual(thpScans(model), fromLive);
+});
+
+/**
+ * A THP faulted in after UFFDIO_REGISTER (WP_ASYNC) is written and huge;
+ * PM_SCAN_WP_MATCHING with max_pages 10 splits it and protects 10 pages,
+ * without a limit protects all 512.
+ */
+function thpWpScans(p: ScanFacade, maxPages: number): unknown[] {
+  const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  const out: unknown[] = [];
+  const scan = (more: Partial<PmScanArg> = {}) => {
+    const r = p.pagemapScan({
+      start: a,
+      end: a + hp,
+      vecLen: 512,
+      categoryAnyofMask: C.PAGE_IS_PRESENT,
+      returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT,
+      ...more,
+    });
+    out.push(r.regions.map((x) => [(x.start - a) / ps, (x.end - a) / ps, x.categories]));
+  };
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
+  try {
+    uffd.api({
+      api: C.UFFD_API,
+      features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED,
+    });
+    p.madvise(a, hp, C.MADV_HUGEPAGE);
+    uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
+    p.write(a, 1);
+    scan();
+    scan({
+      flags: C.PM_SCAN_WP_MATCHING,
+      maxPages,
+      categoryMask: C.PAGE_IS_WRITTEN,
+      categoryAnyofMask: 0,
+    });
+    scan();
+  } finally {
+    uffd.close();
+    p.munmap(raw, 2 * hp);
+  }
+  return out;
+}
+
+Deno.test(
+  "PAGEMAP_SCAN with WP_MATCHING on a written THP: split for max_pages, as this kernel does",
+  {
+    ignore,
+  },
+  () => {
+    using live = liveProcess();
+    const host = hostModelConfig();
+    const model = () =>
+      simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() }).spawn();
+    const cut = thpWpScans(live, 10);
+    const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
+    assert.deepEqual(cut, [
+      [[0, 512, H]],
+      [[0, 10, C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT]],
+      [[0, 10, C.PAGE_IS_PRESENT], [10, 512, C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT]],
+    ]);
+    assert.deepEqual(thpWpScans(model(), 10), cut);
+    // Without a limit the kernel keeps the PMD (still HUGE); the model's huge
+    // PMDs carry no uffd-wp bit, so it protects the 512 PTEs of the split PMD.
+    const whole = thpWpScans(live, 0);
+    assert.deepEqual(whole.slice(0, 2), [[[0, 512, H]], [[0, 512, H]]]);
+    assert.deepEqual(whole[2], [[0, 512, C.PAGE_IS_PRESENT | C.PAGE_IS_HUGE]]);
+    const m = thpWpScans(model(), 0);
+    assert.deepEqual(m.slice(0, 2), whole.slice(0, 2));
+    assert.deepEqual(m[2], [[0, 512, C.PAGE_IS_PRESENT]]);
+  },
+);

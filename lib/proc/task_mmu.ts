@@ -7,6 +7,7 @@ import {
   MAX_SWAPFILES_SHIFT,
   PAGE_IS_FILE,
   PAGE_IS_GUARD,
+  PAGE_IS_HUGE,
   PAGE_IS_PFNZERO,
   PAGE_IS_PRESENT,
   PAGE_IS_SOFT_DIRTY,
@@ -34,7 +35,7 @@ import type { MmStruct, Vma } from "../mm/mm_types.ts";
 import { VM_PFNMAP, VM_SOFTDIRTY } from "../mm/mm_types.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { folioTestAnon } from "../mm/rmap.ts";
-import { hugePmdAt, splitHugePmd } from "../mm/huge_memory.ts";
+import { hugePmdAt, isHugeZeroPmd, pmdOffset, splitHugePmd } from "../mm/huge_memory.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
 import {
   isSwapPte,
@@ -157,14 +158,16 @@ export function pagemapEntry(mm: MmStruct, addr: number, showPfn: boolean): bigi
 // (pagemap_scan_pte_hole()), so that "written" means "not write-protected"
 // everywhere and the fast PAGE_IS_WRITTEN path agrees with the general one.
 //
-// Simplification: the model has no pagemap_scan_thp_entry(): the walk splits
-// a PMD-mapped THP (lib/mm/huge_memory.ts) and reports its pages from the
-// PTEs, so PAGE_IS_HUGE is never reported. The kernel's
-// THP rule, which the lesson on this ioctl explains, is: a PMD-mapped THP
-// that matches and is written is write-protected whole, unless the output
-// was cut short inside it (max_pages, a full vec, the end of the range); then
-// it is split (split_huge_pmd()) and walked as PTEs, so that exactly the
-// pages reported are the pages write-protected.
+// A PMD-mapped THP is one entry for 512 pages (pagemap_scan_thp_entry()):
+// PAGE_IS_HUGE with the PMD's categories; if it matches, is written, and a
+// PM_SCAN_WP_MATCHING scan reports only part of it (max_pages, a full
+// array, a range that covers part of it), the PMD is split
+// (split_huge_pmd()), what was reported is taken back, and the pages are
+// walked as PTEs, so that exactly the pages reported are write-protected.
+// Simplification: the model's huge PMDs never carry the uffd-wp bit
+// (lib/mm/huge_memory.ts), so where the kernel write-protects a whole
+// written THP by its PMD (make_uffd_wp_pmd()), the model reports it the same
+// way and then splits it and write-protects its 512 PTEs.
 
 /** struct pm_scan_arg, the caller's side (camelCase fields of the C struct). */
 export interface PmScanArg {
@@ -446,6 +449,82 @@ function pagemapScanPmdEntry(
 }
 
 /**
+ * pagemap_thp_category(): the categories of a present huge PMD (the model
+ * has no PMD-level swap or migration entries).
+ */
+function pagemapThpCategory(mm: MmStruct, lo: number, hi: number, masksOfInterest: number): number {
+  const core = mm.core;
+  let categories = PAGE_IS_HUGE | PAGE_IS_PRESENT;
+  if (!(lo & core.uffdWpLo)) categories |= PAGE_IS_WRITTEN;
+  const zero = isHugeZeroPmd(core, lo, hi);
+  // vm_normal_page_pmd() is NULL for the huge zero folio.
+  if ((masksOfInterest & PAGE_IS_FILE) && !zero && !folioTestAnon(core, halvesPfn(lo, hi))) {
+    categories |= PAGE_IS_FILE;
+  }
+  if (zero) categories |= PAGE_IS_PFNZERO;
+  if (lo & core.softDirtyLo) categories |= PAGE_IS_SOFT_DIRTY;
+  return categories;
+}
+
+/**
+ * pagemap_scan_backout_range(): take back the pages [addr, end) that the
+ * last pagemap_scan_output() reported.
+ */
+function pagemapScanBackoutRange(p: PagemapScanPrivate, addr: number, end: number): void {
+  if (!p.vecBuf) return;
+  const cur = p.vecBuf[p.vecBufIndex];
+  if (cur.start !== addr) cur.end = addr;
+  else cur.start = cur.end = 0;
+  p.foundPages -= (end - addr) / PAGE_SIZE;
+}
+
+/**
+ * pagemap_scan_thp_entry(): -ENOENT when [start, end) is not mapped by a
+ * huge PMD (or was just split: walk the PTEs), else the output status.
+ * Takes the PMD lock (pmd_trans_huge_lock()).
+ */
+function pagemapScanThpEntry(
+  vma: Vma,
+  start: number,
+  end: number,
+  p: PagemapScanPrivate,
+): number {
+  const mm = vma.vm_mm;
+  const at = pmdOffset(mm, start);
+  if (!at || !hugePmdAt(mm, start)) return -ERRNO.ENOENT;
+  const ptl = at.pmd.ptl!;
+  ptl.lock("pagemap_scan_thp_entry");
+  const lo = at.pmd.e[2 * at.i], hi = at.pmd.e[2 * at.i + 1];
+  const categories = p.curVmaCategory | pagemapThpCategory(mm, lo, hi, p.masksOfInterest);
+  if (!pagemapScanIsInterestingPage(categories, p)) {
+    ptl.unlock();
+    return 0;
+  }
+  const out = pagemapScanOutput(categories, p, start, end);
+  const hpageStart = start - (start % PMD_SIZE);
+  if (
+    out.end === start || !(p.arg.flags & PM_SCAN_WP_MATCHING) ||
+    !(categories & PAGE_IS_WRITTEN)
+  ) {
+    ptl.unlock();
+    return out.ret;
+  }
+  ptl.unlock();
+  splitHugePmd(vma, start);
+  if (start !== hpageStart || out.end !== start + PMD_SIZE) {
+    // Part of the huge page: report as if there was no THP.
+    pagemapScanBackoutRange(p, start, out.end);
+    return -ERRNO.ENOENT;
+  }
+  // The whole huge page (make_uffd_wp_pmd() in the kernel): its PTEs here.
+  const pt = lookupPteTable(mm, start)!;
+  pt.ptl!.lock("make_uffd_wp_pmd");
+  for (let a = start; a < out.end; a += PAGE_SIZE) makeUffdWpPte(mm, pt, pteIndex(a));
+  pt.ptl!.unlock();
+  return out.ret;
+}
+
+/**
  * pagemap_scan_pte_hole(): a range without a page table inside a VMA. In a
  * uffd-wp VMA it counts as written (protection would have left markers);
  * under WP_MATCHING it is write-protected with uffd_wp_range(), which
@@ -486,7 +565,12 @@ function walkPageRangePagemapScan(
     if (t < 0) return t;
     for (let addr = vs; addr < ve;) {
       const next = Math.min(ve, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-      if (hugePmdAt(mm, addr)) splitHugePmd(vma, addr);
+      const thp = pagemapScanThpEntry(vma, addr, next, p);
+      if (thp !== -ERRNO.ENOENT) {
+        if (thp) return thp;
+        addr = next;
+        continue;
+      }
       const pt = lookupPteTable(mm, addr);
       const err = pt
         ? pagemapScanPmdEntry(vma, pt, addr, next, p)

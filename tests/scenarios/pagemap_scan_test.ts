@@ -343,3 +343,52 @@ Deno.test("PAGEMAP_SCAN: a facade argument outside the ABI is a TypeError", () =
   // deno-lint-ignore no-explicit-any
   assert.throws(() => p.pagemapScan({ start: "0" as any, end: 0 }), TypeError);
 });
+
+Deno.test("PAGEMAP_SCAN: a PMD-mapped THP is one HUGE region; max_pages cuts it without a split", () => {
+  const p = simulate({ config: { MEM_SOFT_DIRTY: false } }).spawn();
+  const hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  p.madvise(a, hp, C.MADV_HUGEPAGE);
+  p.write(a, 1);
+  const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
+  const scan = (more: Partial<PmScanArg> = {}) =>
+    p.pagemapScan({ start: a, end: a + hp, categoryAnyofMask: ALL, returnMask: ALL, ...more });
+  assert.deepEqual(rel(scan().regions, a), [[0, 512, H]]);
+  const cut = scan({ maxPages: 10 });
+  assert.deepEqual([rel(cut.regions, a), (cut.walkEnd - a) / P], [[[0, 10, H]], 10]);
+  assert.deepEqual(
+    rel(scan().regions, a),
+    [[0, 512, H]],
+    "a scan without WP_MATCHING splits nothing",
+  );
+});
+
+Deno.test("PAGEMAP_SCAN: WP_MATCHING on part of a written THP splits it and protects what it reported", () => {
+  const p = simulate().spawn();
+  const hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.UFFD_USER_MODE_ONLY);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED });
+  p.madvise(a, hp, C.MADV_HUGEPAGE);
+  uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
+  p.write(a, 1);
+  const ret = W | C.PAGE_IS_HUGE | C.PAGE_IS_PRESENT;
+  const r = p.pagemapScan({
+    start: a,
+    end: a + hp,
+    flags: C.PM_SCAN_WP_MATCHING,
+    maxPages: 10,
+    categoryMask: W,
+    returnMask: ret,
+  });
+  assert.deepEqual(rel(r.regions, a), [[0, 10, W | C.PAGE_IS_PRESENT]]);
+  const after = p.pagemapScan({ start: a, end: a + hp, categoryAnyofMask: ALL, returnMask: ret });
+  assert.deepEqual(rel(after.regions, a), [[0, 10, C.PAGE_IS_PRESENT], [
+    10,
+    512,
+    W | C.PAGE_IS_PRESENT,
+  ]]);
+  p.kernel.check();
+});
