@@ -45,3 +45,23 @@ Deno.test("representationSvg() of the hash 16M page matches its snapshots", asyn
     await t.assertSnapshot(representationSvg(mm, a, SZ_16M).svg, snapshot);
   }
 });
+
+Deno.test("pageTableNodes(): e500/64 1G is four PUD hugepds to one hugepte (v6.10), four leaf PUDs (v6.11+)", () => {
+  const shape = (hugepd: boolean) => {
+    const { mm, a } = page("e500_64", hugepd, 2 ** 30);
+    return pageTableNodes(mm, a, 2 ** 30).map((n) => [
+      n.level,
+      n.depth,
+      n.groups.map((g) => [g.kind, g.count]),
+    ]);
+  };
+  assert.deepEqual(shape(true), [
+    ["pgd", 0, [["table", 1]]],
+    ["pud", 1, [["hugepd", 4]]],
+    ["hugepd", 2, [["leaf", 1]]],
+  ]);
+  assert.deepEqual(shape(false), [
+    ["pgd", 0, [["table", 1]]],
+    ["pud", 1, [["leaf", 4]]],
+  ]);
+});

@@ -16,19 +16,26 @@
  * CONT_PMD_SHIFT = 4 + PMD_SHIFT with 4K pages) and arch/arm64/mm/hugetlbpage.c;
  * arch/powerpc/include/asm/nohash/32/pte-8xx.h (`_PAGE_SPS`, `_PAGE_HUGE`,
  * `_PMD_PAGE_512K`, `_PMD_PAGE_8M`, `number_of_cells_per_pte()`),
- * arch/powerpc/mm/nohash/8xx.c, arch/powerpc/include/asm/nohash/pte-e500.h
- * and hugetlb-e500.h (`_PAGE_HSIZE_MSK` = U0..U3 at bit 14, size
- * 1 << (field + 20)), arch/powerpc/include/asm/book3s/64/hash-4k.h
+ * arch/powerpc/mm/nohash/8xx.c; for e500, arch/powerpc/include/asm/nohash/pte-e500.h
+ * (`_PAGE_PSIZE_MSK` 0xf00, `_PAGE_PSIZE_SHIFT` 7, `_PAGE_PSIZE_SHIFT_OFFSET` 10,
+ * `pte_huge_size()`, `pmd_leaf()`, `pud_leaf()`), hugetlb-e500.h
+ * (`arch_make_huge_pte()`, `check_and_get_huge_psize()`: power-of-4 sizes only),
+ * arch/powerpc/mm/nohash/tlb.c (`mmu_psize_defs`: 4M, 16M, 64M, 256M, 1G),
+ * nohash/64/pgtable-4k.h (`PTE_INDEX_SIZE` 9, `PMD_INDEX_SIZE` 7, `PUD_INDEX_SIZE` 9,
+ * `PGD_INDEX_SIZE` 9) and asm/task_size_64.h (`TASK_SIZE_USER64` 64TB with 4K
+ * pages); arch/powerpc/include/asm/book3s/64/hash-4k.h
  * (`H_PTE_INDEX_SIZE` 9, `H_PMD_INDEX_SIZE` 7, `H_PUD_INDEX_SIZE` 9,
- * `H_PGD_INDEX_SIZE` 9), radix-4k.h, and `huge_pte_alloc()` /
- * `__hugepte_alloc()` in arch/powerpc/mm/hugetlbpage.c (v6.10) for where a
- * hugepd sits.
+ * `H_PGD_INDEX_SIZE` 9), radix-4k.h; `huge_pte_alloc()` in
+ * arch/powerpc/mm/hugetlbpage.c and `set_huge_pte_at()` in
+ * arch/powerpc/mm/pgtable.c (v6.11+), and `huge_pte_alloc()` /
+ * `__hugepte_alloc()` in hugetlbpage.c (v6.10) for where a hugepd sits.
  *
  * Simplifications: the p4d level is folded everywhere it is modelled (as on
  * all these configurations except x86 5-level); e500 is the 32-bit e500
- * (85xx with 64-bit PTEs), where every huge size is a PMD-level entry (the
- * 64-bit e500 mix of PMD and PUD is not modelled); book3s64 is shown with 4K
- * base pages only.
+ * (85xx with 64-bit PTEs), where every huge size is a first-level entry, and
+ * e500_64 the 64-bit e500 (e5500/e6500, nohash/64 with 4K pages), where the
+ * sizes below PUD_SIZE (256M) are PMD-level entries and the others PUD-level
+ * ones; book3s64 is shown with 4K base pages only.
  * @module
  */
 
@@ -55,6 +62,7 @@ export const PLATFORMS = [
   "arm64_4k",
   "ppc8xx",
   "e500",
+  "e500_64",
   "book3s64_hash_4k",
   "book3s64_radix_4k",
 ] as const;
@@ -139,6 +147,7 @@ export const ARCH_HAS_HUGEPD: Readonly<Record<Platform, boolean>> = {
   arm64_4k: false,
   ppc8xx: true,
   e500: true,
+  e500_64: true,
   book3s64_hash_4k: true,
   // PPC_BOOK3S_64 selected it, but the radix MMU never used a hugepd entry.
   book3s64_radix_4k: false,
@@ -226,6 +235,28 @@ export function geometry(platform: Platform, variants: GeometryVariants = {}): G
         thpSize: null,
         source: "arch/powerpc/include/asm/nohash/pte-e500.h, hugetlb-e500.h, 32/pgtable.h",
       };
+    case "e500_64":
+      return {
+        platform,
+        name: `powerpc e500/64 4K${era}`,
+        hugepd,
+        // TASK_SIZE_USER64 = TASK_SIZE_64TB without 64K pages (task_size_64.h).
+        vaBits: 46,
+        pageShift: 12,
+        // nohash/64/pgtable-4k.h: PMD_SHIFT = 12 + 9 = 21, PUD_SHIFT = 21 + 7 = 28,
+        // PGDIR_SHIFT = 28 + 9 = 37, the p4d folded (pgtable-nop4d.h); pmd_t, pud_t
+        // and pgd_t are unsigned long on PPC64 (pgtable-types.h), pte_t 64-bit.
+        levels: [
+          lv("pgd", 37, 9, 8),
+          lv("pud", 28, 9, 8),
+          lv("pmd", 21, 7, 8),
+          lv("pte", 12, 9, 8),
+        ],
+        hugeSizes: [SZ_4M, SZ_16M, SZ_64M, SZ_256M, SZ_1G],
+        // PPC_THP depends on PPC_BOOK3S_64 (platforms/Kconfig.cputype): no THP on 64e.
+        thpSize: null,
+        source: "arch/powerpc/include/asm/nohash/64/pgtable-4k.h, pte-e500.h, hugetlb-e500.h",
+      };
     case "book3s64_hash_4k":
       return {
         platform,
@@ -296,6 +327,18 @@ export function sizeName(bytes: number): string {
 }
 
 /**
+ * The page size field of an e500 huge leaf (v6.11+), as `_PAGE_PSIZE_MSK=<value>`:
+ * hugetlb-e500.h `arch_make_huge_pte()` stores `shift - _PAGE_PSIZE_SHIFT_OFFSET`
+ * (10) shifted left by `_PAGE_PSIZE_SHIFT` (7) into `_PAGE_PSIZE_MSK` (0xf00), and
+ * pte-e500.h `pte_huge_size()` reads it back: 4M → 0x600, 16M → 0x700, 64M →
+ * 0x800, 256M → 0x900, 1G → 0xa00 (a 4K PTE has `_PAGE_TSIZE_4K`, 0x100).
+ */
+export function e500PageSize(size: number): string {
+  const field = ((Math.log2(size) - 10) << 7) & 0xf00;
+  return `_PAGE_PSIZE_MSK=0x${field.toString(16)}`;
+}
+
+/**
  * Which entries map a huge page of `size` bytes on `g`: the layout
  * `huge_pte_alloc()` and `set_huge_pte_at()` produce. Throws a RangeError for
  * a size the platform does not offer.
@@ -303,8 +346,10 @@ export function sizeName(bytes: number): string {
  * Models, per platform: arm64 `num_contig_ptes()` (hugetlbpage.c); 8xx
  * `number_of_cells_per_pte()` and `pmd_populate_size()` (pte-8xx.h), and,
  * with hugepd, `__hugepte_alloc()`'s `num_hugepd = 1 << (pshift - pdshift)`
- * directory entries sharing one table; e500 `pte_update()` writing
+ * directory entries sharing one table; e500 `set_huge_pte_at()` writing
  * `sz / PMD_SIZE` entries (v6.11) or a hugepd in the PGD entries (v6.10);
+ * e500/64 the same with `sz / PUD_SIZE` PUD entries from 256M up (v6.11), or
+ * a hugepd in the PMD entries below 256M and in the PUD entries from 256M (v6.10);
  * book3s64 hash-4K contiguous PMD/PUD entries (v6.11) or a hugepd in the PUD
  * (16M) and PGD (16G) entries (`huge_pte_alloc()` with `pshift > PMD_SHIFT`
  * and `pshift > PUD_SHIFT`, v6.10).
@@ -387,9 +432,17 @@ export function representation(g: Geometry, size: number): Representation {
         sizeBits: ["_PMD_PAGE_8M", "_PAGE_SPS", "_PAGE_HUGE"],
       };
     case "e500":
-      // hugetlb-e500.h arch_make_huge_pte(): _PAGE_U3 * (shift - 20) in _PAGE_HSIZE_MSK.
       if (g.hugepd) return hugepdAt("pmd", []);
-      return leaf("pmd", [`_PAGE_HSIZE=${Math.log2(size) - 20}`]);
+      return leaf("pmd", [e500PageSize(size)]);
+    case "e500_64": {
+      // v6.11+: huge_pte_alloc() returns the PUD entry from PUD_SIZE (256M) up, else
+      // the PMD entry; set_huge_pte_at() writes sz / PMD_SIZE or sz / PUD_SIZE of them.
+      // v6.10: the same levels hold a hugepd (pshift >= PUD_SHIFT: the PUD entry,
+      // else the PMD entry; pshift >= PGDIR_SHIFT, 128G, is beyond every size).
+      const level: LevelName = size >= levelSize(g, "pud") ? "pud" : "pmd";
+      if (g.hugepd) return hugepdAt(level, []);
+      return leaf(level, [e500PageSize(size)]);
+    }
     case "book3s64_hash_4k":
       if (g.hugepd) return hugepdAt(size === SZ_16G ? "pgd" : "pud", []);
       return leaf(size === SZ_16G ? "pud" : "pmd", ["_PAGE_PTE"]);

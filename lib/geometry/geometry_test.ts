@@ -17,6 +17,19 @@ const LEVELS: [Platform, GeometryVariants, [string, number, number, number][]][]
   ["ppc8xx", { hugepd: false }, [["pmd", 22, 10, 4], ["pte", 12, 10, 4]]],
   ["e500", { hugepd: true }, [["pmd", 21, 11, 4], ["pte", 12, 9, 8]]],
   ["e500", { hugepd: false }, [["pmd", 21, 11, 8], ["pte", 12, 9, 8]]],
+  // nohash/64/pgtable-4k.h: the 64-bit e500 has four levels in both kernels.
+  ["e500_64", { hugepd: true }, [["pgd", 37, 9, 8], ["pud", 28, 9, 8], ["pmd", 21, 7, 8], [
+    "pte",
+    12,
+    9,
+    8,
+  ]]],
+  ["e500_64", { hugepd: false }, [["pgd", 37, 9, 8], ["pud", 28, 9, 8], ["pmd", 21, 7, 8], [
+    "pte",
+    12,
+    9,
+    8,
+  ]]],
   ["book3s64_hash_4k", {}, [["pgd", 37, 9, 8], ["pud", 28, 9, 8], ["pmd", 21, 7, 8], [
     "pte",
     12,
@@ -48,6 +61,9 @@ Deno.test("geometry(): table sizes quoted in the headers", () => {
   assert.equal(tableBytes(geometry("ppc8xx"), "pte"), 4096);
   assert.equal(tableBytes(geometry("e500", { hugepd: true }), "pmd"), 8192);
   assert.equal(tableBytes(geometry("e500"), "pmd"), 16384);
+  // PMD_TABLE_SIZE = sizeof(pmd_t) << PMD_INDEX_SIZE = 8 << 7 on the 64-bit e500.
+  assert.equal(tableBytes(geometry("e500_64"), "pmd"), 1024);
+  assert.equal(tableBytes(geometry("e500_64"), "pud"), 4096);
 });
 
 /** [platform, hugepd, size, kind, level, replicas, entries written, hugepte table entries]. */
@@ -75,6 +91,20 @@ const REPRESENTATIONS: Row[] = [
   ["e500", false, "64M", "leaf", "pmd", 32, 32, undefined],
   ["e500", false, "256M", "leaf", "pmd", 128, 128, undefined],
   ["e500", false, "1G", "leaf", "pmd", 512, 512, undefined],
+  // e500/64, v6.10: __hugepte_alloc() with pshift >= pdshift: 1 << (pshift - pdshift)
+  // directory entries to one single-entry hugepte table, in the PMD below 256M,
+  // in the PUD from 256M (PUD_SHIFT 28).
+  ["e500_64", true, "4M", "hugepd", "pmd", 2, 3, 1],
+  ["e500_64", true, "16M", "hugepd", "pmd", 8, 9, 1],
+  ["e500_64", true, "64M", "hugepd", "pmd", 32, 33, 1],
+  ["e500_64", true, "256M", "hugepd", "pud", 1, 2, 1],
+  ["e500_64", true, "1G", "hugepd", "pud", 4, 5, 1],
+  // e500/64, v6.11+: contiguous leaf PMDs below PUD_SIZE, leaf PUDs from it.
+  ["e500_64", false, "4M", "leaf", "pmd", 2, 2, undefined],
+  ["e500_64", false, "16M", "leaf", "pmd", 8, 8, undefined],
+  ["e500_64", false, "64M", "leaf", "pmd", 32, 32, undefined],
+  ["e500_64", false, "256M", "leaf", "pud", 1, 1, undefined],
+  ["e500_64", false, "1G", "leaf", "pud", 4, 4, undefined],
   ["book3s64_hash_4k", true, "16M", "hugepd", "pud", 1, 2, 16],
   ["book3s64_hash_4k", true, "16G", "hugepd", "pgd", 1, 2, 8],
   ["book3s64_hash_4k", false, "16M", "leaf", "pmd", 8, 8, undefined],
@@ -105,7 +135,7 @@ Deno.test("representation(): the table above covers every size of every platform
       for (const s of geometry(platform, { hugepd }).hugeSizes) {
         const covered = REPRESENTATIONS.some(([p, h, size]) =>
           p === platform && sizeName(s) === size &&
-          (h === hugepd || !["ppc8xx", "e500", "book3s64_hash_4k"].includes(p))
+          (h === hugepd || !["ppc8xx", "e500", "e500_64", "book3s64_hash_4k"].includes(p))
         );
         assert.ok(covered, `${platform} ${hugepd} ${sizeName(s)} has no row`);
       }
@@ -125,9 +155,15 @@ Deno.test("representation(): size bits of the leaves", () => {
     "_PAGE_SPS",
     "_PAGE_HUGE",
   ]);
-  // arch_make_huge_pte(): _PAGE_U3 * (shift - 20): 4M → 2, 1G → 10.
-  assert.deepEqual(representation(geometry("e500"), 2 ** 22).sizeBits, ["_PAGE_HSIZE=2"]);
-  assert.deepEqual(representation(geometry("e500"), 2 ** 30).sizeBits, ["_PAGE_HSIZE=10"]);
+  // arch_make_huge_pte(): (shift - 10) << 7 in _PAGE_PSIZE_MSK: 4M → 0x600, 1G → 0xa00.
+  assert.deepEqual(representation(geometry("e500"), 2 ** 22).sizeBits, ["_PAGE_PSIZE_MSK=0x600"]);
+  assert.deepEqual(representation(geometry("e500"), 2 ** 30).sizeBits, ["_PAGE_PSIZE_MSK=0xa00"]);
+  const e64 = geometry("e500_64");
+  assert.deepEqual(
+    e64.hugeSizes.map((s) => representation(e64, s).sizeBits[0]),
+    ["0x600", "0x700", "0x800", "0x900", "0xa00"].map((v) => `_PAGE_PSIZE_MSK=${v}`),
+  );
+  assert.deepEqual(representation(geometry("e500_64", { hugepd: true }), 2 ** 30).sizeBits, []);
 });
 
 Deno.test("the hugepd variant changes exactly what the series changed", () => {
@@ -150,6 +186,11 @@ Deno.test("the hugepd variant changes exactly what the series changed", () => {
     "e500 64M",
     "e500 256M",
     "e500 1G",
+    "e500_64 4M",
+    "e500_64 16M",
+    "e500_64 64M",
+    "e500_64 256M",
+    "e500_64 1G",
     "book3s64_hash_4k 16M",
     "book3s64_hash_4k 16G",
   ]);

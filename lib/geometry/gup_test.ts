@@ -149,6 +149,9 @@ const ITERATIONS: [Platform, boolean, number, number, number][] = [
   ["ppc8xx", false, 2 ** 19, 1, 128],
   ["e500", true, SZ_16M, 1, 1],
   ["e500", false, SZ_16M, 1, 8],
+  ["e500_64", true, 2 ** 30, 1, 1],
+  ["e500_64", false, SZ_16M, 1, 8],
+  ["e500_64", false, 2 ** 30, 1, 4],
   ["book3s64_hash_4k", true, SZ_16M, 1, 1],
   ["book3s64_hash_4k", false, SZ_16M, 1, 8],
 ];

@@ -9,7 +9,7 @@
  * Entries are structured values rather than raw bits: a leaf records its
  * frame, its write/dirty state, the size of the page it belongs to and the
  * names of the bits that encode that size on the platform (`PTE_CONT`,
- * `_PAGE_SPS`, `_PAGE_HUGE`, `_PMD_PAGE_8M`, `_PAGE_HSIZE_MSK`, …). On
+ * `_PAGE_SPS`, `_PAGE_HUGE`, `_PMD_PAGE_8M`, e500 `_PAGE_PSIZE_MSK`, …). On
  * book3s64 hash the kernel takes a contiguous entry's size from the VMA's
  * hstate; the model keeps it in the entry for every platform.
  *
@@ -434,7 +434,7 @@ export function makeHugePte(
 }
 
 /** set_huge_pte_at(): writes the page into every slot, advancing the frame by
- * what each slot covers (8xx `__set_huge_pte_at()`, e500 `pte_update()`,
+ * what each slot covers (8xx `__set_huge_pte_at()`, e500 `set_huge_pte_at()`,
  * arm64 `set_huge_pte_at()` with `num_contig_ptes()`). */
 export function setHugePteAt(mm: GeoMm, slots: Ptep[], _base: number, e: LeafEntry): void {
   const r = representation(mm.g, e.size);

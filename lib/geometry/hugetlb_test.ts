@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { geometry, SZ_16G, SZ_16M, SZ_2M, SZ_8M } from "./geometry.ts";
+import { geometry, SZ_16G, SZ_16M, SZ_1G, SZ_256M, SZ_2M, SZ_4M, SZ_8M } from "./geometry.ts";
 import {
   FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
@@ -115,6 +115,12 @@ Deno.test("huge_pte_lockptr(): the lock helper per size, v6.18 and v6.10", () =>
     ["ppc8xx", false, SZ_8M, "pud_lockptr"],
     ["ppc8xx", true, SZ_8M, "mm->page_table_lock"],
     ["e500", false, 2 ** 22, "pud_lockptr"],
+    // e500/64: PMD_SIZE 2M, PUD_SIZE 256M (nohash/64/pgtable-4k.h).
+    ["e500_64", false, SZ_4M, "pmd_lockptr"],
+    ["e500_64", false, SZ_256M, "pud_lockptr"],
+    ["e500_64", false, SZ_1G, "pud_lockptr"],
+    ["e500_64", true, SZ_4M, "mm->page_table_lock"],
+    ["e500_64", true, SZ_1G, "mm->page_table_lock"],
     ["book3s64_hash_4k", false, SZ_16M, "pmd_lockptr"],
     ["book3s64_hash_4k", true, SZ_16M, "mm->page_table_lock"],
     ["book3s64_hash_4k", false, SZ_16G, "pud_lockptr"],
@@ -143,4 +149,41 @@ Deno.test("hash 16G (v6.11+): 64 contiguous PUD entries", () => {
   const { mm, a } = mapped("book3s64_hash_4k", false, SZ_16G);
   handleFault(mm, a, 0);
   assert.match(representationSvg(mm, a, SZ_16G).text, /64× leaf/);
+});
+
+Deno.test("e500/64 1G: four leaf PUD entries (v6.11+), four PUD hugepds to one hugepte (v6.10)", () => {
+  const after = mapped("e500_64", false, SZ_1G);
+  handleFault(after.mm, after.a, FAULT_FLAG_WRITE);
+  const ptep = hugePteOffset(after.mm, after.a + 3 * SZ_256M + 4096, SZ_1G)!;
+  assert.equal(ptep.table.level, "pud");
+  const head = translate(after.mm, after.a)!;
+  // set_huge_pte_at(): each PUD entry's frame advances by PUD_SIZE / PAGE_SIZE.
+  assert.equal(translate(after.mm, after.a + 3 * SZ_256M + 4096), head + 3 * 65536 + 1);
+  const pud = ptep.table;
+  const leaves = [...pud.entries.values()].filter((e) => e.type === "leaf");
+  assert.deepEqual(
+    leaves.map((e) => e.type === "leaf" && [e.pfn - head, e.size, e.flags.join()]),
+    [0, 1, 2, 3].map((i) => [i * 65536, SZ_1G, "_PAGE_PSIZE_MSK=0xa00"]),
+  );
+  // pgd + pud table, no PMD or PTE table below.
+  assert.equal(after.mm.pgtableBytes, 4096 + 4096);
+  const before = mapped("e500_64", true, SZ_1G);
+  handleFault(before.mm, before.a, FAULT_FLAG_WRITE);
+  const hp = hugePteOffset(before.mm, before.a + 3 * SZ_256M, SZ_1G)!;
+  assert.equal(hp.table.level, "hugepd");
+  assert.equal(
+    translate(before.mm, before.a + 3 * SZ_256M + 4096),
+    translate(before.mm, before.a)! + 3 * 65536 + 1,
+  );
+  // pgd + pud table + one 8-byte hugepte table.
+  assert.equal(before.mm.pgtableBytes, 4096 + 4096 + 8);
+});
+
+Deno.test("e500/64 16M: eight contiguous leaf PMD entries below a PUD entry", () => {
+  const { mm, a } = mapped("e500_64", false, SZ_16M);
+  handleFault(mm, a, 0);
+  assert.equal(hugePteOffset(mm, a, SZ_16M)!.table.level, "pmd");
+  assert.equal(translate(mm, a + 7 * SZ_2M), translate(mm, a)! + 7 * 512);
+  // pgd + pud + a 1 KiB PMD table (PMD_INDEX_SIZE 7).
+  assert.equal(mm.pgtableBytes, 4096 + 4096 + 1024);
 });

@@ -1,5 +1,5 @@
 /**
- * Page-table geometries (x86-64, arm64 4K, powerpc 8xx, e500, book3s64 hash
+ * Page-table geometries (x86-64, arm64 4K, powerpc 8xx, e500/32 and e500/64, book3s64 hash
  * and radix), each powerpc one with hugepd (≤ v6.10) and without (≥ v6.11);
  * hugetlb on each; the legacy and the generic page-table walkers; GUP fast and
  * slow with cost counters. `simulate()` stays the x86-64 process model: these

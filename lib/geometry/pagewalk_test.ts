@@ -107,3 +107,26 @@ Deno.test("mmWalkSeekLeaf(): the state keeps the path from the top", () => {
   assert.deepEqual(state.path.map((p) => p.level), ["pgd", "pud", "hugepd"]);
   assert.equal(mmWalkSeekLeaf(mm, a + SZ_16M * 2), null);
 });
+
+Deno.test("e500/64 1G: the generic walker reads one of the four leaf PUDs; with hugepd both walkers branch once", () => {
+  for (const hugepd of [false, true]) {
+    const mm = new GeoMm(geometry("e500_64", { hugepd }));
+    const size = 2 ** 30;
+    const a = mm.mmap({ len: size, write: true, shared: true, file: new HugetlbFile("f", size) });
+    handleFault(mm, a, 0);
+    const { legacy, generic } = walkCosts(mm, a, a + size);
+    const [leaf, state] = mmWalkSeekLeaf(mm, a + 3 * 2 ** 28)!;
+    assert.equal(leaf.addr, a);
+    if (!hugepd) {
+      // pgd, then the first PUD entry; the other three are skipped unread.
+      assert.equal(generic.entries, 2);
+      assert.equal(state.level, "pud");
+      assert.deepEqual([legacy.hugepdCases, generic.hugepdCases], [0, 0]);
+    } else {
+      // pgd, the PUD hugepd, its one hugepte.
+      assert.equal(generic.entries, 3);
+      assert.equal(state.level, "hugepd");
+      assert.deepEqual([legacy.hugepdCases, generic.hugepdCases], [1, 1]);
+    }
+  }
+});

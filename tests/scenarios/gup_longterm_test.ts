@@ -67,7 +67,7 @@ for (const platform of PLATFORMS) {
 }
 
 Deno.test("gup_longterm: R/O long-term pin of a R/O-mapped shared page cache page, per kernel", async (t) => {
-  for (const platform of ["ppc8xx", "e500", "book3s64_hash_4k"] as const) {
+  for (const platform of ["ppc8xx", "e500", "e500_64", "book3s64_hash_4k"] as const) {
     for (const hugepd of [true, false]) {
       for (const hugepdGupVma of [false, true]) {
         const g = geometry(platform, { hugepd });
