@@ -11,6 +11,7 @@
  * @module
  */
 import {
+  ARCH_HAS_HUGEPD,
   geometry,
   type Platform,
   PLATFORMS,
@@ -73,6 +74,7 @@ export const LESSON_SIZES: readonly [Platform, number][] = [
   ["e500", 2 ** 24],
   ["book3s64_hash_4k", 2 ** 24],
   ["e500", 2 ** 30],
+  ["e500_64", 2 ** 30],
   ["book3s64_hash_4k", 2 ** 34],
   ["arm64_4k", 2 ** 16],
   ["arm64_4k", 2 ** 25],
@@ -134,9 +136,7 @@ export function costRow(platform: Platform, size: number, hugepd: boolean): Cost
 export function costRows(): CostRow[] {
   const rows: CostRow[] = [];
   for (const [platform, size] of LESSON_SIZES) {
-    const variants = ["ppc8xx", "e500", "book3s64_hash_4k"].includes(platform)
-      ? [true, false]
-      : [false];
+    const variants = ARCH_HAS_HUGEPD[platform] ? [true, false] : [false];
     for (const hugepd of variants) rows.push(costRow(platform, size, hugepd));
   }
   return rows;

@@ -66,8 +66,21 @@ Deno.test("costRow(): 8xx 8M needs 8 KiB of PTE tables without hugepd, 4 bytes w
 
 Deno.test("costRows() and costMetrics(): one row per mapping and variant, six metrics each", () => {
   const rows = costRows();
-  assert.equal(rows.length, 18);
-  assert.equal(costMetrics(rows).length, 18 * 6);
+  assert.equal(rows.length, 20);
+  assert.equal(costMetrics(rows).length, 20 * 6);
+});
+
+Deno.test("costRow(): e500/64 1G is four PUD entries; e500/32 1G is 512 first-level ones", () => {
+  const before = costRow("e500_64", 2 ** 30, true);
+  const after = costRow("e500_64", 2 ** 30, false);
+  assert.deepEqual([before.kind, after.kind], ["hugepd", "leaf"]);
+  assert.deepEqual([before.entriesWritten, after.entriesWritten], [5, 4]);
+  // pgd + PUD table, plus the 8-byte hugepte table with hugepd.
+  assert.deepEqual([before.pgtableBytes, after.pgtableBytes], [8192 + 8, 8192]);
+  assert.deepEqual([before.slowGupIterations, after.slowGupIterations], [1, 4]);
+  assert.equal(costRow("e500", 2 ** 30, false).slowGupIterations, 512);
+  assert.match(drawHugePage("e500_64", 2 ** 30, false).text, /4× leaf/);
+  assert.match(drawHugePage("e500_64", 2 ** 30, true).text, /pud table .*4× → hugepd shift 30/);
 });
 
 Deno.test("contPtePrediction(): 16 times the loop passes for 64K cont-PTE after the switch", () => {
