@@ -157,6 +157,8 @@ export {
   selectRegions,
   selectRegionsExercise,
   simulateLimits,
+  thpCase,
+  thpCases,
   thpExercise,
   thpWriteProtect,
   trackedRegion,

@@ -78,6 +78,7 @@ export function trackedRegion(pages: number, opts: SimulateOptions = {}): Tracke
 export interface ScanProcess {
   mmap(addr: number, length: number, prot: number, flags: number): number;
   munmap(addr: number, length: number): number;
+  madvise(addr: number, length: number, advice: number): number;
   write(addr: number, data: number): void;
   pagemapScan(arg: PmScanArg): PagemapScanResult;
   userfaultfd(flags?: number): {
@@ -181,8 +182,8 @@ export interface ThpWpResult {
  * or a full array: nothing reported); if what is reported is not the whole
  * huge page the PMD is split and the pages are walked as PTEs, so that
  * exactly the reported pages are write-protected; otherwise the whole PMD
- * is write-protected by make_uffd_wp_pmd(). The model maps no PMD-level THP
- * (lib/proc/task_mmu.ts), so this rule is the kernel's, stated in code.
+ * is write-protected by make_uffd_wp_pmd(). The model's walk does the same
+ * (pagemapScanThpEntry() in lib/proc/task_mmu.ts); {@link thpCase} runs it.
  */
 export function thpWriteProtect(input: ThpWpInput): ThpWpResult {
   const { from, to, maxPagesLeft, vecFull } = input;
@@ -190,6 +191,72 @@ export function thpWriteProtect(input: ThpWpInput): ThpWpResult {
   const reported = Math.min(to - from, maxPagesLeft ?? Infinity);
   if (from === 0 && reported === C.HPAGE_PMD_NR) return { split: false, wpPages: reported };
   return { split: true, wpPages: reported };
+}
+
+/** Regions of [a, a + 2 MiB) as [first page, end page, category names]. */
+function thpRows(
+  p: ScanProcess,
+  a: number,
+  arg: Partial<PmScanArg> = {},
+): [number, number, string][] {
+  return p.pagemapScan({
+    start: a,
+    end: a + C.PMD_SIZE,
+    vecLen: 512,
+    categoryAnyofMask: C.PAGE_IS_PRESENT,
+    returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT,
+    ...arg,
+  }).regions.map((r) => [(r.start - a) / P, (r.end - a) / P, categoryNames(r.categories)]);
+}
+
+/**
+ * One written PMD THP in a VMA registered for WP_ASYNC (registered first,
+ * then faulted in, so it is written and not protected), scanned with
+ * PM_SCAN_WP_MATCHING and `maxPages` (0: no limit); then one more write, to
+ * its last page. Runs on the simulator or the live kernel; a string says
+ * why there was no THP to scan.
+ */
+export function thpCase(p: ScanProcess, maxPages: number): LiveThpCase | string {
+  const hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
+  try {
+    uffd.api({
+      api: C.UFFD_API,
+      features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED,
+    });
+    p.madvise(a, hp, C.MADV_HUGEPAGE);
+    uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
+    p.write(a, 1); // one fault: a PMD THP where THP is enabled
+    const before = thpRows(p, a);
+    if (!(before.length === 1 && before[0][2].includes("HUGE"))) {
+      return `no PMD THP after the first write (scan: ${JSON.stringify(before)})`;
+    }
+    const scan = thpRows(p, a, {
+      flags: C.PM_SCAN_WP_MATCHING,
+      maxPages,
+      categoryMask: C.PAGE_IS_WRITTEN,
+      categoryAnyofMask: 0,
+    });
+    const after = thpRows(p, a);
+    p.write(a + hp - 1, 2);
+    return { maxPages, before, scan, after, afterWrite: thpRows(p, a) };
+  } finally {
+    uffd.close();
+    p.munmap(raw, 2 * hp);
+  }
+}
+
+/** {@link thpCase} with max_pages 10 and without a limit. */
+export function thpCases(p: ScanProcess): LiveThp {
+  const cases: LiveThpCase[] = [];
+  for (const maxPages of [10, 0]) {
+    const c = thpCase(p, maxPages);
+    if (typeof c === "string") return { ran: false, reason: c };
+    cases.push(c);
+  }
+  return { ran: true, cases };
 }
 
 // --- exercise (a): which regions come back -------------------------------------------
@@ -422,7 +489,7 @@ export interface LiveLessonResult {
 export interface LiveThpCase {
   /** The scan's max_pages (0: no limit). */
   maxPages: number;
-  /** After UFFDIO_REGISTER (WP_ASYNC), before the scan: written, PMD-mapped. */
+  /** After UFFDIO_REGISTER (WP_ASYNC) and the first write, before the scan. */
   before: [number, number, string][];
   /** What PAGEMAP_SCAN with PM_SCAN_WP_MATCHING returned. */
   scan: [number, number, string][];

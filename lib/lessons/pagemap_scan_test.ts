@@ -11,6 +11,7 @@ import {
   selectRegions,
   selectRegionsExercise,
   simulateLimits,
+  thpCases,
   thpExercise,
   thpWriteProtect,
   trackedRegion,
@@ -120,4 +121,23 @@ Deno.test("pageCells() and pageStripPlot(): one cell per page, labelled by momen
   assert.deepEqual(cells.map((c) => c.state), ["SWAPPED", "WRITTEN|PRESENT", "SWAPPED", "SWAPPED"]);
   const fig = pageStripPlot(cells, "strip");
   assert.match(fig.toString(), /strip/);
+});
+
+Deno.test("thpCases() on the model: max_pages 10 splits the THP and protects 10 pages", () => {
+  const r = thpCases(simulate().spawn());
+  assert.ok(r.ran, r.ran ? "" : r.reason);
+  const [cut, whole] = r.cases;
+  assert.deepEqual(cut.scan, [[0, 10, "WRITTEN|PRESENT"]]);
+  assert.deepEqual(cut.after, [[0, 10, "PRESENT"], [10, 512, "WRITTEN|PRESENT"]]);
+  assert.deepEqual(whole.scan, [[0, 512, "WRITTEN|PRESENT|HUGE"]]);
+  for (
+    const input of [10, 100, 512].map((n) => ({
+      from: 0,
+      to: 512,
+      maxPagesLeft: n,
+      vecFull: false,
+    }))
+  ) {
+    assert.equal(thpWriteProtect(input).wpPages, input.maxPagesLeft);
+  }
 });
