@@ -32,17 +32,27 @@ import {
   VM_WRITE,
   type Vma,
 } from "../mm/mm_types.ts";
-import { lookupPteTable, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
+import { lookupPteTable, pmdAlloc, pteAlloc, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { PG_hwpoison, PG_locked, PG_swapbacked, PG_uptodate } from "../mm/memmap.ts";
 import type { MmCore } from "../mm/core.ts";
-import { splitHugePmdRange } from "../mm/huge_memory.ts";
+import {
+  isHugeZeroPmd,
+  pgtableTransHugeDeposit,
+  pgtableTransHugeWithdraw,
+  pmdOffset,
+  pmdPfnAt,
+  pmdTransHugeAt,
+  splitHugePmd,
+  splitHugePmdRange,
+} from "../mm/huge_memory.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
-import { pfnHi, pfnLo } from "../pgtable/pgtable.ts";
+import { levelIndex, pfnHi, pfnLo } from "../pgtable/pgtable.ts";
 import {
   _PAGE_DIRTY,
   _PAGE_PRESENT,
   _PAGE_PROTNONE,
+  _PAGE_PSE,
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
@@ -537,6 +547,8 @@ export interface MoveTraceEvent {
     | "hole"
     | "swap"
     | "migration_entry_wait"
+    | "pmd"
+    | "split_huge_pmd"
     | "busy"
     | "exists"
     | "fault";
@@ -553,15 +565,19 @@ export interface MoveTraceEvent {
  *     none; given an anon_vma, -ENOMEM), then that of `src` (-ENOENT);
  *  2. -EINVAL: a shared VMA, a range that leaves its VMA, or
  *     validate_move_areas();
- *  3. page by page: the source PTE table (none: -ENOENT, or with
- *     UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES allocated empty), the destination
- *     one, then move_pages_pte(); its -EAGAIN means "look again" and the
- *     loop retries the same address; any other error stops it.
+ *  3. step by step: a huge destination PMD is -EEXIST; a THP at the
+ *     source is moved whole (move_pages_huge_pmd()) when both addresses
+ *     are PMD-aligned, a whole PMD remains and the destination PMD is
+ *     none, else split and moved page by page; otherwise the source PTE
+ *     table (none: -ENOENT, or with UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES
+ *     allocated empty), the destination one, then move_pages_pte(). An
+ *     -EAGAIN means "look again": the loop retries the same address; any
+ *     other error stops it.
  *
  * `trace`, when given, receives each move_pages_pte() outcome.
  *
- * Simplifications: no THP (every step is one page: neither
- * move_pages_huge_pmd() nor the PMD split); v6.18's move_present_ptes()
+ * Simplifications: no PMD migration entries (the model migrates no THP);
+ * v6.18's move_present_ptes()
  * moves a run of PTEs under one TLB flush, here one PTE per step (the same
  * outcome, fewer flushes); no swap cache (a swap entry has no folio
  * behind it to move along).
@@ -594,35 +610,167 @@ export function movePages(
     const allowHoles = (mode & UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES) !== 0;
     while (moved < len) {
       const srcAddr = src + moved, dstAddr = dst + moved;
-      let spt = lookupPteTable(mm, srcAddr);
-      if (!spt) {
+      // 3a: the PMDs (mm_find_pmd(), mm_alloc_pmd()); a huge destination
+      // PMD is refused: "be strict".
+      let spmd = pmdOffset(mm, srcAddr);
+      if (!spmd) {
         if (!allowHoles) {
           err = E("ENOENT");
           break;
         }
-        spt = pteAlloc(mm, srcAddr);
+        const t = pmdAlloc(mm, srcAddr);
+        spmd = t ? { pmd: t, i: levelIndex(srcAddr, "pmd") } : null;
       }
-      const dpt = spt ? pteAlloc(mm, dstAddr) : null;
-      if (!spt || !dpt) {
+      const dtab = spmd ? pmdAlloc(mm, dstAddr) : null;
+      if (!spmd || !dtab) {
         err = E("ENOMEM");
         break;
       }
-      // move_pages_pte(): MMU_NOTIFY_CLEAR over the source page.
-      err = withMmuNotifier(
-        MMU_NOTIFY_CLEAR,
-        mm,
-        srcAddr,
-        srcAddr + PAGE_SIZE,
-        () => movePagesPte(dstVma, srcVma, dpt, spt, dstAddr, srcAddr, allowHoles, trace),
-      );
+      const dpmd = { pmd: dtab, i: levelIndex(dstAddr, "pmd") };
+      if (pmdTransHugeAt(dpmd.pmd, dpmd.i)) {
+        err = E("EEXIST");
+        break;
+      }
+      let step = PAGE_SIZE;
+      if (pmdTransHugeAt(spmd.pmd, spmd.i)) {
+        // 3b: a THP at the source: moved whole when both addresses are
+        // PMD-aligned, a whole PMD remains and the destination PMD is none;
+        // else split (split_huge_pmd(); the folio is split with it in the
+        // model) and moved page by page on the next round.
+        if (moveSplitsHugePmd(dstAddr, srcAddr, src + len) || !dpmd.pmd.isNone(dpmd.i)) {
+          const at = spmd;
+          const head = pmdPfnAt(at.pmd, at.i);
+          const zero = isHugeZeroPmd(mm.core, at.pmd.e[2 * at.i], at.pmd.e[2 * at.i + 1]);
+          if (!zero && !pageAnonExclusive(mm.core, head)) {
+            trace?.({ src: srcAddr, what: "busy", ret: E("EBUSY") });
+            err = E("EBUSY");
+            break;
+          }
+          trace?.({ src: srcAddr, what: "split_huge_pmd", ret: 0 });
+          splitHugePmd(srcVma, srcAddr);
+          continue;
+        }
+        const sp = spmd;
+        err = withMmuNotifier(
+          MMU_NOTIFY_CLEAR,
+          mm,
+          srcAddr,
+          srcAddr + PMD_SIZE,
+          () => movePagesHugePmd(dstVma, dpmd, sp, dstAddr, srcAddr, trace),
+        );
+        step = PMD_SIZE;
+      } else {
+        // 3c: the PTE tables, then move_pages_pte().
+        let spt = lookupPteTable(mm, srcAddr);
+        if (!spt) {
+          if (!allowHoles) {
+            err = E("ENOENT");
+            break;
+          }
+          spt = pteAlloc(mm, srcAddr);
+        }
+        const dpt = spt ? pteAlloc(mm, dstAddr) : null;
+        if (!spt || !dpt) {
+          err = E("ENOMEM");
+          break;
+        }
+        // move_pages_pte(): MMU_NOTIFY_CLEAR over the source page.
+        err = withMmuNotifier(
+          MMU_NOTIFY_CLEAR,
+          mm,
+          srcAddr,
+          srcAddr + PAGE_SIZE,
+          () => movePagesPte(dstVma, srcVma, dpt, spt, dstAddr, srcAddr, allowHoles, trace),
+        );
+      }
       if (err === E("EAGAIN")) continue;
       if (err) break;
-      moved += PAGE_SIZE;
+      moved += step;
     }
   } finally {
     mm.mmap_lock.upRead();
   }
   return moved ? moved : err;
+}
+
+/**
+ * move_splits_huge_pmd(): a source THP cannot be moved whole when either
+ * address is not PMD-aligned or less than a whole PMD remains to move.
+ */
+function moveSplitsHugePmd(dstAddr: number, srcAddr: number, srcEnd: number): boolean {
+  return srcAddr % PMD_SIZE !== 0 || dstAddr % PMD_SIZE !== 0 || srcEnd - srcAddr < PMD_SIZE;
+}
+
+/**
+ * move_pages_huge_pmd() (mm/huge_memory.c, v6.18): move a PMD-mapped THP,
+ * or the huge zero folio, to an empty destination PMD.
+ *
+ *  1. Under the source PMD lock: the PMD must still be huge (the kernel
+ *     waits out a PMD migration entry with pmd_migration_entry_wait() and
+ *     returns -EAGAIN; the model has none), and a THP PageAnonExclusive
+ *     (-EBUSY).
+ *  2. Both PMD locks (double_pt_lock()): both PMDs unchanged (-EAGAIN), the
+ *     folio not pinned and still exclusive (-EBUSY); clear the source PMD,
+ *     move the folio's anon_vma and index, set the destination PMD
+ *     (writable, dirty, soft-dirty; the huge zero folio stays read-only),
+ *     and hand the deposited PTE table over with it.
+ *
+ * Simplification: the folio lock and the anon_vma lock the kernel takes
+ * between the two steps are left out (one CPU).
+ */
+function movePagesHugePmd(
+  dstVma: Vma,
+  dpmd: { pmd: PageTable; i: number },
+  spmd: { pmd: PageTable; i: number },
+  dstAddr: number,
+  srcAddr: number,
+  trace?: (e: MoveTraceEvent) => void,
+): number {
+  const core = dstVma.vm_mm.core;
+  const sp = spmd.pmd, si = spmd.i, dp = dpmd.pmd, di = dpmd.i;
+  const done = (what: MoveTraceEvent["what"], ret: number) => {
+    trace?.({ src: srcAddr, what, ret });
+    return ret > 0 ? 0 : ret;
+  };
+  // Step 1.
+  sp.ptl!.lock("move_pages_huge_pmd");
+  const slo = sp.e[2 * si], shi = sp.e[2 * si + 1];
+  if (!pmdTransHugeAt(sp, si)) {
+    sp.ptl!.unlock();
+    return done("hole", E("ENOENT"));
+  }
+  const head = pmdPfnAt(sp, si);
+  const zero = isHugeZeroPmd(core, slo, shi);
+  if (!zero && !pageAnonExclusive(core, head)) {
+    sp.ptl!.unlock();
+    return done("busy", E("EBUSY"));
+  }
+  sp.ptl!.unlock();
+  // Step 2.
+  const unlock = doublePtLock(dp, sp, "move_pages_huge_pmd");
+  try {
+    if (sp.e[2 * si] !== slo || sp.e[2 * si + 1] !== shi || !dp.isNone(di)) {
+      return done("pmd", E("EAGAIN"));
+    }
+    let lo: number;
+    if (!zero) {
+      if (folioMaybeDmaPinned(core, head) || !pageAnonExclusive(core, head)) {
+        return done("busy", E("EBUSY"));
+      }
+      sp.setHalves(si, 0, 0); // pmdp_huge_clear_flush()
+      folioMoveAnonRmap(core, head, dstVma);
+      core.memmap.index[head] = dstVma.linearPageIndex(dstAddr);
+      lo = pfnLo(head) | dstVma.protLo | _PAGE_PSE | _PAGE_DIRTY | _PAGE_RW | core.softDirtyLo;
+    } else {
+      sp.setHalves(si, 0, 0);
+      lo = (pfnLo(head) | dstVma.protLo | _PAGE_PSE | _PAGE_SPECIAL) & ~_PAGE_RW;
+    }
+    dp.setHalves(di, lo >>> 0, pfnHi(head) | dstVma.protHi);
+    pgtableTransHugeDeposit(dp, di, pgtableTransHugeWithdraw(sp, si));
+    return done("pmd", PMD_SIZE);
+  } finally {
+    unlock();
+  }
 }
 
 /**

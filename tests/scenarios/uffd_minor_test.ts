@@ -1,7 +1,7 @@
 /**
  * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor" and
  * "minor-wp"; "minor-collapse" needs MADV_COLLAPSE on shmem, which the model
- * does not have): the page cache is populated through a second mapping;
+ * refuses with EINVAL: it collapses anonymous memory only): the page cache is populated through a second mapping;
  * accesses through the registered one trap with UFFD_PAGEFAULT_FLAG_MINOR,
  * the handler changes the page through the alias and maps it with
  * UFFDIO_CONTINUE. Then the one mfill_atomic_install_pte() behind COPY and

@@ -1,8 +1,8 @@
 /**
- * UFFDIO_MOVE (after selftests/mm/uffd-unit-tests.c "move" at 4 KiB; the
- * model has no THP, so "move-pmd" and "move-pmd-split" are not here):
- * missing faults resolved by moving the source pages instead of copying
- * them, and the errno of each case move_pages() refuses.
+ * UFFDIO_MOVE (after selftests/mm/uffd-unit-tests.c "move", "move-pmd" and
+ * "move-pmd-split"): missing faults resolved by moving the source pages
+ * instead of copying them, a THP moved whole or split first, and the errno
+ * of each case move_pages() refuses.
  */
 import assert from "node:assert/strict";
 import { constants as C, Errno, type Process, simulate } from "../../lib/mod.ts";
@@ -271,4 +271,69 @@ Deno.test("the race explorer: MOVE's pte_same() re-check against a concurrent CO
     assert.equal(explore(moveRace({ other: "migrate-src" })).verdict, "safe");
     assert.equal(explore(moveRace({ other: "migrate-src", recheck: false })).verdict, "safe");
   });
+});
+
+const HPAGE = C.PMD_SIZE;
+
+/** A 2 MiB-aligned THP source (MADV_HUGEPAGE, written) and a registered destination PMD. */
+function pmdSetup(dstAdvice: number) {
+  const k = simulate();
+  const p = k.spawn();
+  const a = p.mmap(0, 8 * HPAGE, RW, ANON);
+  const src = Math.ceil(a / HPAGE) * HPAGE, dst = src + 2 * HPAGE;
+  p.madvise(src, HPAGE, C.MADV_HUGEPAGE);
+  for (let i = 0; i < 512; i += 64) p.write(src + i * P, 1 + i / 64);
+  assert.equal(k.core.vmstat.nr_anon_transparent_hugepages, 1);
+  p.madvise(dst, HPAGE, dstAdvice);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  uffd.register({ range: { start: dst, len: HPAGE }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  const steps: string[] = [];
+  uffd.moveTrace = (e) => steps.push(e.what);
+  return { k, p, src, dst, uffd, steps, head: p.pagemap(src).pfn };
+}
+
+Deno.test("move-pmd: a THP moves whole into an empty, aligned destination PMD", () => {
+  const { k, p, src, dst, uffd, steps, head } = pmdSetup(C.MADV_HUGEPAGE);
+  assert.equal(uffd.move({ dst, src, len: HPAGE }), HPAGE);
+  assert.deepEqual(steps, ["pmd"]);
+  assert.equal(k.walk(p, dst).levels.length, 3); // mapped at the PMD level
+  assert.equal(p.pagemap(dst).pfn, head);
+  assert.equal(p.pagemap(src).present, false);
+  assert.deepEqual([k.core.vmstat.nr_anon_transparent_hugepages, k.core.vmstat.thp_split_pmd], [
+    1,
+    0,
+  ]);
+  assert.equal(p.read(dst + 128 * P), 3);
+  k.check();
+});
+
+Deno.test("move-pmd-split: a faulted destination (MADV_NOHUGEPAGE) makes the source THP split", () => {
+  const { k, p, src, dst, uffd, steps } = pmdSetup(C.MADV_NOHUGEPAGE);
+  uffd.handler = (msg) => {
+    const at = msg.arg.pagefault.address - (msg.arg.pagefault.address % HPAGE);
+    assert.equal(uffd.move({ dst: at, src: src + (at - dst), len: HPAGE }), HPAGE);
+  };
+  assert.equal(p.read(dst + 64 * P), 2); // the fault allocated dst's PTE table first
+  assert.deepEqual([steps[0], steps.length], ["split_huge_pmd", 513]);
+  assert.deepEqual([k.core.vmstat.nr_anon_transparent_hugepages, k.core.vmstat.thp_split_pmd], [
+    0,
+    1,
+  ]);
+  for (let i = 0; i < 512; i += 64) assert.equal(p.read(dst + i * P), 1 + i / 64);
+  k.check();
+});
+
+Deno.test("move-pmd: a range shorter than the THP splits it; a THP shared by fork is EBUSY", () => {
+  const short = pmdSetup(C.MADV_HUGEPAGE);
+  assert.equal(short.uffd.move({ dst: short.dst, src: short.src, len: P }), P);
+  assert.deepEqual(short.steps, ["split_huge_pmd", "present"]);
+  short.k.check();
+  const shared = pmdSetup(C.MADV_HUGEPAGE);
+  shared.p.fork();
+  assert.equal(
+    outcome(() => shared.uffd.move({ dst: shared.dst, src: shared.src, len: HPAGE })),
+    "EBUSY:-16",
+  );
+  shared.k.check();
 });
