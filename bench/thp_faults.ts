@@ -13,12 +13,14 @@
  * (thp_collapse_alloc counts the PMD THPs it made).
  *
  * Changing the knobs needs root; the previous values are written back in a
- * finally block, and on SIGINT/SIGTERM. The simulator has the 4 KiB fault
- * path only: its figure is given for 4 KiB rows, the others say why not.
+ * finally block, and on SIGINT/SIGTERM. The simulator's figure is given
+ * where the model has the path (4 KiB and PMD faults, MADV_COLLAPSE); the
+ * mTHP rows say why not.
  * @module
  */
 import { constants as C, simulate } from "../lib/mod.ts";
 import { madvise, mmap, munmap } from "../lib/live/libc.ts";
+import { Errno } from "../lib/live/errno.ts";
 import { readVmstat } from "../lib/live/vmstat.ts";
 import { THP_SYSFS } from "../lib/live/probe.ts";
 import type { ThpFaultRow } from "../lib/datasets/schemas/thp_fault_cost.ts";
@@ -27,12 +29,9 @@ import { median } from "./_stats.ts";
 const P = C.PAGE_SIZE;
 const HP = C.PMD_SIZE;
 
-/** Why the model has no figure for a THP row. */
-export const MODEL_NO_THP =
-  "the model allocates no large folio on fault: lib/mm has no do_huge_pmd_anonymous_page() " +
-  "and no mTHP orders in do_anonymous_page()";
-export const MODEL_NO_COLLAPSE =
-  "the model has no MADV_COLLAPSE (no lib/mm/khugepaged.ts when this dataset was generated)";
+/** Why the model has no figure for an mTHP row. */
+export const MODEL_NO_MTHP =
+  "the model maps large folios at PMD order only (lib/mm/huge_memory.ts): no mTHP sizes";
 
 export interface ThpBenchOptions {
   regionBytes: number;
@@ -133,9 +132,20 @@ function collapseRun(bytes: number) {
     touch(a, bytes);
     madvise(a, bytes, C.MADV_HUGEPAGE);
     const vm0 = readVmstat();
-    const t0 = performance.now();
-    madvise(a, bytes, C.MADV_COLLAPSE);
-    const seconds = (performance.now() - t0) / 1000;
+    // EAGAIN is transient (a page not yet on an LRU list, say): call again,
+    // timing every call; the blocks already collapsed are skipped.
+    let seconds = 0;
+    for (let tries = 1;; tries++) {
+      const t0 = performance.now();
+      try {
+        madvise(a, bytes, C.MADV_COLLAPSE);
+        seconds += (performance.now() - t0) / 1000;
+        break;
+      } catch (e) {
+        seconds += (performance.now() - t0) / 1000;
+        if (!(e instanceof Errno && e.errno === "EAGAIN") || tries === 5) throw e;
+      }
+    }
     const vm1 = readVmstat();
     return {
       seconds,
@@ -148,16 +158,49 @@ function collapseRun(bytes: number) {
   }
 }
 
-/** The simulator's ns per 4 KiB page for 4 KiB write faults over `bytes` (median of `reps`). */
-export function simulatorFaultNs(bytes: number, reps: number): number {
+/**
+ * The simulator's ns per 4 KiB page (median of `reps`, after a warm-up)
+ * for the same operation over `bytes`: write faults with 4 KiB folios
+ * (THP `enabled` never) or PMD THPs (a 2 MiB-aligned region with
+ * MADV_HUGEPAGE), or MADV_COLLAPSE of a region faulted in with 4 KiB pages.
+ * Throws if the model did not do what the row says (no THP, no collapse).
+ */
+export function simulatorNs(
+  operation: ThpFaultRow["operation"],
+  kb: 4 | 2048,
+  bytes: number,
+  reps: number,
+): number {
   const xs: number[] = [];
   for (let r = 0; r <= reps; r++) {
-    const k = simulate({ memory: bytes + 64 * 2 ** 20 });
+    const pmd = kb === 2048 && operation === "fault";
+    const k = simulate({
+      memory: 3 * bytes + 64 * 2 ** 20,
+      thp: { enabled: pmd ? "madvise" : "never" },
+    });
     const p = k.spawn();
-    const a = p.mmap(0, bytes, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
-    const t0 = performance.now();
+    const raw = p.mmap(0, bytes + HP, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+    const a = Math.ceil(raw / HP) * HP;
+    if (pmd) p.madvise(a, bytes, C.MADV_HUGEPAGE);
+    let t0 = performance.now();
     for (let off = 0; off < bytes; off += P) p.write(a + off, 1);
-    if (r > 0) xs.push((performance.now() - t0) * 1e6 / (bytes / P));
+    if (operation === "MADV_COLLAPSE") {
+      p.madvise(a, bytes, C.MADV_HUGEPAGE);
+      t0 = performance.now();
+      p.madvise(a, bytes, C.MADV_COLLAPSE);
+    }
+    const ns = (performance.now() - t0) * 1e6 / (bytes / P);
+    const huge = p.pagemapScan({
+      start: a,
+      end: a + bytes,
+      categoryMask: C.PAGE_IS_HUGE,
+      returnMask: C.PAGE_IS_HUGE,
+    }).regions;
+    const wantHuge = kb === 2048;
+    if ((huge.length > 0) !== wantHuge) {
+      throw new Error(`the model's ${operation} of ${kb} kB left huge regions ${huge.length}`);
+    }
+    if (r > 0) xs.push(ns);
   }
   return median(xs);
 }
@@ -174,7 +217,12 @@ export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   const rows: ThpFaultRow[] = [];
-  const model4k = simulatorFaultNs(Math.min(o.regionBytes, 16 * 2 ** 20), o.repetitions);
+  const simBytes = Math.min(o.regionBytes, 16 * 2 ** 20);
+  const model = {
+    "fault 4": simulatorNs("fault", 4, simBytes, o.repetitions),
+    "fault 2048": simulatorNs("fault", 2048, simBytes, o.repetitions),
+    "MADV_COLLAPSE 2048": simulatorNs("MADV_COLLAPSE", 2048, simBytes, o.repetitions),
+  } as Record<string, number>;
   try {
     const row = (
       operation: ThpFaultRow["operation"],
@@ -191,12 +239,8 @@ export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
       allocated: r.allocated,
       fallbacks: r.fallbacks,
       repetition,
-      modelNsPer4kPage: operation === "fault" && folioKb === 4 ? model4k : null,
-      modelAbsentReason: operation === "fault" && folioKb === 4
-        ? null
-        : operation === "fault"
-        ? MODEL_NO_THP
-        : MODEL_NO_COLLAPSE,
+      modelNsPer4kPage: model[`${operation} ${folioKb}`] ?? null,
+      modelAbsentReason: `${operation} ${folioKb}` in model ? null : MODEL_NO_MTHP,
     });
     for (const kb of [4, ...anonSizesKb(root)]) {
       o.progress?.(`[thp faults] ${kb} kB folios`);
@@ -248,8 +292,10 @@ export function thpNotes(o: ThpBenchOptions, before: string, load: string): stri
     `test and never for every other size (top-level enabled left as it was), MADV_HUGEPAGE on ` +
     `the region (MADV_NOHUGEPAGE and every size never for 4 kB), one byte written per 4 KiB ` +
     `page, the loop timed. MADV_COLLAPSE rows: every size never, the region faulted in with ` +
-    `4 KiB pages, MADV_HUGEPAGE, then one madvise(MADV_COLLAPSE) over it timed. Counters are ` +
+    `4 KiB pages, MADV_HUGEPAGE, then madvise(MADV_COLLAPSE) over it timed (called again, ` +
+    `and timed too, after a transient EAGAIN, at most 5 calls). Counters are ` +
     `system-wide deltas. One unrecorded warm-up, then ${o.repetitions} recorded repetitions ` +
     `per size. The knobs were restored afterwards to: ${before}. The model's figure (4 kB ` +
-    `faults only) is the simulator's median over a region of at most 16 MiB. Host load: ${load}.`;
+    `and PMD faults, MADV_COLLAPSE; the model has no mTHP) is the simulator's median over a ` +
+    `region of at most 16 MiB, checked to have made (or not made) PMD THPs. Host load: ${load}.`;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { anonSizesKb, MODEL_NO_THP, simulatorFaultNs, ThpKnobs } from "./thp_faults.ts";
+import { anonSizesKb, MODEL_NO_MTHP, simulatorNs, ThpKnobs } from "./thp_faults.ts";
 
 Deno.test("anonSizesKb() and ThpKnobs on a fake sysfs: only one size allowed, then restored", () => {
   const root = Deno.makeTempDirSync();
@@ -25,7 +25,9 @@ Deno.test("anonSizesKb() and ThpKnobs on a fake sysfs: only one size allowed, th
   }
 });
 
-Deno.test("simulatorFaultNs() is a positive figure; the absent reason names the missing path", () => {
-  assert.ok(simulatorFaultNs(64 * 4096, 1) > 0);
-  assert.match(MODEL_NO_THP, /do_huge_pmd_anonymous_page/);
+Deno.test("simulatorNs(): 4 KiB and PMD faults and MADV_COLLAPSE on the model; mTHP is absent", () => {
+  assert.ok(simulatorNs("fault", 4, 4 * 2 ** 20, 1) > 0);
+  assert.ok(simulatorNs("fault", 2048, 4 * 2 ** 20, 1) > 0);
+  assert.ok(simulatorNs("MADV_COLLAPSE", 2048, 4 * 2 ** 20, 1) > 0);
+  assert.match(MODEL_NO_MTHP, /no mTHP/);
 });
