@@ -137,3 +137,17 @@ Deno.test("walkAddress() of a huge PMD: the offset runs over 2 MiB", () => {
   assert.equal(path.pageOffset, 0x12345);
   assert.equal(path.pfn! % 512, 0);
 });
+
+Deno.test("MemMap: a freed 2 MiB block is reused whole, and broken up only when single pages run out", () => {
+  const m = new MemMap(8 * 2 ** 20); // 2048 frames
+  const head = m.allocFolio(9);
+  m.put(head);
+  assert.equal(m.allocFolio(9), head, "the next THP takes the freed block");
+  m.put(head);
+  const free = m.nrFreePages;
+  const singles: number[] = [];
+  for (let pfn = m.allocPage(); pfn >= 0; pfn = m.allocPage()) singles.push(pfn);
+  assert.equal(singles.length, free);
+  assert.ok(singles.includes(head + 7), "the block's frames were handed out as single pages");
+  assert.equal(m.allocFolio(9), -1);
+});

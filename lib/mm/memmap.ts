@@ -128,6 +128,8 @@ export class MemMap {
   private full = new Map<number, Uint8Array>();
   private freeList = new Int32Array(0);
   private nrFree = 0;
+  /** Free, 2 MiB-aligned blocks of 512 frames (heads), kept whole for the next THP. */
+  private freeHuge: number[] = [];
   /** Pages handed out and given back since boot (vmstat pgalloc_normal, pgfree). */
   allocs = 0;
   frees = 0;
@@ -142,7 +144,7 @@ export class MemMap {
 
   /** Free page frames (nr_free_pages). */
   get nrFreePages(): number {
-    return this.nrFree + (this.totalPages - this.top);
+    return this.nrFree + this.freeHuge.length * 512 + (this.totalPages - this.top);
   }
 
   /** Page frames ever handed out: pfns 0..highestPfn-1 may be in use. */
@@ -156,6 +158,12 @@ export class MemMap {
    */
   allocPage(): number {
     let pfn: number;
+    // The buddy allocator would split a free 2 MiB block: the model breaks
+    // one up into single pages when it has no free single page left.
+    if (this.nrFree === 0 && this.freeHuge.length > 0) {
+      const head = this.freeHuge.pop()!;
+      for (let i = 511; i >= 0; i--) this.pushFree(head + i);
+    }
     if (this.nrFree > 0) {
       pfn = this.freeList[--this.nrFree];
     } else {
@@ -184,29 +192,31 @@ export class MemMap {
         mapcount: this.mapcount[pfn],
       });
     }
+    this.releasePage(pfn);
+    this.pushFree(pfn);
+  }
+
+  /** The page-level part of freeing: contents, type, flags, mapping; no free list. */
+  private releasePage(pfn: number): void {
     this.frees++;
     this.clearPage(pfn);
     this.pageType[pfn] = PGTY_buddy;
     this.flags[pfn] = 0;
     this.mapping[pfn] = 0;
-    if (this.nrFree >= this.freeList.length) {
-      const bigger = new Int32Array(Math.max(1024, this.freeList.length * 2));
-      bigger.set(this.freeList);
-      this.freeList = bigger;
-    }
-    this.freeList[this.nrFree++] = pfn;
   }
 
   /**
    * folio_alloc(order) for a PMD-sized folio (order 9): 2^order page frames
    * aligned to their size, the head with refcount 1 and PG_head, the tails
-   * pointing at it. Returns the head pfn or -1. The model takes the frames
-   * from the never-used top of memory (the free list holds single pages
-   * only), putting the frames skipped for alignment on the free list.
+   * pointing at it. Returns the head pfn or -1. The model reuses a whole
+   * freed 2 MiB block if it has one, else takes the frames from the
+   * never-used top of memory, putting the frames skipped for alignment on
+   * the free list (it never gathers free single pages into a block).
    */
   allocFolio(order: number): number {
     if (order === 0) return this.allocPage();
     const nr = 2 ** order;
+    if (nr === 512 && this.freeHuge.length > 0) return this.prepFolio(this.freeHuge.pop()!, order);
     const head = Math.ceil(this.top / nr) * nr;
     if (head + nr > this.totalPages) return -1;
     while (this.capacity < head + nr) {
@@ -218,6 +228,12 @@ export class MemMap {
       this.pushFree(pfn);
     }
     this.top = head + nr;
+    return this.prepFolio(head, order);
+  }
+
+  /** prep_compound_page(): the head and tails of a new folio at `head`. */
+  private prepFolio(head: number, order: number): number {
+    const nr = 2 ** order;
     for (let pfn = head; pfn < head + nr; pfn++) {
       this.allocs++;
       this.pageType[pfn] = PGTY_none;
@@ -287,8 +303,12 @@ export class MemMap {
     this.order[head] = 0;
     for (let pfn = head; pfn < head + nr; pfn++) {
       this.compoundHead[pfn] = 0;
-      this.freePage(pfn);
+      this.releasePage(pfn);
     }
+    // Kept whole (as the buddy allocator merges buddies back), so that the
+    // next THP can reuse the block.
+    if (nr === 512) this.freeHuge.push(head);
+    else for (let pfn = head; pfn < head + nr; pfn++) this.pushFree(pfn);
   }
 
   /** Whether a pfn is free (in the buddy allocator). */
