@@ -72,6 +72,7 @@ import {
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
+import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 
 // --- the sysfs policy -----------------------------------------------------------
 
@@ -527,17 +528,19 @@ function doHugeZeroWpPmd(
   const core = vma.vm_mm.core;
   const head = vmaAllocAnonFolioPmd(core);
   if (head < 0) return VM_FAULT_FALLBACK;
-  pmd.ptl!.lock("do_huge_zero_wp_pmd");
-  if (pmd.e[2 * i] !== origLo || pmd.e[2 * i + 1] !== origHi) {
+  return withMmuNotifier(MMU_NOTIFY_CLEAR, vma.vm_mm, haddr, haddr + PMD_SIZE, () => {
+    pmd.ptl!.lock("do_huge_zero_wp_pmd");
+    if (pmd.e[2 * i] !== origLo || pmd.e[2 * i + 1] !== origHi) {
+      pmd.ptl!.unlock();
+      core.memmap.put(head);
+      return 0;
+    }
+    pmd.setHalves(i, 0, 0); // pmdp_huge_clear_flush()
+    mapAnonFolioPmd(vma, haddr, pmd, i, head, null);
     pmd.ptl!.unlock();
-    core.memmap.put(head);
+    core.vmstat.thp_fault_alloc++;
     return 0;
-  }
-  pmd.setHalves(i, 0, 0); // pmdp_huge_clear_flush()
-  mapAnonFolioPmd(vma, haddr, pmd, i, head, null);
-  pmd.ptl!.unlock();
-  core.vmstat.thp_fault_alloc++;
-  return 0;
+  });
 }
 
 // --- rmap of a PMD-mapped folio ----------------------------------------------------
@@ -600,9 +603,13 @@ export function zapHugePmd(vma: Vma, pmd: PageTable, i: number): void {
 export function splitHugePmd(vma: Vma, address: number): void {
   const at = pmdOffset(vma.vm_mm, address);
   if (!at || !pmdTransHugeAt(at.pmd, at.i)) return;
-  at.pmd.ptl!.lock("__split_huge_pmd");
-  const head = splitHugePmdLocked(vma, at.pmd, at.i);
-  at.pmd.ptl!.unlock();
+  const haddr = address - (address % PMD_SIZE);
+  const head = withMmuNotifier(MMU_NOTIFY_CLEAR, vma.vm_mm, haddr, haddr + PMD_SIZE, () => {
+    at.pmd.ptl!.lock("__split_huge_pmd");
+    const head = splitHugePmdLocked(vma, at.pmd, at.i);
+    at.pmd.ptl!.unlock();
+    return head;
+  });
   if (head >= 0) splitHugePage(vma.vm_mm.core, head);
 }
 

@@ -8,6 +8,11 @@ import {
   thpVmaSuitableOrder,
 } from "./huge_memory.ts";
 import { MemMap, PG_head } from "./memmap.ts";
+import {
+  MMU_NOTIFY_CLEAR,
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+} from "./mmu_notifier.ts";
 import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
 import {
@@ -150,4 +155,26 @@ Deno.test("MemMap: a freed 2 MiB block is reused whole, and broken up only when 
   assert.equal(singles.length, free);
   assert.ok(singles.includes(head + 7), "the block's frames were handed out as single pages");
   assert.equal(m.allocFolio(9), -1);
+});
+
+Deno.test("__split_huge_pmd() and collapse_huge_page() tell secondary MMUs (MMU_NOTIFY_CLEAR over 2 MiB)", () => {
+  const k = simulate({ thp: { enabled: "madvise" } });
+  const p = k.spawn();
+  const a = p.mmap(0, 2 * PMD, RW, ANON);
+  const seen: string[] = [];
+  const mni = new MmuIntervalNotifier({
+    invalidate: (_m, r) => {
+      seen.push(`${r.event}:${(r.start - a).toString(16)}-${(r.end - a).toString(16)}`);
+      return true;
+    },
+  });
+  mmuIntervalNotifierInsert(mni, p.mm, a, 2 * PMD);
+  p.madvise(a, 2 * PMD, C.MADV_HUGEPAGE);
+  p.write(a, 1);
+  splitHugePmd(p.mm.vmaLookup(a)!, a + 5);
+  assert.deepEqual(seen, [`${MMU_NOTIFY_CLEAR}:0-200000`]);
+  seen.length = 0;
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.deepEqual(seen, [`${MMU_NOTIFY_CLEAR}:0-200000`]);
+  k.check();
 });

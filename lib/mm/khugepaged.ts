@@ -50,6 +50,7 @@ import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts"
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { folioRemoveRmapPte, folioTestAnon } from "./rmap.ts";
+import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 import {
   pgtableTransHugeDeposit,
   pmdOffset,
@@ -292,11 +293,13 @@ export function collapseHugePage(mm: MmStruct, haddr: number, cc: CollapseContro
   const vma = mm.vmaLookup(haddr)!;
   const { pmd, i } = pmdOffset(mm, haddr)!;
   const pt = pmd.children![i]!;
-  // 3.
-  pmd.ptl!.lock("collapse_huge_page");
-  pmd.children![i] = null;
-  pmd.setHalves(i, 0, 0);
-  pmd.ptl!.unlock();
+  // 3. (MMU_NOTIFY_CLEAR over the block: secondary MMUs drop the small pages)
+  withMmuNotifier(MMU_NOTIFY_CLEAR, mm, haddr, haddr + PMD_SIZE, () => {
+    pmd.ptl!.lock("collapse_huge_page");
+    pmd.children![i] = null;
+    pmd.setHalves(i, 0, 0);
+    pmd.ptl!.unlock();
+  });
   mm.flushPteCache();
   // 4.
   pt.ptl!.lock("__collapse_huge_page_isolate");
