@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { explore } from "./explore.ts";
 import { replay } from "./replay.ts";
+import { timelineText } from "./timeline.ts";
 import {
   collapseVersusUffdCopy,
   retractVersusLocklessWalk,
@@ -109,4 +110,10 @@ Deno.test("pte_free() at once lets a lockless walker read a freed table; pte_fre
     ],
   );
   assert.equal(explore(retractVersusLocklessWalk()).verdict, "safe");
+});
+
+Deno.test("timelineText() of Jann Horn's race (the lesson's figure) matches its snapshot", async (t) => {
+  const r = explore(collapseVersusUffdCopy({ variant: "pre-a98460494b16" }));
+  if (r.verdict !== "counterexample") throw new Error(r.message);
+  await t.assertSnapshot(timelineText(r.trace));
 });
