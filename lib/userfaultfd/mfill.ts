@@ -4,7 +4,9 @@
  * UFFDIO_POISON; mwriteprotect_range() for UFFDIO_WRITEPROTECT; move_pages()
  * for UFFDIO_MOVE.
  *
- * Lock order: mmap_lock (read) → PTE lock. The source page of a copy is
+ * Lock order: mmap_lock (read) → PTE lock; for move_pages(): mmap_lock
+ * (read) → folio lock → anon_vma lock → both PTE (or PMD) locks, taken in
+ * one order for everyone (double_pt_lock()). The source page of a copy is
  * read before mmap_lock is taken (the kernel's copy_from_user() retry path
  * outside the lock), so reading it may fault like any user access.
  *

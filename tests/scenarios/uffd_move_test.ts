@@ -337,3 +337,22 @@ Deno.test("move-pmd: a range shorter than the THP splits it; a THP shared by for
   );
   shared.k.check();
 });
+
+Deno.test("move-pmd-huge-zeropage: the huge zero folio moves as a read-only special PMD", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const a = p.mmap(0, 8 * HPAGE, RW, ANON);
+  const src = Math.ceil(a / HPAGE) * HPAGE, dst = src + 2 * HPAGE;
+  p.madvise(src, 3 * HPAGE, C.MADV_HUGEPAGE);
+  assert.equal(p.read(src + 5 * P), 0); // a read fault maps the huge zero folio
+  const zero = p.pagemap(src).pfn;
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+  uffd.register({ range: { start: dst, len: HPAGE }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  assert.equal(uffd.move({ dst, src, len: HPAGE }), HPAGE);
+  assert.deepEqual([p.pagemap(dst).pfn, k.walk(p, dst).levels.length], [zero, 3]);
+  assert.deepEqual([p.rss().MM_ANONPAGES, k.core.vmstat.nr_anon_transparent_hugepages], [0, 0]);
+  p.write(dst + 5 * P, 3); // do_huge_pmd_wp_page(): a THP of its own
+  assert.deepEqual([p.read(dst + 5 * P), p.rss().MM_ANONPAGES], [3, 512]);
+  k.check();
+});
