@@ -61,6 +61,8 @@ export type {
 export {
   copyVsMoveWork,
   dmaPin,
+  LIVE_MOVE_CASES,
+  liveMoveTable,
   MIGRATION_ENTRY,
   MOVE_CASES,
   moveCase,
@@ -76,6 +78,7 @@ export {
   swapOut,
 } from "./uffd_move.ts";
 export type {
+  LiveMoveTable,
   MoveCase,
   MovedPte,
   MovedPteInput,

@@ -28,6 +28,8 @@ import type { RaceScenario } from "../race/run.ts";
 import type { Step } from "../race/step.ts";
 import { defineExercise, type Exercise } from "../exercise/exercise.ts";
 import { ptepGet, type Row } from "./tour.ts";
+import { probeHost } from "../live/probe.ts";
+import { liveProcess } from "../live/process.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -744,4 +746,159 @@ export function copyVsMoveWork(sizes: readonly number[] = [1, 16, 256]): Row[] {
     }
   }
   return rows;
+}
+
+// --- the same cases on the host's kernel ------------------------------------------------
+
+/** The cases of {@linkcode MOVE_CASES} the live lab can set up on the host (no fork, pin, swap or migration). */
+export const LIVE_MOVE_CASES: readonly MoveCase[] = [
+  "one page",
+  "the whole range",
+  "dst populated",
+  "src hole",
+  "src hole, ALLOW_SRC_HOLES",
+  "src poisoned (UFFDIO_POISON marker)",
+  "src is shmem",
+  "src read-only",
+  "dst not registered",
+  "dst not page-aligned",
+  "overlapping ranges",
+];
+
+/** The errno table on the host kernel beside the model's, or why it could not run. */
+export interface LiveMoveTable {
+  /** The host's kernel release, when the table ran. */
+  kernel: string | null;
+  /** Why the host could not run it (no userfaultfd, no UFFD_FEATURE_MOVE, not Linux). */
+  unavailable: string | null;
+  rows: Row[];
+}
+
+/**
+ * Runs each case on the host kernel through the live lab (lib/live: Deno
+ * FFI to libc, a userfaultfd with UFFD_USER_MODE_ONLY, which needs no
+ * privilege) and on the model, and compares the errno. The live side
+ * reports uffdio_move.move only for partial progress, so only the errno and
+ * the bytes moved are compared.
+ */
+export function liveMoveTable(cases: readonly MoveCase[] = LIVE_MOVE_CASES): LiveMoveTable {
+  const host = probeHost();
+  const need = C.UFFD_FEATURE_MOVE | C.UFFD_FEATURE_POISON;
+  if (!host.uffd) {
+    return {
+      kernel: host.kernelRelease,
+      unavailable: host.missing.uffd ?? "no userfaultfd",
+      rows: [],
+    };
+  }
+  if ((host.uffd.features & need) !== need) {
+    return {
+      kernel: host.kernelRelease,
+      unavailable: "the host's userfaultfd lacks UFFD_FEATURE_MOVE or UFFD_FEATURE_POISON",
+      rows: [],
+    };
+  }
+  const rows = cases.map((which) => {
+    const kernel = liveMoveCase(which);
+    const model = moveCase(which);
+    const moved = (o: MoveOutcome) => (o.errno === "ok" || (o.move ?? 0) > 0 ? o.move : null);
+    return {
+      case: which,
+      "kernel errno": kernel.errno,
+      "model errno": model.errno,
+      "kernel bytes moved": moved(kernel),
+      "model bytes moved": moved(model),
+      agree: kernel.errno === model.errno && moved(kernel) === moved(model),
+    };
+  });
+  return { kernel: host.kernelRelease, unavailable: null, rows };
+}
+
+/** One case of {@linkcode LIVE_MOVE_CASES} on the host, as moveCase() sets it up on the model. */
+function liveMoveCase(which: MoveCase): MoveOutcome {
+  const p = liveProcess();
+  const maps: [number, number][] = [];
+  const map = (len: number, prot: number, flags: number, fd = -1) => {
+    const a = p.mmap(0, len, prot, flags, fd);
+    maps.push([a, len]);
+    return a;
+  };
+  const uffds: { close(): unknown }[] = [];
+  const fds: number[] = [];
+  try {
+    const src = map(4 * P, RW, ANON);
+    const dst = map(4 * P, RW, ANON);
+    // 4 KiB pages, as in the model's set-up.
+    p.madvise(src, 4 * P, C.MADV_NOHUGEPAGE);
+    p.madvise(dst, 4 * P, C.MADV_NOHUGEPAGE);
+    for (let i = 0; i < 4; i++) p.write(src + i * P, 0x40 + i);
+    const uffd = p.userfaultfd(C.UFFD_USER_MODE_ONLY);
+    uffds.push(uffd);
+    uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
+    uffd.register({ range: { start: dst, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+    let arg = { dst, src, len: P, mode: 0 };
+    switch (which) {
+      case "one page":
+        break;
+      case "the whole range":
+        arg.len = 4 * P;
+        break;
+      case "dst populated":
+        uffd.copy({ dst, src: src + P, len: P });
+        break;
+      case "src hole":
+        p.madvise(src + P, P, C.MADV_DONTNEED);
+        arg.len = 2 * P;
+        break;
+      case "src hole, ALLOW_SRC_HOLES":
+        p.madvise(src + P, P, C.MADV_DONTNEED);
+        arg = { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
+        break;
+      case "src poisoned (UFFDIO_POISON marker)": {
+        const q = map(P, RW, ANON);
+        const u2 = p.userfaultfd(C.UFFD_USER_MODE_ONLY);
+        uffds.push(u2);
+        u2.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
+        u2.register({ range: { start: q, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+        u2.poison({ range: { start: q, len: P } });
+        arg.src = q;
+        break;
+      }
+      case "src is shmem": {
+        const fd = p.memfdCreate("src", 0);
+        fds.push(fd);
+        p.ftruncate(fd, P);
+        arg.src = map(P, RW, C.MAP_SHARED, fd);
+        p.write(arg.src, 1);
+        break;
+      }
+      case "src read-only":
+        arg.src = map(P, C.PROT_READ, ANON);
+        p.read(arg.src);
+        break;
+      case "dst not registered":
+        arg.dst = src + 2 * P;
+        break;
+      case "dst not page-aligned":
+        arg.dst = dst + 8;
+        break;
+      case "overlapping ranges":
+        uffd.move({ dst, src, len: P });
+        arg = { dst: dst + P, src: dst, len: 2 * P, mode: 0 };
+        break;
+      default:
+        throw new RangeError(`the live lab cannot set up "${which}"`);
+    }
+    try {
+      return { errno: "ok", move: uffd.move(arg) };
+    } catch (e) {
+      if (e instanceof Errno) return { errno: e.errno, move: e.result ?? null };
+      throw e;
+    }
+  } finally {
+    for (const u of uffds) u.close();
+    for (const fd of fds) p.close(fd);
+    for (const [a, len] of maps) p.munmap(a, len);
+    p[Symbol.dispose]();
+  }
 }

@@ -3,6 +3,8 @@ import { constants as C } from "../mod.ts";
 import { GUP_PIN_COUNTING_BIAS } from "../mm/gup.ts";
 import {
   dmaPin,
+  LIVE_MOVE_CASES,
+  liveMoveTable,
   moveErrnoTable,
   moveOrCopyExercise,
   moveSetup,
@@ -59,4 +61,15 @@ Deno.test("moveOrCopyExercise rejects a monitor that only copies", () => {
   const copyOnly = (s: { pages: number; shared: number[] }) =>
     runMoveOrCopy(s, (f) => f.uffd.copy({ dst: f.dst, src: f.src, len: P }));
   assert.equal(runCases(moveOrCopyExercise, copyOnly).status, "failed");
+});
+
+Deno.test("liveMoveTable(): the host kernel agrees with the model on every case, or says why not", () => {
+  const t = liveMoveTable();
+  if (t.unavailable !== null) {
+    assert.deepEqual(t.rows, []);
+    assert.notEqual(t.unavailable, "");
+    return;
+  }
+  assert.equal(t.rows.length, LIVE_MOVE_CASES.length);
+  assert.deepEqual(t.rows.filter((r) => !r.agree).map((r) => r.case), []);
 });
