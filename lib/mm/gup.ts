@@ -13,8 +13,9 @@
  * drops it). The model keeps a ledger of the references GUP callers hold,
  * so that the refcount invariant of lib/mm/debug.ts still adds up.
  *
- * Simplifications: 4 KiB folios only, so FOLL_SPLIT_PMD has nothing to
- * split; one zone, so FOLL_LONGTERM's migration out of ZONE_MOVABLE/CMA
+ * Simplifications: a PMD-mapped THP is split before its pages are
+ * followed (follow_page_pte() below), as FOLL_SPLIT_PMD asks, instead of
+ * follow_huge_pmd() taking the page from the PMD; one zone, so FOLL_LONGTERM's migration out of ZONE_MOVABLE/CMA
  * (check_and_migrate_movable_pages()) has nothing to move; no FOLL_FORCE;
  * no fsdax or secretmem VMAs.
  * @module
@@ -251,8 +252,8 @@ const MAX_FAULTS_PER_PAGE = 8;
  * follow_page_pte(), and when that needs a fault, faultin_page() and
  * retry. Called with mmap_lock held for read. Returns the pages taken (as
  * many as succeeded before the first failure), or -errno if the very
- * first page failed. FOLL_SPLIT_PMD would split a PMD-mapped THP first;
- * the model maps every page with a PTE.
+ * first page failed. A PMD-mapped THP is split first (see followPagePte()),
+ * with or without FOLL_SPLIT_PMD.
  */
 export function __getUserPages(
   mm: MmStruct,

@@ -22,7 +22,8 @@
  * A later access to a hwpoison entry goes through do_swap_page(), which
  * returns VM_FAULT_HWPOISON.
  *
- * Simplifications: 4 KiB folios only (no split of a large folio); the rmap
+ * Simplifications: small folios only here (MADV_HWPOISON splits a THP
+ * first, as try_to_split_thp_page() does; see lib/mm/madvise.ts); the rmap
  * walk visits every mm instead of following anon_vma/i_mmap; page-cache
  * pages stay in the page cache (shmem_error_remove_folio() keeps them
  * too); no MCE decoding, no soft offline, no unpoison, no
