@@ -10,23 +10,15 @@
 import { z } from "zod";
 import { datasetSchema } from "../dataset.ts";
 import { MeasuredProvenance } from "../provenance.ts";
+import { UffdOpsRow } from "./uffd_ops_sim.ts";
 
 /** One timed repetition of one ioctl at one batch size on one system. */
-export const UffdOpsLiveRow = z.strictObject({
+export const UffdOpsLiveRow = UffdOpsRow.extend({
   system: z.enum(["kernel", "simulator"]).describe(
     "the host's Linux through Deno FFI, or the simulated kernel of lib/",
   ),
   op: z.enum(["COPY", "ZEROPAGE", "CONTINUE", "MOVE", "POISON"]).describe(
     "the ioctl: UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_CONTINUE, UFFDIO_MOVE or UFFDIO_POISON",
-  ),
-  batchPages: z.int().positive().describe(
-    "4 KiB pages covered by one ioctl call (its len / PAGE_SIZE)",
-  ),
-  pages: z.int().positive().describe("pages resolved in the timed loop, a count"),
-  seconds: z.number().positive().describe("wall time of the timed loop of ioctl calls, in seconds"),
-  nsPerPage: z.number().positive().describe("seconds / pages, in nanoseconds per page"),
-  repetition: z.int().positive().describe(
-    "which measured repetition (from 1); the warm-up run is not recorded",
   ),
 });
 
