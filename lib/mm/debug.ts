@@ -325,6 +325,7 @@ function checkHugePmd(
     });
   }
   const anon = folioTestAnon(core, head);
+  if (!anon) checkFileHugePmd(core, mm, pmd, i, addr, head);
   if (anon && !pmd.deposited.has(i)) {
     throw new VmBugError("thp", "anonymous huge PMD without a deposited table", { addr });
   }
@@ -339,7 +340,65 @@ function checkHugePmd(
   census.entire.set(head, (census.entire.get(head) ?? 0) + 1);
 }
 
+/**
+ * A file (shmem) huge PMD: no deposited table (x86), the VMA maps that
+ * file, and the folio sits in its page cache at the index the address
+ * has, each page at its own index.
+ */
+function checkFileHugePmd(
+  core: MmCore,
+  mm: MmStruct,
+  pmd: PageTable,
+  i: number,
+  addr: number,
+  head: number,
+): void {
+  const m = core.memmap;
+  if (pmd.deposited.has(i)) {
+    throw new VmBugError("thp", "file huge PMD with a deposited table", { addr, pid: mm.owner });
+  }
+  const vma = mm.vmaLookup(addr);
+  const mapping = vma?.vm_file?.inode.mapping;
+  if (!vma || !mapping || m.mapping[head] !== mapping.id) {
+    throw new VmBugError("thp", "file huge PMD maps a folio of another file", {
+      addr,
+      pfn: head,
+      pid: mm.owner,
+    });
+  }
+  const index = vma.linearPageIndex(addr);
+  for (let k = 0; k < HPAGE_PMD_NR; k++) {
+    if (m.index[head] !== index || mapping.pages.get(index + k) !== head + k) {
+      throw new VmBugError("thp", "file huge PMD maps a folio not in the page cache there", {
+        addr,
+        pfn: head,
+        index: index + k,
+      });
+    }
+  }
+}
+
+/** Pages of a PMD-sized folio in a page cache: each index at its own page. */
+function checkPageCacheFolios(core: MmCore): void {
+  const m = core.memmap;
+  for (const obj of core.mappings) {
+    if (!obj || !("pages" in obj)) continue;
+    for (const [index, pfn] of obj.pages) {
+      const head = m.pageFolio(pfn);
+      if (head === pfn && !m.order[pfn]) continue;
+      if (m.order[head] !== HPAGE_PMD_ORDER || m.index[head] + (pfn - head) !== index) {
+        throw new VmBugError("thp", "page-cache entry out of place in its large folio", {
+          index,
+          pfn,
+          head,
+        });
+      }
+    }
+  }
+}
+
 function checkPages(core: MmCore, census: Census): void {
+  checkPageCacheFolios(core);
   const m = core.memmap;
   const gup = gupReferences(core);
   const cached = new Set<number>();
@@ -403,7 +462,8 @@ function checkLargeFolio(core: MmCore, census: Census, head: number, cached: boo
       pmds: entire,
     });
   }
-  const expected = entire + (cached ? 1 : 0);
+  // The page cache holds folio_nr_pages() references (filemap_add_folio()).
+  const expected = entire + (cached ? m.folioNrPages(head) : 0);
   if (m.refcount[head] !== expected) {
     throw new VmBugError("refcount", "large folio refcount differs from its mappings", {
       pfn: head,

@@ -18,8 +18,15 @@
  *    splits every other PMD that maps it and the 512 pages carry on as
  *    small folios. Page frame numbers, PTE bits, rss counters and pagemap
  *    read the same; AnonHugePages in smaps drops earlier than on Linux.
- *  - Anonymous THPs only: no shmem or file THP (collapse_file() and
- *    retract_page_tables() are modelled as race scenarios, lib/race/khugepaged.ts).
+ *  - Shmem THPs come only from collapse_file() (MADV_COLLAPSE, khugepaged):
+ *    shmem faults allocate small folios whatever `shmem_enabled` says. A
+ *    PMD-sized shmem folio is mapped by a PMD (do_set_pmd()) or not at all:
+ *    where the kernel would map some of its pages by PTEs (a fault the PMD
+ *    cannot serve: a COW-less read or shared write under a PTE table, a
+ *    userfaultfd-armed VMA, a folio reaching past i_size; a truncation
+ *    through it), the model first splits it in the page cache
+ *    (shmemSplitHugeFolio(), split_huge_page() of a file folio), so every
+ *    PTE-mapped page is a small folio, as for anonymous memory.
  *  - PMD order only: no mTHP (the hugepages-<size>kB/enabled knobs of sizes
  *    below 2 MiB are "never", as they are by default).
  *  - A huge PMD never carries the uffd-wp bit: UFFDIO_WRITEPROTECT and
@@ -72,6 +79,8 @@ import {
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
+import type { AddressSpace } from "./mm_types.ts";
+import { userfaultfdMinor, userfaultfdMissing, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 
 // --- the sysfs policy -----------------------------------------------------------
@@ -87,9 +96,9 @@ export interface ThpSettings {
   enabled: "always" | "madvise" | "never";
   /**
    * `shmem_enabled`: huge pages for shmem/memfd (the mount's huge= for
-   * shm_mnt). Simplification: the model has no shmem THP (shmem faults map
-   * small folios, MADV_COLLAPSE of shmem is not modelled), so only
-   * thp_vma_allowable_order() reads this; "never", the default, is exact.
+   * shm_mnt). Simplification: shmem faults allocate small folios whatever
+   * it says; it decides which shmem VMAs khugepaged collapses
+   * (thp_vma_allowable_order()). "never", the default, is exact.
    */
   shmem_enabled: "always" | "within_size" | "advise" | "never" | "deny" | "force";
   /** `use_zero_page`: a read fault maps the huge zero folio. */
@@ -561,6 +570,99 @@ export function folioRemoveRmapPmd(core: MmCore, head: number): void {
     core.vmstat.nr_anon_pages -= HPAGE_PMD_NR;
     core.vmstat.nr_anon_transparent_hugepages--;
   }
+}
+
+/**
+ * folio_add_file_rmap_pmd(): one more PMD maps the whole page-cache folio
+ * (_entire_mapcount; NR_SHMEM_PMDMAPPED is not kept).
+ */
+export function folioAddFileRmapPmd(core: MmCore, head: number): void {
+  core.memmap.entireMapcount[head]++;
+}
+
+/**
+ * do_set_pmd() (mm/memory.c, v6.18), reached from finish_fault() or
+ * filemap_map_pmd() when the PMD is none: map the PMD-sized page-cache
+ * folio at `head` with one huge PMD. Falls back (VM_FAULT_FALLBACK) unless
+ * THP is allowed in the VMA (vma_thp_disabled()), the 2 MiB block is
+ * suitably aligned inside it (thp_vma_suitable_order()) and the folio is
+ * PMD-sized. A write fault maps it dirty and, in a writable VMA, writable;
+ * the mapping takes a folio reference and adds HPAGE_PMD_NR to
+ * MM_SHMEMPAGES. No PTE table is deposited (x86 has no
+ * arch_needs_pgtable_deposit()). Takes the PMD lock.
+ *
+ * Simplification: the model also falls back in a userfaultfd-armed VMA and
+ * when the folio reaches past i_size (see the module note).
+ */
+export function doSetPmd(
+  vma: Vma,
+  address: number,
+  pmd: PageTable,
+  i: number,
+  head: number,
+  write: boolean,
+): number {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  const haddr = address - (address % PMD_SIZE);
+  if (!core.config.TRANSPARENT_HUGEPAGE || vmaThpDisabled(vma)) return VM_FAULT_FALLBACK;
+  if (!thpVmaSuitableOrder(vma, haddr)) return VM_FAULT_FALLBACK;
+  if (m.order[head] !== HPAGE_PMD_ORDER) return VM_FAULT_FALLBACK;
+  if (userfaultfdMissing(vma) || userfaultfdWp(vma) || userfaultfdMinor(vma)) {
+    return VM_FAULT_FALLBACK;
+  }
+  const inode = vma.vm_file!.inode;
+  if ((m.index[head] + HPAGE_PMD_NR) * 4096 > inode.size) return VM_FAULT_FALLBACK;
+  pmd.ptl!.lock("do_set_pmd");
+  if (!pmd.isNone(i)) {
+    pmd.ptl!.unlock();
+    return VM_FAULT_FALLBACK;
+  }
+  let lo = (pfnLo(head) | vma.protLo | _PAGE_PSE) >>> 0;
+  if (write) {
+    lo |= _PAGE_DIRTY | core.softDirtyLo; // pmd_mkdirty()
+    if (vma.vm_flags & VM_WRITE) lo |= _PAGE_RW; // maybe_pmd_mkwrite()
+  }
+  m.refcount[head]++; // the fault's folio reference becomes the mapping's
+  mm.rss[mmCounter(core, head)] += HPAGE_PMD_NR;
+  folioAddFileRmapPmd(core, head);
+  pmd.setHalves(i, lo >>> 0, pfnHi(head) | vma.protHi);
+  pmd.ptl!.unlock();
+  return 0;
+}
+
+/**
+ * split_huge_page() of a PMD-sized shmem folio (the model's stand-in for
+ * the PTE mappings of a large folio, see the module note): every huge PMD
+ * that maps it is cleared (__split_huge_pmd() of a file PMD; the next
+ * fault maps small pages), then its 512 pages become small folios, each
+ * holding the page cache's reference it held for the folio
+ * (filemap_add_folio() takes folio_nr_pages() references).
+ */
+export function shmemSplitHugeFolio(core: MmCore, head: number): void {
+  const m = core.memmap;
+  if (m.order[head] !== HPAGE_PMD_ORDER) return;
+  const mapping = core.mappings[m.mapping[head]] as AddressSpace | null;
+  if (mapping && "i_mmap" in mapping) {
+    for (const vma of [...mapping.i_mmap]) {
+      const addr = vma.vm_start + (m.index[head] - vma.vm_pgoff) * 4096;
+      if (addr < vma.vm_start || addr >= vma.vm_end) continue;
+      const at = hugePmdAt(vma.vm_mm, addr);
+      if (at && halvesPfn(at.lo, at.hi) === head) splitHugePmd(vma, addr);
+    }
+  }
+  if (m.entireMapcount[head] !== 0) {
+    throw new VmBugError("mapcount", "split_huge_page() left a PMD mapping", { pfn: head });
+  }
+  const extra = m.refcount[head] - HPAGE_PMD_NR;
+  const dirty = m.flags[head] & PG_dirty;
+  m.splitFolioPages(head);
+  for (let k = 0; k < HPAGE_PMD_NR; k++) {
+    m.refcount[head + k] = 1;
+    m.flags[head + k] |= dirty;
+  }
+  m.refcount[head] += extra;
 }
 
 // --- zap ------------------------------------------------------------------------------

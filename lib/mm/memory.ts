@@ -94,13 +94,16 @@ import {
   copyHugePmd,
   doHugePmdAnonymousPage,
   doHugePmdWpPage,
+  doSetPmd,
   hugePmdAt,
   hugePmdSetAccessed,
   pmdTransHugeAt,
+  shmemSplitHugeFolio,
   splitHugePmd,
   thpVmaAllowableOrder,
   zapHugePmd,
 } from "./huge_memory.ts";
+import { HPAGE_PMD_ORDER } from "../kernel/constants.ts";
 import {
   handleUserfault,
   userfaultfdMinor,
@@ -298,8 +301,10 @@ function handlePmdFault(vma: Vma, address: number, flags: number): number {
   const i = levelIndex(address, "pmd");
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   let ret = VM_FAULT_FALLBACK;
-  if (pmd.isNone(i) && thpVmaAllowableOrder(vma, "TVA_PAGEFAULT")) {
-    if (vma.isAnonymous) ret = doHugePmdAnonymousPage(vma, address, write, pmd, i);
+  if (pmd.isNone(i) && !vma.isAnonymous) {
+    ret = doFaultPmd(vma, address, flags, pmd, i);
+  } else if (pmd.isNone(i) && thpVmaAllowableOrder(vma, "TVA_PAGEFAULT")) {
+    ret = doHugePmdAnonymousPage(vma, address, write, pmd, i);
   } else if (pmdTransHugeAt(pmd, i)) {
     const lo = pmd.e[2 * i];
     if ((flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && !(lo & _PAGE_RW)) {
@@ -310,6 +315,31 @@ function handlePmdFault(vma: Vma, address: number, flags: number): number {
     }
   }
   return ret & VM_FAULT_FALLBACK ? -1 : ret;
+}
+
+/**
+ * do_fault() of a shmem VMA whose PMD is none, as far as it ends in
+ * do_set_pmd() (from finish_fault(), or from filemap_map_pmd() in the
+ * fault-around of a read): a read or a shared write finding a PMD-sized
+ * folio in the page cache maps it whole. Anything else (no folio yet, a
+ * small one, a private write, which copies one page) goes on at the PTE
+ * level: VM_FAULT_FALLBACK. The kernel looks the folio up before it
+ * allocates the PTE table; the model does the same by deciding here.
+ */
+function doFaultPmd(vma: Vma, address: number, flags: number, pmd: PageTable, i: number): number {
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (write && !(vma.vm_flags & VM_SHARED)) return VM_FAULT_FALLBACK;
+  const inode = vma.vm_file!.inode;
+  const pgoff = vma.linearPageIndex(address);
+  if (pgoff >= Math.ceil(inode.size / 4096)) return VM_FAULT_FALLBACK;
+  const pfn = filemapGetFolio(inode, pgoff);
+  if (pfn < 0) return VM_FAULT_FALLBACK;
+  const core = vma.vm_mm.core;
+  const head = core.memmap.pageFolio(pfn);
+  if (core.memmap.order[head] !== HPAGE_PMD_ORDER) return VM_FAULT_FALLBACK;
+  const ret = doSetPmd(vma, address, pmd, i, head, write);
+  if (ret === 0 && write) folioMarkDirty(core, head); // fault_dirty_shared_page()
+  return ret;
 }
 
 /**
@@ -437,7 +467,7 @@ function doFault(vmf: VmFault): number {
  * VMA registered MINOR hands a cached page to userfaultfd, one registered
  * MISSING hands over a hole.
  */
-function doFaultGetFolio(vmf: VmFault): number {
+function doFaultGetFolio(vmf: VmFault, map = true): number {
   const { vma } = vmf;
   const core = vma.vm_mm.core;
   const inode = vma.vm_file!.inode;
@@ -446,9 +476,15 @@ function doFaultGetFolio(vmf: VmFault): number {
     if (cached && userfaultfdMinor(vma)) return -handleUserfault(vmf, "minor");
     if (!cached && userfaultfdMissing(vma)) return -handleUserfault(vmf, VM_UFFD_MISSING);
   }
-  const pfn = shmemGetFolio(core, inode, vmf.pgoff);
+  let pfn = shmemGetFolio(core, inode, vmf.pgoff);
   if (pfn === SHMEM_BEYOND_EOF) return -VM_FAULT_SIGBUS;
   if (pfn < 0) return -VM_FAULT_OOM;
+  const head = core.memmap.pageFolio(pfn);
+  if (core.memmap.order[head] && map) {
+    // Only small folios are PTE-mapped in the model (lib/mm/huge_memory.ts).
+    shmemSplitHugeFolio(core, head);
+    pfn = filemapGetFolio(inode, vmf.pgoff);
+  }
   // __do_fault(): a poisoned page-cache page is never mapped again.
   if (core.memmap.flags[pfn] & PG_hwpoison) return -VM_FAULT_HWPOISON;
   return pfn;
@@ -496,6 +532,8 @@ function filemapMapPages(vmf: VmFault, from: number, to: number): void {
     if (pgoff >= eofPages || !pt.isNone(i)) continue;
     const pfn = filemapGetFolio(inode, pgoff);
     if (pfn < 0 || (vma.vm_mm.core.memmap.flags[pfn] & PG_hwpoison)) continue;
+    // A page of a PMD-sized folio is left to the fault itself (see doFaultGetFolio()).
+    if (vma.vm_mm.core.memmap.pageFolio(pfn) !== pfn || vma.vm_mm.core.memmap.order[pfn]) continue;
     setPteRange(vmf, pfn, vmf.address + (i - vmf.idx) * 4096, i, false);
   }
   pt.ptl!.unlock();
@@ -551,7 +589,7 @@ function doCowFault(vmf: VmFault): number {
   if (!anonVmaPrepare(core, vmf.vma)) return VM_FAULT_OOM;
   const cow = allocAnonFolio(core);
   if (cow < 0) return VM_FAULT_OOM;
-  const src = doFaultGetFolio(vmf);
+  const src = doFaultGetFolio(vmf, false);
   if (src < 0) {
     core.memmap.put(cow);
     return -src;
@@ -975,8 +1013,9 @@ export function zapPageRange(vma: Vma, start: number, end: number, details: ZapD
   const mm = vma.vm_mm;
   for (let addr = start; addr < end;) {
     const tableEnd = Math.min(end, (Math.floor(addr / 2097152) + 1) * 2097152);
-    // zap_pmd_range(): a huge PMD goes whole, or is split for a partial zap.
-    const huge = details.mapping ? null : hugePmdAt(mm, addr);
+    // zap_pmd_range(): a huge PMD goes whole, or is split for a partial zap
+    // (in a shmem VMA it maps a folio of the file: unmap_mapping_range() too).
+    const huge = hugePmdAt(mm, addr);
     if (huge) {
       if (tableEnd - addr === 2097152) {
         zapHugePmd(vma, huge.pmd, huge.i);

@@ -2,7 +2,8 @@
  * Shared memory files: memfd_create(), shared anonymous mappings and the
  * shmem page cache (mm/shmem.c, mm/memfd.c, mm/truncate.c), v6.18.
  *
- * Simplification: no swap for shmem, no huge pages, no seals; i_size is the
+ * Simplification: no swap for shmem, no seals, huge pages only from
+ * collapse_file() (lib/mm/khugepaged.ts); i_size is the
  * only limit on faults (beyond it, VM_FAULT_SIGBUS). Block accounting
  * (shmem_inode_acct_blocks()) never fails: the model's shmem files live on
  * an internal mount without a size limit, as memfd_create() files do, and
@@ -14,6 +15,7 @@ import { AddressSpace, Inode } from "./mm_types.ts";
 import { PG_lru, PG_swapbacked, PG_uptodate } from "./memmap.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { unmapMappingRange } from "./memory.ts";
+import { shmemSplitHugeFolio } from "./huge_memory.ts";
 
 /**
  * struct shmem_inode_info, the fields of its block accounting: `alloced`
@@ -153,6 +155,14 @@ export function shmemUndoRange(
   end: number,
   evenCows: boolean,
 ): void {
+  // truncate_inode_partial_folio() splits a large folio the range cuts
+  // through; the model splits every large folio the range touches, so that
+  // pages leave the cache one by one.
+  for (const [index, pfn] of [...inode.mapping.pages]) {
+    if (index < start || index >= end) continue;
+    const head = core.memmap.pageFolio(pfn);
+    if (core.memmap.order[head]) shmemSplitHugeFolio(core, head);
+  }
   unmapMappingRange(core, inode.mapping, start, end, evenCows);
   for (const [index, pfn] of [...inode.mapping.pages]) {
     if (index < start || index >= end) continue;
