@@ -71,12 +71,20 @@ export interface KernelVariants {
    * CPU fault restores the PTE. Off: v6.18's make_device_exclusive().
    */
   deviceExclusiveRange: boolean;
+  /**
+   * collapse_pte_mapped_thp() before a98460494b16 ("mm/khugepaged: fix
+   * collapse_pte_mapped_thp() versus uffd", v6.6, seed
+   * 003_04fde8f735f91402.txt): the PTEs are cleared under the PTE lock
+   * alone, which is dropped before the PMD lock is taken to free the table.
+   */
+  collapsePteMappedThpPreFix: boolean;
 }
 
 export const DEFAULT_VARIANTS: Readonly<KernelVariants> = Object.freeze({
   silentPoison: false,
   mcopyInstallPtesV2: false,
   deviceExclusiveRange: false,
+  collapsePteMappedThpPreFix: false,
 });
 
 /** Merges variant switches into the defaults, rejecting unknown names. */

@@ -18,15 +18,31 @@
  * SCAN_PAGE_LOCK and SCAN_PAGE_LRU do not occur (SCAN_PAGE_COUNT does, for
  * pages with GUP references); khugepaged's mm slots are every live mm (the
  * kernel registers an mm at MADV_HUGEPAGE or its first THP-eligible VMA,
- * khugepaged_enter_vma()), scanned in creation order. Shmem and file VMAs
- * (hpage_collapse_scan_file(), collapse_file(), retract_page_tables(),
- * collapse_pte_mapped_thp()) are modelled as race scenarios in
- * lib/race/khugepaged.ts, not in this facade: MADV_COLLAPSE of a shmem VMA
- * fails with EINVAL and says so.
+ * khugepaged_enter_vma()), scanned in creation order.
+ *
+ * Shmem (hpage_collapse_scan_file(), collapse_file(), retract_page_tables(),
+ * collapse_pte_mapped_thp()): the page cache's 512 small folios of an
+ * aligned index range become one PMD-sized folio; every PTE that mapped
+ * them is zapped (try_to_unmap()), then retract_page_tables() frees the
+ * emptied PTE tables of the VMAs that can take a PMD, without their
+ * mmap_lock, and the next fault maps the folio with one PMD (do_set_pmd()).
+ * Lock order there: folio lock → i_mmap_rwsem → PMD lock → PTE lock. One
+ * CPU: nothing runs between the steps, so the races of these paths (a
+ * UFFDIO_COPY slipping in, Peter Xu's uffd-wp question) are explored in
+ * lib/race/khugepaged.ts; i_mmap_rwsem is not a lock object here, and
+ * pte_free_defer() frees at once (no lockless walker can hold the table).
+ * No shmem swap, so SCAN_EXCEED_SWAP_PTE does not occur for shmem.
  * @module
  */
 import type { MmCore } from "./core.ts";
-import { MM_ANONPAGES, type MmStruct, VM_WRITE, type Vma } from "./mm_types.ts";
+import {
+  type AddressSpace,
+  type Inode,
+  MM_ANONPAGES,
+  type MmStruct,
+  VM_WRITE,
+  type Vma,
+} from "./mm_types.ts";
 import { halvesPfn, type PageTable, pfnHi, pfnLo, tableEntryHalves } from "../pgtable/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
@@ -42,6 +58,7 @@ import {
 import {
   FOLIO_MAPPING_ANON,
   PG_anon_exclusive,
+  PG_dirty,
   PG_lru,
   PG_swapbacked,
   PG_uptodate,
@@ -49,13 +66,18 @@ import {
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
-import { folioRemoveRmapPte, folioTestAnon } from "./rmap.ts";
+import { folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
+import { folioLock, folioUnlock } from "./filemap.ts";
+import { unmapMappingRange, vmNormalPage } from "./memory.ts";
+import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 import {
+  doSetPmd,
   pgtableTransHugeDeposit,
   pmdOffset,
   pmdTransHugeAt,
   thpVmaAllowableOrder,
+  thpVmaSuitableOrder,
 } from "./huge_memory.ts";
 import { userfaultfdMinor, userfaultfdMissing, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 
@@ -398,20 +420,15 @@ export function madviseCollapse(vma: Vma, start: number, end: number): MadviseCo
   const mm = vma.vm_mm;
   const results: MadviseCollapseResult["results"] = [];
   if (!thpVmaAllowableOrder(vma, "TVA_FORCED_COLLAPSE")) return { ret: -ERRNO.EINVAL, results };
-  if (!vma.isAnonymous) {
-    return {
-      ret: -ERRNO.EINVAL,
-      results,
-      detail: "MADV_COLLAPSE of a shmem or file VMA is not modelled (see lib/race/khugepaged.ts)",
-    };
-  }
   const cc: CollapseControl = { is_khugepaged: false };
   const hstart = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
   const hend = Math.floor(end / PMD_SIZE) * PMD_SIZE;
   let thps = 0;
   let lastFail: ScanResult = "SCAN_FAIL";
   for (let addr = hstart; addr < hend; addr += PMD_SIZE) {
-    const result = hpageCollapseScanPmd(mm, vma, addr, cc);
+    const result = vma.isAnonymous
+      ? hpageCollapseScanPmd(mm, vma, addr, cc)
+      : madviseCollapseFile(mm, vma, addr, cc);
     results.push({ addr, result });
     if (result === "SCAN_SUCCEED" || result === "SCAN_PMD_MAPPED") {
       thps++;
@@ -424,6 +441,42 @@ export function madviseCollapse(vma: Vma, start: number, end: number): MadviseCo
   return { ret, results };
 }
 
+/**
+ * madvise_collapse()'s shmem branch for the block at `addr`: the address
+ * must suit a PMD of the file (hugepage_vma_revalidate()'s
+ * thp_vma_suitable_order(): SCAN_ADDRESS_RANGE), then
+ * hpage_collapse_scan_file(), and on SCAN_PTE_MAPPED_HUGEPAGE
+ * collapse_pte_mapped_thp(install_pmd = true) maps the folio here.
+ */
+function madviseCollapseFile(
+  mm: MmStruct,
+  vma: Vma,
+  addr: number,
+  cc: CollapseControl,
+): ScanResult {
+  if (!thpVmaSuitableOrder(vma, addr)) return "SCAN_ADDRESS_RANGE";
+  const inode = vma.vm_file!.inode;
+  const result = hpageCollapseScanFile(mm, addr, inode, vma.linearPageIndex(addr), cc);
+  if (result !== "SCAN_PTE_MAPPED_HUGEPAGE") return result;
+  return collapsePteMappedThp(mm, addr, true);
+}
+
+/**
+ * khugepaged_scan_mm_slot()'s shmem branch: hpage_collapse_scan_file(),
+ * and where the page cache already holds the THP,
+ * collapse_pte_mapped_thp(install_pmd = false) frees this mm's PTE table
+ * (the next fault maps the PMD); SCAN_PMD_MAPPED counts as success.
+ */
+function khugepagedScanFile(mm: MmStruct, vma: Vma, addr: number, cc: CollapseControl): ScanResult {
+  const inode = vma.vm_file!.inode;
+  let result = hpageCollapseScanFile(mm, addr, inode, vma.linearPageIndex(addr), cc);
+  if (result === "SCAN_PTE_MAPPED_HUGEPAGE") {
+    result = collapsePteMappedThp(mm, addr, false);
+    if (result === "SCAN_PMD_MAPPED") result = "SCAN_SUCCEED";
+  }
+  return result;
+}
+
 /** One collapse attempt of a khugepaged pass. */
 export interface KhugepagedScanEntry {
   pid: number;
@@ -434,7 +487,8 @@ export interface KhugepagedScanEntry {
 /**
  * khugepaged_do_scan() → khugepaged_scan_mm_slot(): one pass over every
  * live mm, every VMA khugepaged may collapse (thp_vma_allowable_order()
- * with TVA_KHUGEPAGED, an anon_vma), every whole 2 MiB block, until
+ * with TVA_KHUGEPAGED; an anonymous one needs an anon_vma, a shmem one
+ * `shmem_enabled` to allow it), every whole 2 MiB block, until
  * `pages_to_scan` pages are scanned (a block counts HPAGE_PMD_NR; one
  * already PMD-mapped counts 1, as the kernel's progress does). Takes each
  * mm's mmap_lock. Returns what each block gave.
@@ -451,13 +505,17 @@ export function khugepagedScan(
     mm.mmap_lock.downWrite("khugepaged");
     try {
       for (const vma of [...mm.vmas]) {
-        if (!vma.isAnonymous || !vma.anon_vma) continue;
+        if (vma.isAnonymous && !vma.anon_vma) continue;
         if (!thpVmaAllowableOrder(vma, "TVA_KHUGEPAGED")) continue;
+        // thp_vma_suitable_orders(): a file VMA whose offset cannot line up with PMDs
+        if (!vma.isAnonymous && (vma.vm_start / 4096 - vma.vm_pgoff) % HPAGE_PMD_NR !== 0) continue;
         const hstart = Math.ceil(vma.vm_start / PMD_SIZE) * PMD_SIZE;
         const hend = Math.floor(vma.vm_end / PMD_SIZE) * PMD_SIZE;
         for (let addr = hstart; addr < hend; addr += PMD_SIZE) {
           if (progress >= pages) return out;
-          const result = hpageCollapseScanPmd(mm, vma, addr, cc);
+          const result = vma.isAnonymous
+            ? hpageCollapseScanPmd(mm, vma, addr, cc)
+            : khugepagedScanFile(mm, vma, addr, cc);
           progress += result === "SCAN_PMD_MAPPED" ? 1 : HPAGE_PMD_NR;
           out.push({ pid: mm.owner, addr, result });
         }
@@ -467,4 +525,315 @@ export function khugepagedScan(
     }
   }
   return out;
+}
+
+// --- shmem: collapse_file(), retract_page_tables(), collapse_pte_mapped_thp() ---
+
+/**
+ * hpage_collapse_scan_file() for shmem: look at the page cache of
+ * [start, start + HPAGE_PMD_NR). A PMD-sized folio already there gives
+ * SCAN_PTE_MAPPED_HUGEPAGE (the caller maps it: collapse_pte_mapped_thp());
+ * a page off the LRU SCAN_PAGE_LRU, one with references beyond its
+ * mappings and the page cache (is_refcount_suitable(): a GUP pin)
+ * SCAN_PAGE_COUNT; khugepaged wants at least HPAGE_PMD_NR - max_ptes_none
+ * pages present (SCAN_EXCEED_NONE_PTE). Then collapse_file().
+ */
+export function hpageCollapseScanFile(
+  mm: MmStruct,
+  addr: number,
+  inode: Inode,
+  start: number,
+  cc: CollapseControl,
+): ScanResult {
+  const core = mm.core;
+  const m = core.memmap;
+  let present = 0;
+  for (let index = start; index < start + HPAGE_PMD_NR; index++) {
+    const pfn = inode.mapping.pages.get(index);
+    if (pfn === undefined) continue;
+    const head = m.pageFolio(pfn);
+    if (m.order[head] === HPAGE_PMD_ORDER && m.index[head] === start) {
+      return "SCAN_PTE_MAPPED_HUGEPAGE";
+    }
+    if (m.order[head]) return "SCAN_PAGE_COMPOUND";
+    if (!(m.flags[pfn] & PG_lru)) return "SCAN_PAGE_LRU";
+    if (m.refcount[pfn] !== m.mapcount[pfn] + 1) return "SCAN_PAGE_COUNT";
+    present++;
+  }
+  if (cc.is_khugepaged && present < HPAGE_PMD_NR - core.thp.max_ptes_none) {
+    core.vmstat.thp_scan_exceed_none_pte++;
+    return "SCAN_EXCEED_NONE_PTE";
+  }
+  return collapseFile(mm, addr, inode, start, cc);
+}
+
+/**
+ * collapse_file() for shmem, numbered as the kernel's comments go:
+ *  1. allocate the PMD-sized folio and lock it (SCAN_ALLOC_HUGE_PAGE_FAIL);
+ *  2. walk the range: an entirely empty range was truncated or punched
+ *     (SCAN_TRUNCATED); holes are counted (nr_none) and filled with zeroes;
+ *     each small folio is unmapped from every VMA (try_to_unmap()) and must
+ *     then hold only the page cache's reference (SCAN_PAGE_COUNT);
+ *  3. copy the pages (clear_highpage() for holes) and store the new folio
+ *     at every index; shmem_charge() the holes, NR_FILE_PAGES and NR_SHMEM
+ *     grow by nr_none; the new folio is uptodate and dirty, with the page
+ *     cache's HPAGE_PMD_NR references;
+ *  4. retract_page_tables(); MADV_COLLAPSE turns SCAN_SUCCEED into
+ *     SCAN_PTE_MAPPED_HUGEPAGE so that its caller maps the folio in its
+ *     own mm (collapse_pte_mapped_thp());
+ *  5. unlock the new folio and free the old ones.
+ * Called without mmap_lock (madvise_collapse() drops it for shmem).
+ */
+export function collapseFile(
+  _mm: MmStruct,
+  _addr: number,
+  inode: Inode,
+  start: number,
+  cc: CollapseControl,
+): ScanResult {
+  const core = _mm.core;
+  const m = core.memmap;
+  const mapping = inode.mapping;
+  const end = start + HPAGE_PMD_NR;
+  // 1.
+  const head = m.allocFolio(HPAGE_PMD_ORDER);
+  if (head < 0) {
+    core.vmstat.thp_collapse_alloc_failed++;
+    return "SCAN_ALLOC_HUGE_PAGE_FAIL";
+  }
+  core.vmstat.thp_collapse_alloc++;
+  folioLock(core, head);
+  // 2.
+  let nrNone = 0;
+  const old: number[] = [];
+  for (let index = start; index < end; index++) {
+    const pfn = mapping.pages.get(index);
+    if (pfn === undefined) nrNone++;
+    else old.push(pfn);
+  }
+  const fail = (result: ScanResult): ScanResult => {
+    folioUnlock(core, head);
+    m.put(head);
+    return result;
+  };
+  if (nrNone === HPAGE_PMD_NR) return fail("SCAN_TRUNCATED");
+  for (const pfn of old) {
+    if (m.order[m.pageFolio(pfn)]) return fail("SCAN_PAGE_COMPOUND");
+    if (m.refcount[pfn] !== m.mapcount[pfn] + 1) return fail("SCAN_PAGE_COUNT");
+  }
+  // try_to_unmap() of each small folio: its PTEs go from every mm (private
+  // COW copies stay: they are not the file's pages).
+  unmapMappingRange(core, mapping, start, end, false);
+  for (const pfn of old) {
+    if (m.refcount[pfn] !== 1) return fail("SCAN_PAGE_COUNT");
+  }
+  // 3.
+  for (let k = 0; k < HPAGE_PMD_NR; k++) {
+    const pfn = mapping.pages.get(start + k);
+    if (pfn === undefined) m.clearPage(head + k);
+    else m.copyPage(head + k, pfn);
+  }
+  for (let k = 0; k < HPAGE_PMD_NR; k++) mapping.pages.set(start + k, head + k);
+  // uptodate, and dirty as every shmem THP is (folio_mark_dirty())
+  m.flags[head] = (m.flags[head] | PG_uptodate | PG_swapbacked | PG_lru | PG_dirty) >>> 0;
+  m.mapping[head] = mapping.id;
+  m.index[head] = start;
+  m.refcount[head] = HPAGE_PMD_NR; // folio_ref_add(HPAGE_PMD_NR - 1): the page cache's
+  if (nrNone) {
+    shmemInodeAcctBlocks(inode, nrNone); // shmem_charge()
+    shmemRecalcInode(inode, nrNone, 0);
+    core.vmstat.nr_file_pages += nrNone;
+    core.vmstat.nr_shmem += nrNone;
+  }
+  // 4.
+  retractPageTables(core, mapping, start);
+  const result: ScanResult = cc.is_khugepaged ? "SCAN_SUCCEED" : "SCAN_PTE_MAPPED_HUGEPAGE";
+  // 5.
+  folioUnlock(core, head);
+  for (const pfn of old) {
+    m.mapping[pfn] = 0;
+    m.put(pfn);
+  }
+  return result;
+}
+
+/**
+ * retract_page_tables() as since v6.6 (Hugh Dickins, seed
+ * 003_04fde8f735f91402.txt): for every VMA of the file that maps the
+ * collapsed range at a PMD-aligned address and holds a PTE table there,
+ * free that table so that the next fault maps the THP by a PMD. No
+ * mmap_lock: what keeps the table empty is the new folio's lock (no fault
+ * maps a page of the range meanwhile); a VMA with an anon_vma may hold COW
+ * copies, a userfaultfd_wp() one may hold uffd-wp markers, so both are
+ * skipped, and checked again under the PMD and PTE locks, since a racing
+ * UFFDIO_COPY or UFFDIO_REGISTER does not take the folio lock. Then
+ * pmdp_collapse_flush() (inside MMU_NOTIFY_CLEAR) and pte_free_defer().
+ * Called with the new folio locked.
+ */
+export function retractPageTables(_core: MmCore, mapping: AddressSpace, pgoff: number): void {
+  for (const vma of [...mapping.i_mmap]) {
+    const pages = (vma.vm_end - vma.vm_start) / 4096;
+    if (pgoff < vma.vm_pgoff || pgoff >= vma.vm_pgoff + pages) continue; // vma_interval_tree_foreach
+    if (vma.anon_vma) continue;
+    const addr = vma.vm_start + (pgoff - vma.vm_pgoff) * 4096;
+    if (addr % PMD_SIZE || vma.vm_end < addr + PMD_SIZE) continue;
+    const mm = vma.vm_mm;
+    if (findPmdOrThpOrNone(mm, addr) !== "SCAN_SUCCEED") continue;
+    if (mm.dead) continue; // hpage_collapse_test_exit()
+    if (userfaultfdWp(vma)) continue;
+    const { pmd, i } = pmdOffset(mm, addr)!;
+    const pt = pmd.children![i]!;
+    let success = false;
+    withMmuNotifier(MMU_NOTIFY_CLEAR, mm, addr, addr + PMD_SIZE, () => {
+      pmd.ptl!.lock("retract_page_tables");
+      pt.ptl!.lock("retract_page_tables");
+      if (!vma.anon_vma && !userfaultfdWp(vma)) {
+        pmdpCollapseFlush(mm, pmd, i);
+        success = true;
+      }
+      pt.ptl!.unlock();
+      pmd.ptl!.unlock();
+    });
+    if (success) pteFreeDefer(mm, pt, addr);
+  }
+}
+
+/** pmdp_collapse_flush(): detach the PTE table from the PMD. Called with the PMD lock held. */
+function pmdpCollapseFlush(mm: MmStruct, pmd: PageTable, i: number): void {
+  pmd.children![i] = null;
+  pmd.setHalves(i, 0, 0);
+  mm.flushPteCache();
+}
+
+/**
+ * page_table_check_pte_clear_range() + mm_dec_nr_ptes() + pte_free_defer():
+ * the detached table must be empty (a PTE left in it would map a page that
+ * no page table reaches any more: "Bad rss-counter state" at exit).
+ */
+function pteFreeDefer(mm: MmStruct, pt: PageTable, addr: number): void {
+  if (pt.nr !== 0) {
+    throw new VmBugError("pgtable", "a PTE left in a page table being freed", {
+      pid: mm.owner,
+      addr,
+      ptes: pt.nr,
+    });
+  }
+  mm.core.freeTable(mm, pt);
+}
+
+/**
+ * collapse_pte_mapped_thp() (v6.18): map the PMD-sized page-cache folio
+ * at `addr` in `mm` by a PMD. With mmap_lock held (for read in the kernel):
+ *  1. every present PTE of the table must map the folio's own page at its
+ *     place (a COW copy or a stray page: SCAN_FAIL; a swap entry or marker:
+ *     SCAN_PTE_NON_PRESENT);
+ *  2. clear those PTEs and drop their rmap;
+ *  3. their references and MM_SHMEMPAGES;
+ *  4. remove the table (pmdp_collapse_flush(), pte_free_defer());
+ *  5. with `installPmd`, map the folio (set_huge_pmd() → do_set_pmd()).
+ * A uffd-wp VMA keeps its table (SCAN_PTE_UFFD_WP). Since a98460494b16
+ * ("mm/khugepaged: fix collapse_pte_mapped_thp() versus uffd", v6.6) steps
+ * 2 to 4 hold the PMD lock and the PTE lock throughout; the
+ * `collapsePteMappedThpPreFix` variant clears the PTEs under the PTE lock
+ * alone and takes the PMD lock only for step 4, the window in which
+ * Jann Horn's UFFDIO_COPY installed a PTE (lib/race/khugepaged.ts).
+ */
+export function collapsePteMappedThp(
+  mm: MmStruct,
+  addr: number,
+  installPmd: boolean,
+): ScanResult {
+  const core = mm.core;
+  const m = core.memmap;
+  const haddr = addr - (addr % PMD_SIZE);
+  const vma = mm.vmaLookup(haddr);
+  if (!vma || !vma.vm_file || haddr < vma.vm_start || haddr + PMD_SIZE > vma.vm_end) {
+    return "SCAN_VMA_CHECK";
+  }
+  let result = findPmdOrThpOrNone(mm, haddr);
+  if (result === "SCAN_PMD_MAPPED") return result;
+  if (!thpVmaAllowableOrder(vma, "TVA_FORCED_COLLAPSE")) return "SCAN_VMA_CHECK";
+  if (userfaultfdWp(vma)) return "SCAN_PTE_UFFD_WP";
+  const pfn = vma.vm_file.inode.mapping.pages.get(vma.linearPageIndex(haddr));
+  if (pfn === undefined) return "SCAN_PAGE_NULL";
+  const head = m.pageFolio(pfn);
+  if (m.order[head] !== HPAGE_PMD_ORDER || head !== pfn) return "SCAN_PAGE_COMPOUND";
+  folioLock(core, head);
+  try {
+    result = findPmdOrThpOrNone(mm, haddr);
+    if (result === "SCAN_PMD_NULL") return result;
+    if (result === "SCAN_SUCCEED") {
+      result = removePteMappedTable(vma, haddr, head);
+      if (result !== "SCAN_SUCCEED") return result;
+    } else if (result !== "SCAN_PMD_NONE") return result;
+    // 5. maybe_install_pmd
+    if (!installPmd) return "SCAN_SUCCEED";
+    const { pmd, i } = pmdOffset(mm, haddr)!;
+    return doSetPmd(vma, haddr, pmd, i, head, false) === 0 ? "SCAN_SUCCEED" : "SCAN_FAIL";
+  } finally {
+    folioUnlock(core, head);
+  }
+}
+
+/** Steps 1-4 of collapse_pte_mapped_thp(). Called with the folio locked. */
+function removePteMappedTable(vma: Vma, haddr: number, head: number): ScanResult {
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const preFix = core.variants.collapsePteMappedThpPreFix;
+  const { pmd, i } = pmdOffset(mm, haddr)!;
+  const pt = pmd.children![i]!;
+  const ptl = pt.ptl!, pml = pmd.ptl!;
+  // 1.
+  ptl.lock("collapse_pte_mapped_thp");
+  const check = checkPtesOfFolio(core, pt, head);
+  ptl.unlock();
+  if (check !== "SCAN_SUCCEED") return check;
+  return withMmuNotifier(MMU_NOTIFY_CLEAR, mm, haddr, haddr + PMD_SIZE, () => {
+    if (!preFix) pml.lock("collapse_pte_mapped_thp");
+    ptl.lock("collapse_pte_mapped_thp");
+    // 2. (the PTEs are checked again: the PTE lock was dropped meanwhile)
+    const again = checkPtesOfFolio(core, pt, head);
+    if (again !== "SCAN_SUCCEED") {
+      ptl.unlock();
+      if (!preFix) pml.unlock();
+      return again;
+    }
+    let nr = 0;
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      if (pt.isNone(k)) continue;
+      pt.setHalves(k, 0, 0); // ptep_clear()
+      core.memmap.mapcount[head + k]--; // folio_remove_rmap_pte()
+      nr++;
+    }
+    if (preFix) ptl.unlock();
+    // 3.
+    if (nr) {
+      core.memmap.refcount[head] -= nr;
+      mm.rss[mmCounter(core, head)] -= nr;
+    }
+    // 4.
+    if (preFix) {
+      pml.lock("collapse_pte_mapped_thp");
+      ptl.lock("collapse_pte_mapped_thp");
+    }
+    pmdpCollapseFlush(mm, pmd, i);
+    ptl.unlock();
+    pml.unlock();
+    pteFreeDefer(mm, pt, haddr);
+    return "SCAN_SUCCEED" as ScanResult;
+  });
+}
+
+/**
+ * Step 1's check: each present PTE maps folio_page(folio, i); none may be
+ * a swap entry or marker. Called with the PTE lock held.
+ */
+function checkPtesOfFolio(_core: MmCore, pt: PageTable, head: number): ScanResult {
+  for (let k = 0; k < HPAGE_PMD_NR; k++) {
+    const lo = pt.e[2 * k], hi = pt.e[2 * k + 1];
+    if (lo === 0 && hi === 0) continue;
+    if (!(lo & (_PAGE_PRESENT | _PAGE_PROTNONE))) return "SCAN_PTE_NON_PRESENT";
+    if (vmNormalPage(lo, hi) !== head + k) return "SCAN_FAIL";
+  }
+  return "SCAN_SUCCEED";
 }

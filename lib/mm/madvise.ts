@@ -164,17 +164,6 @@ export function doMadvise(
     return { ret: E("EINVAL"), detail: `advice ${advice} is not modelled by this kernel model` };
   }
   if (advice === C.MADV_HWPOISON) return madviseInjectError(mm, start, end, task);
-  if (advice === C.MADV_COLLAPSE) {
-    for (let v = mm.findVma(start); v && v.vm_start < end; v = mm.findVma(v.vm_end)) {
-      if (!v.isAnonymous) {
-        return {
-          ret: E("EINVAL"),
-          detail:
-            "MADV_COLLAPSE of a shmem or file VMA is not modelled (see lib/race/khugepaged.ts)",
-        };
-      }
-    }
-  }
   if (advice === C.MADV_POPULATE_READ || advice === C.MADV_POPULATE_WRITE) {
     return { ret: madvisePopulate(mm, start, end, advice === C.MADV_POPULATE_WRITE) };
   }
