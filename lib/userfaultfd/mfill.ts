@@ -44,6 +44,7 @@ import {
   pmdOffset,
   pmdPfnAt,
   pmdTransHugeAt,
+  shmemSplitHugeFolio,
   splitHugePmd,
   splitHugePmdRange,
 } from "../mm/huge_memory.ts";
@@ -345,9 +346,19 @@ function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: nu
   const inode = vma.vm_file!.inode;
   const pgoff = vma.linearPageIndex(addr);
   if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) return E("EFAULT");
-  const pfn = filemapGetFolio(inode, pgoff);
+  let pfn = filemapGetFolio(inode, pgoff);
   if (pfn < 0) return E("EFAULT");
-  if (vma.vm_mm.core.memmap.flags[pfn] & PG_hwpoison) return E("EIO");
+  // Simplification, as in the model's fault path (doFaultGetFolio()): only
+  // small folios are PTE-mapped, so a large page-cache folio (a collapsed
+  // shmem THP) is split first; the kernel maps its one page
+  // (folio_file_page()) and leaves the folio whole.
+  const core = vma.vm_mm.core;
+  const head = core.memmap.pageFolio(pfn);
+  if (core.memmap.order[head]) {
+    shmemSplitHugeFolio(core, head);
+    pfn = filemapGetFolio(inode, pgoff);
+  }
+  if (core.memmap.flags[pfn] & PG_hwpoison) return E("EIO");
   return mfillAtomicInstallPte(vma, pt, addr, pfn, false, flags);
 }
 

@@ -1,7 +1,8 @@
 /**
  * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor" and
- * "minor-wp"; "minor-collapse" needs MADV_COLLAPSE on shmem, which the model
- * refuses with EINVAL: it collapses anonymous memory only): the page cache is populated through a second mapping;
+ * "minor-wp"; not "minor-collapse": the model collapses the page cache but
+ * installs no PMD in a userfaultfd-armed VMA, so MADV_COLLAPSE of the
+ * registered range fails with EINVAL): the page cache is populated through a second mapping;
  * accesses through the registered one trap with UFFD_PAGEFAULT_FLAG_MINOR,
  * the handler changes the page through the alias and maps it with
  * UFFDIO_CONTINUE. Then the one mfill_atomic_install_pte() behind COPY and
@@ -276,5 +277,33 @@ Deno.test("install_pte's LRU add: COPY into a VM_LOCKED VMA mlocks anon, shmem o
   ]);
   assert.deepEqual(flags(shm).filter((f) => /lru|mlocked|unevictable/.test(f)), ["PG_lru"]);
   assert.equal(errnoOf(() => p.madvise(shm, P, C.MADV_PAGEOUT)), "EINVAL"); // never reclaimed
+  k.check();
+});
+
+Deno.test("CONTINUE maps a page of a collapsed (large) page-cache folio", () => {
+  const H = C.PMD_SIZE, N = H / P;
+  const k = simulate();
+  const p = k.spawn();
+  const fd = p.memfdCreate("collapsed");
+  p.ftruncate(fd, H);
+  const resv = p.mmap(0, 6 * H, C.PROT_NONE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  const dst = Math.ceil(resv / H) * H, alias = dst + 2 * H;
+  p.mmap(dst, H, RW, C.MAP_SHARED | C.MAP_FIXED, fd);
+  p.mmap(alias, H, RW, C.MAP_SHARED | C.MAP_FIXED, fd);
+  for (let i = 0; i < N; i++) p.write(alias + i * P, 1 + (i % 200));
+  p.madvise(alias, H, C.MADV_COLLAPSE); // collapse_file(): one PMD-sized folio in the cache
+  assert.equal(k.core.vmstat.thp_collapse_alloc, 1);
+  const uffd = p.userfaultfd(0);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MINOR_SHMEM });
+  uffd.register({ range: { start: dst, len: H }, mode: MINOR });
+  let faults = 0;
+  uffd.handler = (msg) => {
+    faults++;
+    const a = msg.arg.pagefault.address;
+    uffd.continue({ range: { start: a - (a % P), len: P } });
+  };
+  assert.deepEqual([0, 7, 511].map((i) => p.read(dst + i * P)), [1, 8, 1 + (511 % 200)]);
+  assert.equal(faults, 3);
+  assert.equal(p.read(alias + 7 * P), 8);
   k.check();
 });
