@@ -12,9 +12,12 @@
  *    matches, no PTE maps a free page or a page table, and pgtables_bytes
  *    matches the tables;
  *  - "thp": a huge PMD maps the head of a PMD-sized folio (or the huge
- *    zero folio) and has a deposited PTE table if anonymous; the folio's
- *    _entire_mapcount equals the huge PMDs that map it, its refcount those
- *    plus the page cache's, and its tail pages hold no references;
+ *    zero folio) and has a deposited PTE table if anonymous, none if it
+ *    maps shmem, whose folio must then sit in the VMA's page cache at the
+ *    address's index; each page-cache entry of a large folio is its page
+ *    at its own index; the folio's _entire_mapcount equals the huge PMDs
+ *    that map it, its refcount those plus the page cache's
+ *    folio_nr_pages(), and its tail pages hold no references;
  *  - "lock held": no page-table lock or mmap_lock is left held;
  *  - "free page": free pages carry no references;
  *  - "hwpoison": a hwpoison entry names a PG_hwpoison page, no present PTE

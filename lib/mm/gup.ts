@@ -44,7 +44,7 @@ import { isCowMapping } from "./mm_types.ts";
 import { PG_dirty, PG_referenced } from "./memmap.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
-import { hugePmdAt, splitHugePmd } from "./huge_memory.ts";
+import { hugePmdAt, splitHugePmdToPtes } from "./huge_memory.ts";
 
 // enum gup flags (include/linux/mm_types.h), v6.18
 export const FOLL_WRITE = 1 << 0;
@@ -174,7 +174,7 @@ export function followPagePte(vma: Vma, address: number, flags: number): FollowR
   // Simplification: follow_pmd_mask() would take the page from a huge PMD
   // (follow_huge_pmd()); the model splits the PMD first, as FOLL_SPLIT_PMD
   // does, since its large folios are PMD-mapped only (lib/mm/huge_memory.ts).
-  if (hugePmdAt(mm, address)) splitHugePmd(vma, address);
+  if (hugePmdAt(mm, address)) splitHugePmdToPtes(vma, address);
   const pt = lookupPteTable(mm, address);
   if (!pt) return { fault: "missing" };
   const i = pteIndex(address);

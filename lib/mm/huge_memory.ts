@@ -821,6 +821,22 @@ function sumMapcount(core: MmCore, head: number): number {
 }
 
 /**
+ * What the model does where the kernel reaches one page of a huge PMD
+ * (follow_huge_pmd(), memory_failure()'s try_to_split_thp_page()): an
+ * anonymous THP's PMD is split, with the folio (splitHugePmd()); a shmem
+ * THP is split in the page cache (shmemSplitHugeFolio()), so that the
+ * next fault maps a small page rather than the PMD again.
+ */
+export function splitHugePmdToPtes(vma: Vma, address: number): void {
+  const at = hugePmdAt(vma.vm_mm, address);
+  if (!at) return;
+  const core = vma.vm_mm.core;
+  const head = halvesPfn(at.lo, at.hi);
+  if (!vma.isAnonymous && !isHugeZeroPmd(core, at.lo, at.hi)) shmemSplitHugeFolio(core, head);
+  else splitHugePmd(vma, address);
+}
+
+/**
  * split_huge_pmd_if_needed() from vma_adjust_trans_huge(): a VMA boundary
  * about to be placed at `address` must not cut through a huge PMD.
  */

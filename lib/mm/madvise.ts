@@ -72,7 +72,7 @@ import {
   mmuNotifierRangeInit,
   withMmuNotifier,
 } from "./mmu_notifier.ts";
-import { hugePmdAt, splitHugePmd } from "./huge_memory.ts";
+import { hugePmdAt, splitHugePmdToPtes } from "./huge_memory.ts";
 import { madviseCollapse } from "./khugepaged.ts";
 import { shrinkFolio } from "./vmscan.ts";
 import { userfaultfdRemove, userfaultfdWait } from "../userfaultfd/userfaultfd.ts";
@@ -480,7 +480,7 @@ function gupFastOne(mm: MmStruct, addr: number): number {
   for (let tries = 0; tries < 2; tries++) {
     // memory_failure() splits a THP before it poisons one of its pages
     // (try_to_split_thp_page()); the model splits the PMD and the folio first.
-    if (hugePmdAt(mm, addr)) splitHugePmd(vma, addr);
+    if (hugePmdAt(mm, addr)) splitHugePmdToPtes(vma, addr);
     const pt = lookupPteTable(mm, addr);
     const i = pteIndex(addr);
     const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;

@@ -1,8 +1,9 @@
 /**
  * Reverse-map accounting of folios (mm/rmap.c, include/linux/rmap.h, v6.18):
  * mapcounts, PageAnonExclusive, page->mapping, and the NR_ANON_MAPPED
- * statistic. The model's folios are single pages, so the *_pte variants
- * are the whole story.
+ * statistic. Every PTE-mapped folio of the model is a single page, so the
+ * *_pte variants here see small folios only; PMD-sized folios and their
+ * *_pmd rmap live in lib/mm/huge_memory.ts.
  * @module
  */
 import type { MmCore } from "./core.ts";

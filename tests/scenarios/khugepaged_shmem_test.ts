@@ -250,3 +250,33 @@ Deno.test("truncation through a shmem THP unmaps it and frees the truncated page
   assert.throws(() => p.read(a + 100 * P), /SIGBUS/);
   k.check();
 });
+
+Deno.test("UFFDIO_CONTINUE into a MINOR-registered VMA after MADV_COLLAPSE of its alias", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const fd = p.memfdCreate("minor");
+  p.ftruncate(fd, PMD);
+  const area = p.mmap(0, PMD, RW, C.MAP_SHARED, fd);
+  const alias = p.mmap(0, PMD, RW, C.MAP_SHARED, fd);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MINOR_SHMEM });
+  uffd.register({ range: { start: area, len: PMD }, mode: C.UFFDIO_REGISTER_MODE_MINOR });
+  for (let i = 0; i < NR; i++) p.write(alias + i * P, i & 0xff || 1);
+  p.madvise(alias, PMD, C.MADV_COLLAPSE);
+  assert.equal(mappedBy(k, p, alias), "pmd");
+  k.check();
+  uffd.continue({ range: { start: area, len: PMD }, mode: 0 });
+  k.check();
+  for (const i of [0, 7, 511]) assert.equal(p.read(area + i * P), i & 0xff || 1);
+  assert.equal(mappedBy(k, p, area), "pte");
+  k.check();
+});
+
+Deno.test("one page of a PMD-mapped shmem THP reached alone: MADV_HWPOISON as on a small page", () => {
+  const { k, p, a } = shmemRegion(NR);
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.throws(() => p.madvise(a + 3 * P, P, C.MADV_HWPOISON), /SIGBUS.*BUS_MCEERR_AR/);
+  assert.notEqual(mappedBy(k, p, a), "pmd");
+  assert.equal(p.read(a + 4 * P), 4);
+  k.check();
+});
