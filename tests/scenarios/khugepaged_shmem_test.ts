@@ -280,3 +280,46 @@ Deno.test("one page of a PMD-mapped shmem THP reached alone: MADV_HWPOISON as on
   assert.equal(p.read(a + 4 * P), 4);
   k.check();
 });
+
+Deno.test("pagemap of a shmem PMD: file pages, exclusive only while one PMD maps the folio", () => {
+  const { k, p, a } = shmemRegion(NR);
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.equal(p.pagemap(a + 9 * P).exclusive, true);
+  const q = p.fork();
+  q.read(a);
+  assert.equal(mappedBy(k, q, a), "pmd");
+  for (const who of [p, q]) {
+    const e = who.pagemap(a + 9 * P);
+    assert.deepEqual([e.present, e.file, e.exclusive], [true, true, false]);
+  }
+  k.check();
+});
+
+Deno.test("MADV_COLLAPSE refuses shmem it may not or cannot map by a PMD (EINVAL)", async (t) => {
+  await t.step("a file offset that cannot line up with a PMD: SCAN_ADDRESS_RANGE", () => {
+    const k = simulate();
+    const p = k.spawn();
+    const fd = p.memfdCreate("off");
+    p.ftruncate(fd, 2 * PMD);
+    const hint = p.mmap(0, 2 * PMD, RW, C.MAP_SHARED, fd);
+    p.munmap(hint, 2 * PMD);
+    const a = hint + (hint % PMD ? PMD - (hint % PMD) : 0);
+    const b = p.mmap(a, PMD, RW, C.MAP_SHARED | C.MAP_FIXED, fd, P);
+    for (let i = 0; i < NR; i++) p.write(b + i * P, 1);
+    assert.equal(errnoOf(() => p.madvise(b, PMD, C.MADV_COLLAPSE)), "EINVAL");
+    assert.equal(k.vmstat.thp_collapse_alloc, 0);
+    assert.equal(mappedBy(k, p, b), "pte");
+    k.check();
+  });
+  await t.step("MADV_NOHUGEPAGE", () => {
+    const { k, p, a } = shmemRegion(NR);
+    p.madvise(a, PMD, C.MADV_NOHUGEPAGE);
+    assert.equal(errnoOf(() => p.madvise(a, PMD, C.MADV_COLLAPSE)), "EINVAL");
+    assert.equal(mappedBy(k, p, a), "pte");
+  });
+  await t.step("shmem_enabled=deny", () => {
+    const { k, p, a } = shmemRegion(NR, { thp: { shmem_enabled: "deny" } });
+    assert.equal(errnoOf(() => p.madvise(a, PMD, C.MADV_COLLAPSE)), "EINVAL");
+    assert.equal(k.vmstat.thp_collapse_alloc, 0);
+  });
+});
