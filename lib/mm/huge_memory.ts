@@ -22,9 +22,9 @@
  *    shmem faults allocate small folios whatever `shmem_enabled` says. A
  *    PMD-sized shmem folio is mapped by a PMD (do_set_pmd()) or not at all:
  *    where the kernel would map some of its pages by PTEs (a fault the PMD
- *    cannot serve: a COW-less read or shared write under a PTE table, a
- *    userfaultfd-armed VMA, a folio reaching past i_size; a truncation
- *    through it), the model first splits it in the page cache
+ *    cannot serve: a read or shared write under a PTE table, a VMA
+ *    registered for userfaultfd minor faults or uffd-wp, a folio reaching
+ *    past i_size; a truncation through it), the model first splits it in the page cache
  *    (shmemSplitHugeFolio(), split_huge_page() of a file folio), so every
  *    PTE-mapped page is a small folio, as for anonymous memory.
  *  - PMD order only: no mTHP (the hugepages-<size>kB/enabled knobs of sizes
@@ -80,7 +80,7 @@ import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts"
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
 import type { AddressSpace } from "./mm_types.ts";
-import { userfaultfdMinor, userfaultfdMissing, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
+import { userfaultfdMinor, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 
 // --- the sysfs policy -----------------------------------------------------------
@@ -591,8 +591,11 @@ export function folioAddFileRmapPmd(core: MmCore, head: number): void {
  * MM_SHMEMPAGES. No PTE table is deposited (x86 has no
  * arch_needs_pgtable_deposit()). Takes the PMD lock.
  *
- * Simplification: the model also falls back in a userfaultfd-armed VMA and
- * when the folio reaches past i_size (see the module note).
+ * Simplification: the model also falls back in a VMA registered for
+ * userfaultfd minor faults or write-protection, where the minor fault must
+ * reach userfaultfd first (the model decides on the PMD before
+ * shmem_get_folio() would hand it over) and a huge PMD would have to carry
+ * uffd-wp (see the module note), and when the folio reaches past i_size.
  */
 export function doSetPmd(
   vma: Vma,
@@ -609,9 +612,7 @@ export function doSetPmd(
   if (!core.config.TRANSPARENT_HUGEPAGE || vmaThpDisabled(vma)) return VM_FAULT_FALLBACK;
   if (!thpVmaSuitableOrder(vma, haddr)) return VM_FAULT_FALLBACK;
   if (m.order[head] !== HPAGE_PMD_ORDER) return VM_FAULT_FALLBACK;
-  if (userfaultfdMissing(vma) || userfaultfdWp(vma) || userfaultfdMinor(vma)) {
-    return VM_FAULT_FALLBACK;
-  }
+  if (userfaultfdWp(vma) || userfaultfdMinor(vma)) return VM_FAULT_FALLBACK;
   const inode = vma.vm_file!.inode;
   if ((m.index[head] + HPAGE_PMD_NR) * 4096 > inode.size) return VM_FAULT_FALLBACK;
   pmd.ptl!.lock("do_set_pmd");

@@ -323,3 +323,15 @@ Deno.test("MADV_COLLAPSE refuses shmem it may not or cannot map by a PMD (EINVAL
     assert.equal(k.vmstat.thp_collapse_alloc, 0);
   });
 });
+
+Deno.test("a VMA registered for MISSING faults maps the cached THP by a PMD: no fault reaches userfaultfd", () => {
+  const { k, p, fd, a } = shmemRegion(NR);
+  const b = p.mmap(0, PMD, RW, C.MAP_SHARED, fd);
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API, features: 0 });
+  uffd.register({ range: { start: b, len: PMD }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.equal(p.read(b + 11 * P), 11);
+  assert.equal(mappedBy(k, p, b), "pmd");
+  k.check();
+});
