@@ -12,6 +12,7 @@ import { constants as C, simulate } from "../../lib/mod.ts";
 import type { Kernel } from "../../lib/kernel/kernel.ts";
 import type { Process } from "../../lib/kernel/process.ts";
 import { errnoOf } from "../_outcome.ts";
+import { pmdOffset } from "../../lib/mm/huge_memory.ts";
 
 const P = C.PAGE_SIZE;
 const PMD = C.PMD_SIZE;
@@ -228,17 +229,64 @@ Deno.test("a private mapping without an anon_vma loses its table like a shared o
   k.check();
 });
 
-Deno.test("MADV_COLLAPSE of shmem under the pre-a98460494b16 collapse_pte_mapped_thp()", () => {
-  for (const collapsePteMappedThpPreFix of [false, true]) {
-    const { k, p, fd, a } = shmemRegion(NR, { variants: { collapsePteMappedThpPreFix } });
-    const b = p.mmap(0, PMD, RW, C.MAP_PRIVATE, fd);
-    p.write(b, 0x42); // anon_vma: retract_page_tables() skips b
-    p.madvise(b + P, P, C.MADV_DONTNEED);
-    p.munmap(b, P);
-    p.madvise(a, PMD, C.MADV_COLLAPSE);
-    assert.equal(mappedBy(k, p, a), "pmd");
-    k.check();
+/**
+ * MADV_COLLAPSE of a private shmem mapping that has an anon_vma but no
+ * anonymous page in the block: retract_page_tables() skips it, so
+ * collapse_pte_mapped_thp() frees its (emptied) table and installs the PMD.
+ * Returns the PMD and PTE lock operations collapse_pte_mapped_thp() made.
+ */
+function collapseWithAnonVma(collapsePteMappedThpPreFix: boolean): string[] {
+  const { k, p, fd } = shmemRegion(NR, { variants: { collapsePteMappedThpPreFix } });
+  const b = p.mmap(0, PMD, RW, C.MAP_PRIVATE, fd);
+  assert.equal(b % PMD, 0);
+  for (let i = 0; i < NR; i += 64) assert.equal(p.read(b + i * P), i & 0xff || 1);
+  p.write(b + P, 0x42); // an anon_vma, and one COW page ...
+  p.madvise(b + P, P, C.MADV_DONTNEED); // ... gone again
+  const at = pmdOffset(p.mm, b)!;
+  const ops: string[] = [];
+  for (
+    const [name, lock] of [["pmd", at.pmd.ptl!], ["pte", at.pmd.children![at.i]!.ptl!]] as const
+  ) {
+    const { lock: take, unlock: drop } = lock;
+    lock.lock = (who = "task") => {
+      if (who === "collapse_pte_mapped_thp") ops.push(`${name} lock`);
+      take.call(lock, who);
+    };
+    lock.unlock = () => {
+      if (lock.holder === "collapse_pte_mapped_thp") ops.push(`${name} unlock`);
+      drop.call(lock);
+    };
   }
+  p.madvise(b, PMD, C.MADV_COLLAPSE);
+  assert.equal(mappedBy(k, p, b), "pmd");
+  assert.equal(p.read(b + 3 * P), 3);
+  assert.equal(p.rss().MM_ANONPAGES, 0);
+  k.check();
+  return ops;
+}
+
+Deno.test("collapse_pte_mapped_thp(): PMD and PTE locks held throughout since a98460494b16, not before", () => {
+  // Step 1 checks the PTEs under the PTE lock; then steps 2 (clear) to 4 (free the table).
+  assert.deepEqual(collapseWithAnonVma(false), [
+    "pte lock",
+    "pte unlock",
+    "pmd lock",
+    "pte lock",
+    "pte unlock",
+    "pmd unlock",
+  ]);
+  // Before the fix the PTEs were cleared under the PTE lock alone, which was
+  // dropped before pmd_lock(): Jann Horn's window for UFFDIO_COPY.
+  assert.deepEqual(collapseWithAnonVma(true), [
+    "pte lock",
+    "pte unlock",
+    "pte lock",
+    "pte unlock",
+    "pmd lock",
+    "pte lock",
+    "pte unlock",
+    "pmd unlock",
+  ]);
 });
 
 Deno.test("truncation through a shmem THP unmaps it and frees the truncated pages", () => {
