@@ -14,9 +14,10 @@
  *
  * Simplifications: swapped-out PTEs count against max_ptes_swap, but the
  * model does not swap them back in to collapse (__collapse_huge_page_swapin()):
- * a block with any left ends with SCAN_PTE_NON_PRESENT; nothing pins or locks pages behind the scan's back, so
- * SCAN_PAGE_LOCK and SCAN_PAGE_LRU do not occur (SCAN_PAGE_COUNT does, for
- * pages with GUP references); khugepaged's mm slots are every live mm (the
+ * a block with any left ends with SCAN_PTE_NON_PRESENT; for anonymous
+ * memory nothing locks pages or takes them off the LRU behind the scan's
+ * back, so SCAN_PAGE_LOCK and SCAN_PAGE_LRU do not occur there
+ * (SCAN_PAGE_COUNT does, for pages with GUP references); khugepaged's mm slots are every live mm (the
  * kernel registers an mm at MADV_HUGEPAGE or its first THP-eligible VMA,
  * khugepaged_enter_vma()), scanned in creation order.
  *
@@ -67,7 +68,7 @@ import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts"
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
-import { folioLock, folioUnlock } from "./filemap.ts";
+import { folioLock, folioTestLocked, folioUnlock } from "./filemap.ts";
 import { unmapMappingRange, vmNormalPage } from "./memory.ts";
 import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
@@ -582,16 +583,18 @@ export function hpageCollapseScanFile(
  *     SCAN_PTE_MAPPED_HUGEPAGE so that its caller maps the folio in its
  *     own mm (collapse_pte_mapped_thp());
  *  5. unlock the new folio and free the old ones.
- * Called without mmap_lock (madvise_collapse() drops it for shmem).
+ * The kernel calls it without mmap_lock (madvise_collapse() drops it for
+ * shmem); the model's madvise() keeps it, which changes nothing here:
+ * collapse_file() touches other mms only through the file's i_mmap.
  */
 export function collapseFile(
-  _mm: MmStruct,
+  mm: MmStruct,
   _addr: number,
   inode: Inode,
   start: number,
   cc: CollapseControl,
 ): ScanResult {
-  const core = _mm.core;
+  const core = mm.core;
   const m = core.memmap;
   const mapping = inode.mapping;
   const end = start + HPAGE_PMD_NR;
@@ -619,6 +622,9 @@ export function collapseFile(
   if (nrNone === HPAGE_PMD_NR) return fail("SCAN_TRUNCATED");
   for (const pfn of old) {
     if (m.order[m.pageFolio(pfn)]) return fail("SCAN_PAGE_COMPOUND");
+    // folio_trylock(): the model does not lock the old folios (nothing runs
+    // meanwhile), but one locked by someone else stops the collapse.
+    if (folioTestLocked(core, pfn)) return fail("SCAN_PAGE_LOCK");
     if (m.refcount[pfn] !== m.mapcount[pfn] + 1) return fail("SCAN_PAGE_COUNT");
   }
   // try_to_unmap() of each small folio: its PTEs go from every mm (private

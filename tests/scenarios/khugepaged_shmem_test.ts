@@ -13,6 +13,7 @@ import type { Kernel } from "../../lib/kernel/kernel.ts";
 import type { Process } from "../../lib/kernel/process.ts";
 import { errnoOf } from "../_outcome.ts";
 import { pmdOffset } from "../../lib/mm/huge_memory.ts";
+import { folioLock, folioUnlock } from "../../lib/mm/filemap.ts";
 
 const P = C.PAGE_SIZE;
 const PMD = C.PMD_SIZE;
@@ -381,5 +382,18 @@ Deno.test("a VMA registered for MISSING faults maps the cached THP by a PMD: no 
   p.madvise(a, PMD, C.MADV_COLLAPSE);
   assert.equal(p.read(b + 11 * P), 11);
   assert.equal(mappedBy(k, p, b), "pmd");
+  k.check();
+});
+
+Deno.test("a page locked by someone else stops collapse_file() (SCAN_PAGE_LOCK: EAGAIN)", () => {
+  const { k, p, a } = shmemRegion(NR);
+  const pfn = p.pagemap(a + 7 * P).pfn!;
+  folioLock(k.core, pfn);
+  assert.equal(errnoOf(() => p.madvise(a, PMD, C.MADV_COLLAPSE)), "EAGAIN");
+  folioUnlock(k.core, pfn);
+  assert.equal(mappedBy(k, p, a), "pte");
+  k.check();
+  p.madvise(a, PMD, C.MADV_COLLAPSE);
+  assert.equal(mappedBy(k, p, a), "pmd");
   k.check();
 });
