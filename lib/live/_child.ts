@@ -85,6 +85,12 @@ class OwnPages implements StepGuard {
     return null;
   }
 
+  /** A failed step whose range now holds the Deno process's own mapping: not the scenario's doing. */
+  failed(op: ScenarioOp, a: (number | string)[]): string | null {
+    const why = this.before(op, a);
+    return why === null ? null : `failed, and now ${why}`;
+  }
+
   after(op: ScenarioOp, a: (number | string)[], result: unknown): void {
     const pagesOf = (addr: number, len: number) => {
       const first = Math.floor(addr / ps), end = Math.ceil((addr + len) / ps);

@@ -67,6 +67,25 @@ Deno.test("runScenario() consults the guard and stops where it refuses", () => {
   assert.deepEqual(refused, ["mmap"]);
 });
 
+Deno.test("runScenario(): a failure the guard explains becomes an unsafe step", () => {
+  const { outcomes } = runScenario(
+    simulate().spawn(),
+    [
+      { op: "mmap", args: [0, C.PAGE_SIZE, RW, ANON, -1, 0] },
+      { op: "munmap", args: [1, C.PAGE_SIZE] },
+      { op: "read", args: [{ m: 0 }] },
+    ],
+    C.PAGE_SIZE,
+    undefined,
+    {
+      before: () => null,
+      after: () => {},
+      failed: (op) => op.op === "munmap" ? "a foreign mapping appeared" : null,
+    },
+  );
+  assert.deepEqual(outcomes, [{ ok: "new" }, { unsafe: "a foreign mapping appeared" }]);
+});
+
 Deno.test("runScenario(): pagemap with a page count reads that many entries", () => {
   const [, , sweep] = run([
     { op: "mmap", args: [0, 3 * C.PAGE_SIZE, RW, ANON, -1, 0] },
