@@ -80,7 +80,7 @@ import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts"
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
 import type { AddressSpace } from "./mm_types.ts";
-import { userfaultfdMinor, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
+import { userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 
 // --- the sysfs policy -----------------------------------------------------------
@@ -612,7 +612,10 @@ export function doSetPmd(
   if (!core.config.TRANSPARENT_HUGEPAGE || vmaThpDisabled(vma)) return VM_FAULT_FALLBACK;
   if (!thpVmaSuitableOrder(vma, haddr)) return VM_FAULT_FALLBACK;
   if (m.order[head] !== HPAGE_PMD_ORDER) return VM_FAULT_FALLBACK;
-  if (userfaultfdWp(vma) || userfaultfdMinor(vma)) return VM_FAULT_FALLBACK;
+  // Simplification: a VMA registered for uffd-wp keeps PTE granularity.
+  // (A minor-registered VMA is handled in the fault path: its faults go to
+  // userspace first; collapse_pte_mapped_thp() may map a PMD there.)
+  if (userfaultfdWp(vma)) return VM_FAULT_FALLBACK;
   const inode = vma.vm_file!.inode;
   if ((m.index[head] + HPAGE_PMD_NR) * 4096 > inode.size) return VM_FAULT_FALLBACK;
   pmd.ptl!.lock("do_set_pmd");

@@ -329,6 +329,9 @@ function handlePmdFault(vma: Vma, address: number, flags: number): number {
 function doFaultPmd(vma: Vma, address: number, flags: number, pmd: PageTable, i: number): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (write && !(vma.vm_flags & VM_SHARED)) return VM_FAULT_FALLBACK;
+  // A cached page in a VMA registered for minor faults goes to userspace
+  // first (shmem_get_folio_gfp() → handle_userfault()), at the PTE level.
+  if (userfaultfdMinor(vma)) return VM_FAULT_FALLBACK;
   const inode = vma.vm_file!.inode;
   const pgoff = vma.linearPageIndex(address);
   if (pgoff >= Math.ceil(inode.size / 4096)) return VM_FAULT_FALLBACK;

@@ -1,8 +1,6 @@
 /**
- * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor" and
- * "minor-wp"; not "minor-collapse": the model collapses the page cache but
- * installs no PMD in a userfaultfd-armed VMA, so MADV_COLLAPSE of the
- * registered range fails with EINVAL): the page cache is populated through a second mapping;
+ * Minor faults on shmem (after selftests/mm/uffd-unit-tests.c "minor",
+ * "minor-wp" and "minor-collapse"): the page cache is populated through a second mapping;
  * accesses through the registered one trap with UFFD_PAGEFAULT_FLAG_MINOR,
  * the handler changes the page through the alias and maps it with
  * UFFDIO_CONTINUE. Then the one mfill_atomic_install_pte() behind COPY and
@@ -305,5 +303,44 @@ Deno.test("CONTINUE maps a page of a collapsed (large) page-cache folio", () => 
   assert.deepEqual([0, 7, 511].map((i) => p.read(dst + i * P)), [1, 8, 1 + (511 % 200)]);
   assert.equal(faults, 3);
   assert.equal(p.read(alias + 7 * P), 8);
+  k.check();
+});
+
+Deno.test("minor-collapse: MADV_COLLAPSE of the registered alias maps a PMD; no minor fault after", () => {
+  // After uffd-unit-tests' uffd_minor_test_common(test_collapse): populate
+  // through the unregistered mapping, read through the MINOR-registered one
+  // (one minor fault per page, resolved by CONTINUE), then MADV_COLLAPSE the
+  // registered range: collapse_file(), retract_page_tables() (a minor
+  // registration is not uffd-wp, so the table goes) and
+  // collapse_pte_mapped_thp() mapping the PMD. Reading again takes no fault.
+  const N = 512;
+  const k = simulate({ thp: { shmem_enabled: "advise" } });
+  const p = k.spawn();
+  const fd = p.memfdCreate("minor-collapse");
+  p.ftruncate(fd, N * P);
+  const hole = p.mmap(0, 8 * N * P, C.PROT_NONE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  const base = Math.ceil(hole / (N * P)) * N * P;
+  p.munmap(hole, 8 * N * P);
+  const dst = p.mmap(base, N * P, RW, C.MAP_SHARED | C.MAP_FIXED, fd);
+  const alias = p.mmap(base + 2 * N * P, N * P, RW, C.MAP_SHARED | C.MAP_FIXED, fd);
+  p.madvise(alias, N * P, C.MADV_HUGEPAGE);
+  const uffd = p.userfaultfd(C.O_CLOEXEC);
+  uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MINOR_SHMEM });
+  uffd.register({ range: { start: alias, len: N * P }, mode: MINOR });
+  for (let i = 0; i < N; i++) p.write(dst + i * P, i % 255);
+  let minor = 0, missing = 0;
+  uffd.handler = (msg) => {
+    const a = msg.arg.pagefault.address;
+    if (!(msg.arg.pagefault.flags & C.UFFD_PAGEFAULT_FLAG_MINOR)) missing++;
+    minor++;
+    uffd.continue({ range: { start: a - (a % P), len: P } });
+  };
+  for (let i = 0; i < N; i++) assert.equal(p.read(alias + i * P), i % 255);
+  assert.equal(minor, N);
+  p.madvise(alias, N * P, C.MADV_COLLAPSE);
+  // check_pmd_mapping(): one PMD leaf maps the whole range.
+  assert.equal(k.walk(p, alias).levels.at(-1)!.level, "pmd");
+  for (let i = 0; i < N; i++) assert.equal(p.read(alias + i * P), i % 255);
+  assert.deepEqual([minor, missing], [N, 0]);
   k.check();
 });
