@@ -172,6 +172,98 @@ export interface MoveOutcome {
   move: number | null;
 }
 
+/** The userfaultfd calls a case's set-up makes, on the model or on the kernel. */
+interface CaseUffd {
+  api(a: { api: number; features?: number }): unknown;
+  register(a: { range: { start: number; len: number }; mode: number }): unknown;
+  poison(a: { range: { start: number; len: number } }): unknown;
+  copy(a: { dst: number; src: number; len: number; mode?: number }): unknown;
+  move(a: { dst: number; src: number; len: number; mode?: number }): number;
+}
+
+/** What a case's set-up needs: the process, its mappings and a way to open a userfaultfd. */
+interface CaseEnv {
+  p: {
+    madvise(addr: number, len: number, advice: number): unknown;
+    read(addr: number): unknown;
+    write(addr: number, value: number): unknown;
+    ftruncate(fd: number, len: number): unknown;
+  };
+  src: number;
+  dst: number;
+  uffd: CaseUffd;
+  /** mmap(2) of a new mapping the caller unmaps later. */
+  map(len: number, prot: number, flags: number, fd?: number): number;
+  /** A second userfaultfd, opened as the caller opens its first. */
+  userfaultfd(): CaseUffd;
+  /** memfd_create(2) of a file the caller closes later. */
+  memfd(name: string): number;
+}
+
+/**
+ * The set-up of each case that the model and the kernel share (moveCase()
+ * and the live lab's liveMoveCase()): the arguments of the UFFDIO_MOVE to
+ * try, or null for a case only the model can set up.
+ */
+function setUpSharedCase(which: MoveCase, env: CaseEnv): MoveArg | null {
+  const { p, src, dst, uffd } = env;
+  const arg = { dst, src, len: P, mode: 0 };
+  switch (which) {
+    case "one page":
+      return arg;
+    case "the whole range":
+      return { ...arg, len: 4 * P };
+    case "dst populated":
+      uffd.copy({ dst, src: src + P, len: P });
+      return arg;
+    case "src hole":
+      p.madvise(src + P, P, C.MADV_DONTNEED);
+      return { ...arg, len: 2 * P };
+    case "src hole, ALLOW_SRC_HOLES":
+      p.madvise(src + P, P, C.MADV_DONTNEED);
+      return { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
+    case "src poisoned (UFFDIO_POISON marker)": {
+      const q = env.map(P, RW, ANON);
+      const u2 = env.userfaultfd();
+      u2.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
+      u2.register({ range: { start: q, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+      u2.poison({ range: { start: q, len: P } });
+      return { ...arg, src: q };
+    }
+    case "src is shmem": {
+      const fd = env.memfd("src");
+      p.ftruncate(fd, P);
+      const s = env.map(P, RW, C.MAP_SHARED, fd);
+      p.write(s, 1);
+      return { ...arg, src: s };
+    }
+    case "src read-only": {
+      const s = env.map(P, C.PROT_READ, ANON);
+      p.read(s);
+      return { ...arg, src: s };
+    }
+    case "dst not registered":
+      return { ...arg, dst: src + 2 * P };
+    case "dst not page-aligned":
+      return { ...arg, dst: dst + 8 };
+    case "overlapping ranges":
+      // One page moved into the destination first; then [dst, dst+2P) is
+      // moved one page up: the page is moved twice.
+      uffd.move({ dst, src, len: P });
+      return { dst: dst + P, src: dst, len: 2 * P, mode: 0 };
+    default:
+      return null;
+  }
+}
+
+/** struct uffdio_move without its result field. */
+interface MoveArg {
+  dst: number;
+  src: number;
+  len: number;
+  mode: number;
+}
+
 /**
  * Sets up `which` on a fresh moveSetup(4) and issues the UFFDIO_MOVE the
  * case is about; `trace` sees move_pages_pte()'s steps. Pins and the
@@ -183,23 +275,17 @@ export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): 
   let mover = uffd;
   let arg = { dst, src, len: P, mode: 0 };
   let cleanup = () => {};
+  const shared = setUpSharedCase(which, {
+    p,
+    src,
+    dst,
+    uffd,
+    map: (len, prot, flags, fd = -1) => p.mmap(0, len, prot, flags, fd),
+    userfaultfd: () => p.userfaultfd(0),
+    memfd: (name) => p.memfdCreate(name),
+  });
+  if (shared) arg = shared;
   switch (which) {
-    case "one page":
-      break;
-    case "the whole range":
-      arg.len = 4 * P;
-      break;
-    case "dst populated":
-      uffd.copy({ dst, src: src + P, len: P });
-      break;
-    case "src hole":
-      p.madvise(src + P, P, C.MADV_DONTNEED);
-      arg.len = 2 * P;
-      break;
-    case "src hole, ALLOW_SRC_HOLES":
-      p.madvise(src + P, P, C.MADV_DONTNEED);
-      arg = { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
-      break;
     case "src shared with a fork child":
       p.fork();
       break;
@@ -216,32 +302,6 @@ export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): 
       swapOut(p, src);
       p.fork(); // copy_nonpresent_pte(): the slot is shared, the entry no longer exclusive
       break;
-    case "src poisoned (UFFDIO_POISON marker)": {
-      const q = p.mmap(0, P, RW, ANON);
-      const u2 = p.userfaultfd(0);
-      u2.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
-      u2.register({ range: { start: q, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
-      u2.poison({ range: { start: q, len: P } });
-      arg.src = q;
-      break;
-    }
-    case "src is shmem": {
-      const fd = p.memfdCreate("src");
-      p.ftruncate(fd, P);
-      arg.src = p.mmap(0, P, RW, C.MAP_SHARED, fd);
-      p.write(arg.src, 1);
-      break;
-    }
-    case "src read-only":
-      arg.src = p.mmap(0, P, C.PROT_READ, ANON);
-      p.read(arg.src);
-      break;
-    case "dst not registered":
-      arg.dst = src + 2 * P;
-      break;
-    case "dst not page-aligned":
-      arg.dst = dst + 8;
-      break;
     case "uffd of a fork child (another mm)": {
       const u = p.userfaultfd(0);
       u.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE | C.UFFD_FEATURE_EVENT_FORK });
@@ -254,12 +314,6 @@ export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): 
       cleanup = () => child.exit();
       break;
     }
-    case "overlapping ranges":
-      // One page moved into the destination first; then [dst, dst+2P) is
-      // moved one page up: the page is moved twice.
-      uffd.move({ dst, src, len: P });
-      arg = { dst: dst + P, src: dst, len: 2 * P, mode: 0 };
-      break;
   }
   mover.moveTrace = trace ?? null;
   try {
@@ -836,59 +890,24 @@ function liveMoveCase(which: MoveCase): MoveOutcome {
     uffds.push(uffd);
     uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
     uffd.register({ range: { start: dst, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
-    let arg = { dst, src, len: P, mode: 0 };
-    switch (which) {
-      case "one page":
-        break;
-      case "the whole range":
-        arg.len = 4 * P;
-        break;
-      case "dst populated":
-        uffd.copy({ dst, src: src + P, len: P });
-        break;
-      case "src hole":
-        p.madvise(src + P, P, C.MADV_DONTNEED);
-        arg.len = 2 * P;
-        break;
-      case "src hole, ALLOW_SRC_HOLES":
-        p.madvise(src + P, P, C.MADV_DONTNEED);
-        arg = { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
-        break;
-      case "src poisoned (UFFDIO_POISON marker)": {
-        const q = map(P, RW, ANON);
-        const u2 = p.userfaultfd(C.UFFD_USER_MODE_ONLY);
-        uffds.push(u2);
-        u2.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_POISON });
-        u2.register({ range: { start: q, len: P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
-        u2.poison({ range: { start: q, len: P } });
-        arg.src = q;
-        break;
-      }
-      case "src is shmem": {
-        const fd = p.memfdCreate("src", 0);
+    const arg = setUpSharedCase(which, {
+      p,
+      src,
+      dst,
+      uffd,
+      map,
+      userfaultfd: () => {
+        const u = p.userfaultfd(C.UFFD_USER_MODE_ONLY);
+        uffds.push(u);
+        return u;
+      },
+      memfd: (name) => {
+        const fd = p.memfdCreate(name, 0);
         fds.push(fd);
-        p.ftruncate(fd, P);
-        arg.src = map(P, RW, C.MAP_SHARED, fd);
-        p.write(arg.src, 1);
-        break;
-      }
-      case "src read-only":
-        arg.src = map(P, C.PROT_READ, ANON);
-        p.read(arg.src);
-        break;
-      case "dst not registered":
-        arg.dst = src + 2 * P;
-        break;
-      case "dst not page-aligned":
-        arg.dst = dst + 8;
-        break;
-      case "overlapping ranges":
-        uffd.move({ dst, src, len: P });
-        arg = { dst: dst + P, src: dst, len: 2 * P, mode: 0 };
-        break;
-      default:
-        throw new RangeError(`the live lab cannot set up "${which}"`);
-    }
+        return fd;
+      },
+    });
+    if (!arg) throw new RangeError(`the live lab cannot set up "${which}"`);
     try {
       return { errno: "ok", move: uffd.move(arg) };
     } catch (e) {
