@@ -790,52 +790,44 @@ export class Userfaultfd {
 
   /** UFFDIO_ZEROPAGE: → bytes zero-filled (uffdio_zeropage.zeropage). */
   zeropage(arg: { range: UffdioRange; mode?: number }): number {
-    const io = "UFFDIO_ZEROPAGE";
-    const a = struct(arg, io);
-    const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
-    this.running(io);
-    this.notChanging(io);
-    const ret = validateRange(r.start, r.len);
-    if (ret) fail(ret, io);
-    if (mode & ~U.UFFDIO_ZEROPAGE_MODE_DONTWAKE) fail(E("EINVAL"), io);
-    return this.fill(io, "zeropage", r.start, 0, r.len, 0, mode & U.UFFDIO_ZEROPAGE_MODE_DONTWAKE);
+    const dontwake = U.UFFDIO_ZEROPAGE_MODE_DONTWAKE;
+    return this.rangeFill("UFFDIO_ZEROPAGE", arg, "zeropage", dontwake, dontwake);
   }
 
   /** UFFDIO_POISON: → bytes poisoned (uffdio_poison.updated). */
   poison(arg: { range: UffdioRange; mode?: number }): number {
-    const io = "UFFDIO_POISON";
-    const a = struct(arg, io);
-    const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
-    this.running(io);
-    this.notChanging(io);
-    const ret = validateRange(r.start, r.len);
-    if (ret) fail(ret, io);
-    if (mode & ~U.UFFDIO_POISON_MODE_DONTWAKE) fail(E("EINVAL"), io);
-    return this.fill(io, "poison", r.start, 0, r.len, 0, mode & U.UFFDIO_POISON_MODE_DONTWAKE);
+    const dontwake = U.UFFDIO_POISON_MODE_DONTWAKE;
+    return this.rangeFill("UFFDIO_POISON", arg, "poison", dontwake, dontwake);
   }
 
   /** UFFDIO_CONTINUE: map what the page cache holds → bytes mapped (uffdio_continue.mapped). */
   continue(arg: { range: UffdioRange; mode?: number }): number {
-    const io = "UFFDIO_CONTINUE";
+    const dontwake = U.UFFDIO_CONTINUE_MODE_DONTWAKE, wp = U.UFFDIO_CONTINUE_MODE_WP;
+    return this.rangeFill("UFFDIO_CONTINUE", arg, "continue", dontwake | wp, dontwake, wp);
+  }
+
+  /**
+   * The ioctls whose struct is a `range` and a `mode` (ZEROPAGE, POISON,
+   * CONTINUE): parse, check the state, mmap_changing, the range and the
+   * mode bits (`modes` are the known ones), then mfill_atomic().
+   */
+  private rangeFill(
+    io: string,
+    arg: { range: UffdioRange; mode?: number },
+    kind: MfillMode,
+    modes: number,
+    dontwakeBit: number,
+    wpBit = 0,
+  ): number {
     const a = struct(arg, io);
     const r = range(a.range, io), mode = u64(a.mode ?? 0, "mode", io);
     this.running(io);
     this.notChanging(io);
     const ret = validateRange(r.start, r.len);
     if (ret) fail(ret, io);
-    if (mode & ~(U.UFFDIO_CONTINUE_MODE_DONTWAKE | U.UFFDIO_CONTINUE_MODE_WP)) {
-      fail(E("EINVAL"), io);
-    }
-    const flags = mode & U.UFFDIO_CONTINUE_MODE_WP ? MFILL_ATOMIC_WP : 0;
-    return this.fill(
-      io,
-      "continue",
-      r.start,
-      0,
-      r.len,
-      flags,
-      mode & U.UFFDIO_CONTINUE_MODE_DONTWAKE,
-    );
+    if (mode & ~modes) fail(E("EINVAL"), io);
+    const flags = mode & wpBit ? MFILL_ATOMIC_WP : 0;
+    return this.fill(io, kind, r.start, 0, r.len, flags, mode & dontwakeBit);
   }
 
   /**
