@@ -19,11 +19,11 @@ import {
   MM_SWAPENTS,
   type MmStruct,
   VM_SHARED,
-  VM_SOFTDIRTY,
   VM_UFFD_MISSING,
   VM_UFFD_WP,
   VM_WRITE,
   type Vma,
+  vmaSoftDirtyEnabled,
 } from "./mm_types.ts";
 import {
   halvesPfn,
@@ -938,8 +938,7 @@ function doSwapPageIn(vmf: VmFault, entry: SwpEntry): number {
   if (pteSwpSoftDirty(orig, core.bits)) lo = (lo | core.softDirtyLo) >>> 0;
   const uffdWp = pteSwpUffdWp(orig, core.bits) && core.uffdWpLo !== 0;
   if (uffdWp) lo = (lo | core.uffdWpLo) >>> 0;
-  const softDirtyWp = core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY) &&
-    !(lo & core.softDirtyLo);
+  const softDirtyWp = vmaSoftDirtyEnabled(vma) && !(lo & core.softDirtyLo); // pte_needs_soft_dirty_wp()
   if ((vma.vm_flags & VM_WRITE) && !(uffdWp && userfaultfdWp(vma)) && !softDirtyWp) {
     lo = (lo | _PAGE_RW) >>> 0;
     if (vmf.flags & FAULT_FLAG_WRITE) {

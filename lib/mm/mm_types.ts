@@ -96,6 +96,15 @@ export function vmFlagsMod(flags: number, set: number, clear = 0): number {
   return ((flags & ~clear) | set) >>> 0;
 }
 
+/**
+ * vma_soft_dirty_enabled() (mm/internal.h): with CONFIG_MEM_SOFT_DIRTY, a
+ * VMA whose VM_SOFTDIRTY was cleared (by clear_refs) tracks writes, so a
+ * PTE without its soft-dirty bit must stay write-protected.
+ */
+export function vmaSoftDirtyEnabled(vma: Vma): boolean {
+  return vma.vm_mm.core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY);
+}
+
 /** is_cow_mapping(): private and may become writable. */
 export function isCowMapping(flags: number): boolean {
   return (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;

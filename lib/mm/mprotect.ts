@@ -25,10 +25,10 @@ import {
   VM_NORESERVE,
   VM_READ,
   VM_SHARED,
-  VM_SOFTDIRTY,
   VM_UFFD_WP,
   VM_WRITE,
   type Vma,
+  vmaSoftDirtyEnabled,
 } from "./mm_types.ts";
 import {
   calcVmProtBits,
@@ -254,8 +254,7 @@ export function withProtectionNotifier(
 export function canChangePteWritable(vma: Vma, lo: number, hi: number): boolean {
   const core = vma.vm_mm.core;
   if (!(lo & _PAGE_PRESENT)) return false; // pte_protnone()
-  const softDirtyEnabled = core.config.MEM_SOFT_DIRTY && !(vma.vm_flags & VM_SOFTDIRTY);
-  if (softDirtyEnabled && !(lo & core.softDirtyLo)) return false;
+  if (vmaSoftDirtyEnabled(vma) && !(lo & core.softDirtyLo)) return false;
   if (lo & core.uffdWpLo) return false;
   if (!(vma.vm_flags & VM_SHARED)) {
     const pfn = vmNormalPage(lo, hi);
