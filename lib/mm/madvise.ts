@@ -524,12 +524,10 @@ function madvisePopulate(mm: MmStruct, start: number, end: number, write: boolea
       // userfaultfd fault drops mmap_lock, waits for the monitor (the
       // handler) and faults again. It is not FAULT_FLAG_USER: a
       // UFFD_USER_MODE_ONLY userfaultfd refuses it (SIGBUS, so EFAULT).
-      const wait = mm.uffdWait;
-      if (ret & VM_FAULT_RETRY && wait) {
-        mm.uffdWait = null;
+      if (ret & VM_FAULT_RETRY && mm.uffdWait) {
         mm.mmap_lock.upWrite();
         try {
-          userfaultfdWait(wait, mm.uffdHandlerCalls++);
+          userfaultfdWait(mm);
         } finally {
           mm.mmap_lock.downWrite("madvise");
         }

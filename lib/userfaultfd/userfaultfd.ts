@@ -472,13 +472,18 @@ function userfaultMsg(
 const MAX_HANDLER_CALLS = 4;
 
 /**
- * The sleep in handle_userfault(), after mmap_lock is dropped: with a
+ * The sleep in handle_userfault(), after mmap_lock is dropped, for the wait
+ * handleUserfault() left in `mm.uffdWait` (nothing to do if none): with a
  * handler, call it with the message (it plays the monitor thread; the
  * caller then retries the access); without one, queue the message for
- * read() and throw Blocked. `calls` counts the handler calls of this access:
- * a handler that never resolves the fault ends in Blocked too.
+ * read() and throw Blocked. `mm.uffdHandlerCalls` counts the handler calls
+ * of this access: a handler that never resolves the fault ends in Blocked too.
  */
-export function userfaultfdWait(wait: UffdWait, calls: number): void {
+export function userfaultfdWait(mm: MmStruct): void {
+  const wait = mm.uffdWait;
+  if (!wait) return;
+  mm.uffdWait = null;
+  const calls = mm.uffdHandlerCalls++;
   const { ctx, msg } = wait;
   const addr = msg.arg.pagefault.address;
   if (!ctx.handler) {

@@ -146,11 +146,7 @@ export function doUserAddrFault(
   if (fault & VM_FAULT_ERROR) mmFaultError(mm, address, fault, ctx);
   // VM_FAULT_RETRY from handle_userfault(): mmap_lock is dropped; wait for
   // the monitor (the handler), then the caller retries the access.
-  const wait = mm.uffdWait;
-  if (fault & VM_FAULT_RETRY && wait) {
-    mm.uffdWait = null;
-    userfaultfdWait(wait, mm.uffdHandlerCalls++);
-  }
+  if (fault & VM_FAULT_RETRY) userfaultfdWait(mm);
 }
 
 /** mm_fault_error(). */
