@@ -33,6 +33,7 @@
 
 import { type HostProbe, probeHost } from "../lib/live/mod.ts";
 import { measuredProvenance, writeDatasetAtomic } from "./_dataset.ts";
+import type { DatasetName } from "../lib/datasets/mod.ts";
 import { loadSimulator, type SimulatorStatus } from "./_simulator.ts";
 import { formatBytes, formatCount } from "./_stats.ts";
 import {
@@ -393,93 +394,71 @@ async function main(): Promise<void> {
     `the start and ${loadavg() ?? "unknown"} at the end, on ${probe.cores ?? "?"} cores`;
   console.log(`host: ${load}`);
 
+  /** Writes `rows` to datasets/`name` with the provenance of `script` in this run. */
+  const write = async <Row>(name: DatasetName, script: string, notes: string, rows: Row[]) => {
+    const provenance = measuredProvenance(script, started, probe, notes);
+    const url = await writeDatasetAtomic(name, { provenance, rows });
+    console.log(`wrote ${url.pathname}`);
+  };
   if (!config.quick) {
     const complete = faults.rows.some((r) => r.system === "kernel") &&
       faults.rows.some((r) => r.system === "simulator");
     if (complete) {
-      const provenance = measuredProvenance(
+      await write(
+        "faults_sim_vs_kernel.json",
         "bench/faults.ts",
-        started,
-        probe,
         faultNotes(config, faults.checks, faults.pgfaults, load),
+        faults.rows,
       );
-      const url = await writeDatasetAtomic("faults_sim_vs_kernel.json", {
-        provenance,
-        rows: faults.rows,
-      });
-      console.log(`wrote ${url.pathname}`);
     }
     if (memory.rows.length > 0) {
-      const provenance = measuredProvenance(
+      await write(
+        "sim_memory.json",
         "bench/sim_memory.ts",
-        started,
-        probe,
         memoryNotes(config, memory.reports, load),
+        memory.rows,
       );
-      const url = await writeDatasetAtomic("sim_memory.json", { provenance, rows: memory.rows });
-      console.log(`wrote ${url.pathname}`);
     }
     if (uffdRows.length > 0) {
-      const provenance = measuredProvenance(
-        "bench/uffd_ops.ts",
-        started,
-        probe,
-        uffdNotes(config, load),
-      );
-      const url = await writeDatasetAtomic("uffd_ops_sim.json", { provenance, rows: uffdRows });
-      console.log(`wrote ${url.pathname}`);
+      await write("uffd_ops_sim.json", "bench/uffd_ops.ts", uffdNotes(config, load), uffdRows);
     }
     if (
       scanRows.some((r) => r.system === "kernel") && scanRows.some((r) => r.system !== "kernel")
     ) {
-      const provenance = measuredProvenance(
+      await write(
+        "pagemap_scan_vs_read.json",
         "bench/pagemap_scan.ts",
-        started,
-        probe,
         scanNotes(scanOptions, load),
+        scanRows,
       );
-      const url = await writeDatasetAtomic("pagemap_scan_vs_read.json", {
-        provenance,
-        rows: scanRows,
-      });
-      console.log(`wrote ${url.pathname}`);
     }
     if (thpRows.length > 0) {
-      const provenance = measuredProvenance(
+      await write(
+        "thp_fault_cost.json",
         "bench/thp_faults.ts",
-        started,
-        probe,
         thpNotes(thpOptions, thpBefore, load),
+        thpRows,
       );
-      const url = await writeDatasetAtomic("thp_fault_cost.json", { provenance, rows: thpRows });
-      console.log(`wrote ${url.pathname}`);
     }
     if (pingPong) {
       const url = await writeDatasetAtomic("device_pingpong.json", pingPong);
       console.log(`wrote ${url.pathname}`);
     }
     if (race && !race.spinReason) {
-      const provenance = measuredProvenance(
+      await write(
+        "khugepaged_race.json",
         "bench/khugepaged_race.ts",
-        started,
-        probe,
         raceNotes(raceOptions, race.spin, load),
+        race.rows,
       );
-      const url = await writeDatasetAtomic("khugepaged_race.json", { provenance, rows: race.rows });
-      console.log(`wrote ${url.pathname}`);
     }
     if (uffdLiveRows.length > 0) {
-      const provenance = measuredProvenance(
+      await write(
+        "uffd_ops_live.json",
         "bench/uffd_ops_live.ts",
-        started,
-        probe,
         uffdLiveNotes(uffdLiveOptions, load),
+        uffdLiveRows,
       );
-      const url = await writeDatasetAtomic("uffd_ops_live.json", {
-        provenance,
-        rows: uffdLiveRows,
-      });
-      console.log(`wrote ${url.pathname}`);
     }
   }
 
