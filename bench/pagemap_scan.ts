@@ -13,7 +13,7 @@
  * p.pagemapScan() and p.pagemap() per page.
  * @module
  */
-import { constants as C, simulate } from "../lib/mod.ts";
+import { constants as C, type PagemapScanResult, type PmScanArg, simulate } from "../lib/mod.ts";
 import { liveProcess } from "../lib/live/process.ts";
 import { mapAnonymous, open, pageSize, pread } from "../lib/live/libc.ts";
 import { close } from "../lib/live/libc.ts";
@@ -68,6 +68,42 @@ function row(
   };
 }
 
+/** PAGEMAP_SCAN for the present pages of [start, start + pages): the number of regions. */
+function scanPresent(
+  p: { pagemapScan(arg: PmScanArg): PagemapScanResult },
+  start: number,
+  pages: number,
+): number {
+  return p.pagemapScan({
+    start,
+    end: start + pages * P,
+    vecLen: pages,
+    categoryMask: C.PAGE_IS_PRESENT,
+    returnMask: C.PAGE_IS_PRESENT,
+  }).regions.length;
+}
+
+/** One unrecorded warm-up of each method, then `o.repetitions` timed runs of each, as rows. */
+function timeMethods(
+  rows: PagemapScanRow[],
+  o: ScanBenchOptions,
+  system: PagemapScanRow["system"],
+  density: Density,
+  pages: number,
+  scan: () => number,
+  readAll: () => number,
+): void {
+  for (const [method, f] of [["PAGEMAP_SCAN", scan], ["pagemap read", readAll]] as const) {
+    f();
+    for (let rep = 1; rep <= o.repetitions; rep++) {
+      const t0 = performance.now();
+      const regions = f();
+      const seconds = (performance.now() - t0) / 1000;
+      rows.push(row(system, method, density, pages, regions, seconds, rep));
+    }
+  }
+}
+
 /** The kernel side: every size and density, one warm-up and `repetitions` recorded runs each. */
 export function benchKernelScan(o: ScanBenchOptions): PagemapScanRow[] {
   if (pageSize() !== P) throw new RangeError(`page size ${pageSize()} is not ${P}`);
@@ -81,29 +117,14 @@ export function benchKernelScan(o: ScanBenchOptions): PagemapScanRow[] {
         using r = mapAnonymous(pages * P, { advice: [C.MADV_NOHUGEPAGE] });
         for (let i = 0; i < pages; i += DENSITIES[density]) r.view[i * P] = 1;
         const buf = new Uint8Array(pages * 8);
-        const scan = () =>
-          p.pagemapScan({
-            start: r.addr,
-            end: r.addr + pages * P,
-            vecLen: pages,
-            categoryMask: C.PAGE_IS_PRESENT,
-            returnMask: C.PAGE_IS_PRESENT,
-          }).regions.length;
         const readAll = () => {
           if (pread(fd, buf, (r.addr / P) * 8) !== buf.length) {
             throw new Error("short pagemap read");
           }
           return presentRuns(buf, pages);
         };
-        for (const [method, f] of [["PAGEMAP_SCAN", scan], ["pagemap read", readAll]] as const) {
-          f();
-          for (let rep = 1; rep <= o.repetitions; rep++) {
-            const t0 = performance.now();
-            const regions = f();
-            const seconds = (performance.now() - t0) / 1000;
-            rows.push(row("kernel", method, density, pages, regions, seconds, rep));
-          }
-        }
+        const scan = () => scanPresent(p, r.addr, pages);
+        timeMethods(rows, o, "kernel", density, pages, scan, readAll);
       }
     }
   } finally {
@@ -122,14 +143,6 @@ export function benchSimulatorScan(o: ScanBenchOptions): PagemapScanRow[] {
       const p = k.spawn({ comm: "scan-bench" });
       const a = p.mmap(0, pages * P, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
       for (let i = 0; i < pages; i += DENSITIES[density]) p.write(a + i * P, 1);
-      const scan = () =>
-        p.pagemapScan({
-          start: a,
-          end: a + pages * P,
-          vecLen: pages,
-          categoryMask: C.PAGE_IS_PRESENT,
-          returnMask: C.PAGE_IS_PRESENT,
-        }).regions.length;
       const readAll = () => {
         let runs = 0, prev = false;
         for (let i = 0; i < pages; i++) {
@@ -139,15 +152,7 @@ export function benchSimulatorScan(o: ScanBenchOptions): PagemapScanRow[] {
         }
         return runs;
       };
-      for (const [method, f] of [["PAGEMAP_SCAN", scan], ["pagemap read", readAll]] as const) {
-        f();
-        for (let rep = 1; rep <= o.repetitions; rep++) {
-          const t0 = performance.now();
-          const regions = f();
-          const seconds = (performance.now() - t0) / 1000;
-          rows.push(row("simulator", method, density, pages, regions, seconds, rep));
-        }
-      }
+      timeMethods(rows, o, "simulator", density, pages, () => scanPresent(p, a, pages), readAll);
       k.check();
     }
   }
