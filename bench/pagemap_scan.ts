@@ -83,7 +83,10 @@ function scanPresent(
   }).regions.length;
 }
 
-/** One unrecorded warm-up of each method, then `o.repetitions` timed runs of each, as rows. */
+/**
+ * One unrecorded warm-up of each method, then `o.repetitions` timed runs of
+ * each, as rows; throws if the runs found (regions) are not all the same.
+ */
 function timeMethods(
   rows: PagemapScanRow[],
   o: ScanBenchOptions,
@@ -101,6 +104,12 @@ function timeMethods(
       const seconds = (performance.now() - t0) / 1000;
       rows.push(row(system, method, density, pages, regions, seconds, rep));
     }
+  }
+  const found = new Set(rows.slice(-2 * o.repetitions).map((r) => r.regions));
+  if (found.size > 1) {
+    throw new Error(
+      `${system} ${density} ${pages} pages: the methods found different runs (${[...found]})`,
+    );
   }
 }
 
