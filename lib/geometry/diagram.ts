@@ -7,7 +7,7 @@
  * cells each (≥ v6.11). Same palette and font as lib/plot's page-table path.
  * @module
  */
-import { arrow, charWidth, el, svgRoot, text } from "../plot/_svg.ts";
+import { arrow, charWidth, el, hex, svgRoot, text } from "../plot/_svg.ts";
 import { Figure } from "../plot/figure.ts";
 import { type LevelName, levelSize, representation, sizeName } from "./geometry.ts";
 import { childLevel, type GeoMm, hugepteIndex, indexAt, type PageTable } from "./hugetlb.ts";
@@ -132,7 +132,7 @@ function groupLabel(gr: EntryGroup): string {
   if (gr.kind === "leaf") {
     const what = gr.count > 1 ? `${gr.count}× leaf` : "leaf";
     const bits = gr.flags.length ? ` ${gr.flags.join("|")}` : "";
-    return `${range} ${what} pfn 0x${gr.pfn!.toString(16)}${gr.count > 1 ? "+" : ""}${bits}`;
+    return `${range} ${what} pfn ${hex(gr.pfn!)}${gr.count > 1 ? "+" : ""}${bits}`;
   }
   const bits = gr.flags.length ? ` ${gr.flags.join("|")}` : "";
   const what = gr.kind === "hugepd" ? "hugepd" : "table";

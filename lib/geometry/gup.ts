@@ -27,6 +27,7 @@
  * pass it); no FOLL_FORCE, no NUMA hinting, one mmap_lock round-trip per call.
  * @module
  */
+import { hex } from "../plot/_svg.ts";
 import { type LevelName, levelSize } from "./geometry.ts";
 import {
   childLevel,
@@ -364,8 +365,4 @@ export function pinUserPages(
   v: GupVariants = {},
 ): GupResult {
   return getUserPages(mm, start, nrPages, flags | FOLL_PIN, v);
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
