@@ -75,7 +75,8 @@ export interface GupCosts extends Costs {
   unshareFaults: number;
 }
 
-function newGupCosts(): GupCosts {
+/** Zeroed counters for one GUP call. */
+export function newGupCosts(): GupCosts {
   return { ...newCosts(), iterations: 0, faults: 0, unshareFaults: 0 };
 }
 

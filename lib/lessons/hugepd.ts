@@ -38,6 +38,7 @@ import {
   gupFast,
   type GupResult,
   type GupVariants,
+  newGupCosts,
   pinUserPagesFast,
 } from "../geometry/gup.ts";
 import { defineExercise } from "../exercise/exercise.ts";
@@ -113,7 +114,7 @@ export function costRow(platform: Platform, size: number, hugepd: boolean): Cost
   genericLeaves(m.mm, m.addr, m.addr + size, generic);
   const pages = size / 4096;
   const slow = getUserPages(m.mm, m.addr, pages, FOLL_GET);
-  const fastCosts = { ...newCosts(), iterations: 0, faults: 0, unshareFaults: 0 };
+  const fastCosts = newGupCosts();
   gupFast(m.mm, m.addr, pages, FOLL_GET, fastCosts);
   return {
     platform,
