@@ -18,7 +18,16 @@ import {
   type Representation,
   representation,
   sizeName,
+  SZ_16G,
+  SZ_16K,
   SZ_16M,
+  SZ_1G,
+  SZ_2M,
+  SZ_32M,
+  SZ_4K,
+  SZ_512K,
+  SZ_64K,
+  SZ_8M,
 } from "../geometry/geometry.ts";
 import {
   FAULT_FLAG_WRITE,
@@ -69,18 +78,18 @@ export function drawHugePage(platform: Platform, size: number, hugepd: boolean):
 
 /** The sizes the lesson follows, on the platform where each is interesting. */
 export const LESSON_SIZES: readonly [Platform, number][] = [
-  ["ppc8xx", 2 ** 14],
-  ["ppc8xx", 2 ** 19],
-  ["ppc8xx", 2 ** 23],
-  ["e500", 2 ** 24],
-  ["book3s64_hash_4k", 2 ** 24],
-  ["e500", 2 ** 30],
-  ["e500_64", 2 ** 30],
-  ["book3s64_hash_4k", 2 ** 34],
-  ["arm64_4k", 2 ** 16],
-  ["arm64_4k", 2 ** 25],
-  ["x86_64", 2 ** 21],
-  ["x86_64", 2 ** 30],
+  ["ppc8xx", SZ_16K],
+  ["ppc8xx", SZ_512K],
+  ["ppc8xx", SZ_8M],
+  ["e500", SZ_16M],
+  ["book3s64_hash_4k", SZ_16M],
+  ["e500", SZ_1G],
+  ["e500_64", SZ_1G],
+  ["book3s64_hash_4k", SZ_16G],
+  ["arm64_4k", SZ_64K],
+  ["arm64_4k", SZ_32M],
+  ["x86_64", SZ_2M],
+  ["x86_64", SZ_1G],
 ];
 
 /** What one representation costs: tables, entries, memory, and what walking
@@ -170,15 +179,15 @@ export function costMetrics(rows: readonly CostRow[]): Row[] {
  * after (follow_page_mask(), one entry per loop) "Unify hugetlb, part 2". */
 export function contPtePrediction(pages = 4096): Row[] {
   const run = (hugetlbFollowPageMask: boolean) => {
-    const m = hugeMapping("arm64_4k", 2 ** 16, false);
+    const m = hugeMapping("arm64_4k", SZ_64K, false);
     const mm = m.mm;
     const a = mm.mmap({
       len: pages * 4096,
       write: true,
       shared: true,
-      file: new HugetlbFile("f", 2 ** 16),
+      file: new HugetlbFile("f", SZ_64K),
     });
-    for (let x = a; x < a + pages * 4096; x += 2 ** 16) userWrite(mm, x, 1);
+    for (let x = a; x < a + pages * 4096; x += SZ_64K) userWrite(mm, x, 1);
     return getUserPages(mm, a, pages, FOLL_GET, { hugetlbFollowPageMask }).costs;
   };
   const before = run(true);
@@ -366,23 +375,23 @@ export const tables8xxExercise = defineExercise<Tables8xxInput, Tables8xx>({
   cases: [
     {
       name: "8M with hugepd (≤ v6.10)",
-      input: { size: 2 ** 23, hugepd: true },
+      input: { size: SZ_8M, hugepd: true },
       expected: { pmdEntries: 2, tables: 1, leafEntries: 1, bytes: 4 },
     },
     {
       name: "8M without hugepd (≥ v6.11)",
-      input: { size: 2 ** 23, hugepd: false },
+      input: { size: SZ_8M, hugepd: false },
       expected: { pmdEntries: 2, tables: 2, leafEntries: 2048, bytes: 8192 },
     },
     {
       name: "512K",
-      input: { size: 2 ** 19, hugepd: false },
+      input: { size: SZ_512K, hugepd: false },
       expected: { pmdEntries: 1, tables: 1, leafEntries: 128, bytes: 4096 },
       hidden: true,
     },
     {
       name: "16K with hugepd",
-      input: { size: 2 ** 14, hugepd: true },
+      input: { size: SZ_16K, hugepd: true },
       expected: { pmdEntries: 1, tables: 1, leafEntries: 4, bytes: 4096 },
       hidden: true,
     },
@@ -423,23 +432,23 @@ export const leafStepExercise = defineExercise<LeafStepInput, LeafStep>({
   cases: [
     {
       name: "arm64 64K cont-PTE, first entry",
-      input: { addr: 0x4001_0000, entrySpan: 2 ** 12, leafSize: 2 ** 16 },
+      input: { addr: 0x4001_0000, entrySpan: SZ_4K, leafSize: SZ_64K },
       expected: { leafStart: 0x4001_0000, next: 0x4002_0000, entriesSkipped: 15 },
     },
     {
       name: "8xx 8M, a cell in the second PTE table",
-      input: { addr: 0x00c0_3000, entrySpan: 2 ** 12, leafSize: 2 ** 23 },
+      input: { addr: 0x00c0_3000, entrySpan: SZ_4K, leafSize: SZ_8M },
       expected: { leafStart: 0x0080_0000, next: 0x0100_0000, entriesSkipped: 1020 },
     },
     {
       name: "hash 16M cont-PMD, first entry",
-      input: { addr: 0x1000_0000, entrySpan: 2 ** 21, leafSize: 2 ** 24 },
+      input: { addr: 0x1000_0000, entrySpan: SZ_2M, leafSize: SZ_16M },
       expected: { leafStart: 0x1000_0000, next: 0x1100_0000, entriesSkipped: 7 },
       hidden: true,
     },
     {
       name: "e500 1G, entry 511 of 512",
-      input: { addr: 0x7fe0_0000, entrySpan: 2 ** 21, leafSize: 2 ** 30 },
+      input: { addr: 0x7fe0_0000, entrySpan: SZ_2M, leafSize: SZ_1G },
       expected: { leafStart: 0x4000_0000, next: 0x8000_0000, entriesSkipped: 0 },
       hidden: true,
     },
