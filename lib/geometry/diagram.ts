@@ -9,6 +9,7 @@
  */
 import { arrow, charWidth, el, hex, svgRoot, text } from "../plot/_svg.ts";
 import { Figure } from "../plot/figure.ts";
+import { LEVEL_COLORS } from "../plot/page_table_path.ts";
 import { type LevelName, levelSize, representation, sizeName } from "./geometry.ts";
 import { childLevel, type GeoMm, hugepteIndex, indexAt, type PageTable } from "./hugetlb.ts";
 
@@ -32,13 +33,7 @@ export interface TableNode {
   groups: EntryGroup[];
 }
 
-const COLORS: Record<string, string> = {
-  pgd: "#4e79a7",
-  pud: "#59a14f",
-  pmd: "#b07aa1",
-  pte: "#f28e2b",
-  hugepd: "#e15759",
-};
+const COLORS: Record<LevelName | "hugepd", string> = { ...LEVEL_COLORS, hugepd: "#e15759" };
 
 /** The tables and entry runs that map the page of `size` at `addr`. */
 export function pageTableNodes(mm: GeoMm, addr: number, size: number): TableNode[] {

@@ -98,7 +98,8 @@ export interface PageTablePathOptions {
   title?: string;
 }
 
-const LEVEL_COLORS: Record<PageTableLevel, string> = {
+/** The colour of each level, shared with lib/geometry's diagrams. */
+export const LEVEL_COLORS: Record<PageTableLevel, string> = {
   pgd: "#4e79a7",
   p4d: "#9c755f",
   pud: "#59a14f",
