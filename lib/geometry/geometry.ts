@@ -313,12 +313,6 @@ export function tableBytes(g: Geometry, level: LevelName): number {
   return s.entryBytes * 2 ** s.bits;
 }
 
-/** The level just above `level` (the one whose entries point to its tables). */
-export function parentLevel(g: Geometry, level: LevelName): LevelName | null {
-  const i = g.levels.findIndex((l) => l.level === level);
-  return i > 0 ? g.levels[i - 1].level : null;
-}
-
 /** Human size: 4K, 512K, 8M, 1G, 16G. */
 export function sizeName(bytes: number): string {
   const units: [number, string][] = [[2 ** 30, "G"], [2 ** 20, "M"], [2 ** 10, "K"]];
