@@ -70,3 +70,19 @@ Deno.test("PAGEMAP_SCAN constants: the ioctl number and PM_SCAN_CATEGORIES", () 
   assert.equal(C.PM_SCAN_CATEGORIES, 0x1ff);
   assert.equal(C.PM_SCAN_FLAGS, 3);
 });
+
+Deno.test("pagemap of a PMD THP: each 4 KiB page has its own frame, present and exclusive", () => {
+  const p = simulate().spawn();
+  const hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  const a = Math.ceil(raw / hp) * hp;
+  p.madvise(a, hp, C.MADV_HUGEPAGE);
+  p.write(a, 1);
+  const head = p.pagemap(a);
+  assert.ok(head.present && head.exclusive && !head.file);
+  for (const i of [1, 7, 511]) {
+    const e = p.pagemap(a + i * C.PAGE_SIZE);
+    assert.ok(e.present && e.exclusive && !e.file, `page ${i}`);
+    assert.equal(e.pfn, head.pfn! + i, `page ${i}`);
+  }
+});
