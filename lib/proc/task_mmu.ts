@@ -700,8 +700,8 @@ function pagemapPmdEntry(
   let flags = 0n;
   let frame = 0n;
   if (vmFlags & VM_SOFTDIRTY) flags |= PM_SOFT_DIRTY;
-  const head = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-  const page = head + (Math.floor(addr / 4096) & 511);
+  const head = halvesPfn(lo, hi);
+  const page = head + pteIndex(addr);
   flags |= PM_PRESENT;
   if (lo & core.softDirtyLo) flags |= PM_SOFT_DIRTY;
   if (lo & core.uffdWpLo) flags |= PM_UFFD_WP;
