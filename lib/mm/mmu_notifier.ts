@@ -303,6 +303,8 @@ export function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): void {
 /**
  * Runs `body` between invalidate_range_start() and _end() of a range
  * without owner: the bracket every PTE-changing path of the model uses.
+ * Without subscribers it runs `body` alone, as the kernel's inline
+ * wrappers skip the calls when !mm_has_notifiers().
  */
 export function withMmuNotifier<T>(
   event: number,
@@ -311,6 +313,7 @@ export function withMmuNotifier<T>(
   end: number,
   body: () => T,
 ): T {
+  if (!mmHasNotifiers(mm)) return body();
   const range = mmuNotifierRangeInit(event, 0, mm, start, end);
   mmuNotifierInvalidateRangeStart(range);
   try {

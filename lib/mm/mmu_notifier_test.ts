@@ -17,6 +17,7 @@ import {
   mmuNotifierRangeInit,
   mmuNotifierRangeInitOwner,
   mmuNotifierRegister,
+  withMmuNotifier,
 } from "./mmu_notifier.ts";
 
 Deno.test("enum mmu_notifier_event keeps the kernel's order and values", () => {
@@ -68,4 +69,30 @@ Deno.test("a notifier cannot be registered twice", () => {
   mmuNotifierRegister(sub, mm);
   assert.throws(() => mmuNotifierRegister(sub, mm), /registered twice/);
   assert.equal(mm.mmap_lock.locked, false);
+});
+
+Deno.test("withMmuNotifier() runs the body alone without subscribers, bracketed with them", () => {
+  const mm = simulate().spawn().mm;
+  assert.equal(withMmuNotifier(MMU_NOTIFY_CLEAR, mm, 0, 4096, () => 7), 7);
+  assert.equal(mm.notifier_subscriptions, null);
+  const seen: string[] = [];
+  mmuNotifierRegister(
+    new MmuNotifier({
+      invalidateRangeStart(_s, r) {
+        seen.push(`start ${MMU_NOTIFY_EVENTS[r.event]}`);
+        return 0;
+      },
+      invalidateRangeEnd() {
+        seen.push("end");
+      },
+    }),
+    mm,
+  );
+  assert.throws(() =>
+    withMmuNotifier(MMU_NOTIFY_CLEAR, mm, 0, 4096, () => {
+      seen.push("body");
+      throw new Error("body failed");
+    }), /body failed/);
+  assert.deepEqual(seen, ["start MMU_NOTIFY_CLEAR", "body", "end"]);
+  assert.equal(mm.notifier_subscriptions!.activeInvalidateRanges, 0);
 });
