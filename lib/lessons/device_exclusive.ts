@@ -16,10 +16,8 @@ import type { Process } from "../kernel/process.ts";
 import { Errno } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
 import * as C from "../kernel/constants.ts";
-import { lookupPteTable, pteIndex } from "../mm/memory.ts";
-import { isSwapPte } from "../arch/x86/pgtable.ts";
+import { isSwapPte, ptePfn, ptePresent, pteWrite } from "../arch/x86/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
-import { _PAGE_PRESENT, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
 import { pageAnonExclusive } from "../mm/rmap.ts";
 import { folioLock, folioUnlock } from "../mm/filemap.ts";
 import { MMU_NOTIFY_EVENTS, MmuNotifier, mmuNotifierRegister } from "../mm/mmu_notifier.ts";
@@ -27,7 +25,7 @@ import type { Dmirror } from "../hmm/test_hmm.ts";
 import { defineExercise, type Exercise } from "../exercise/exercise.ts";
 import { Figure } from "../plot/figure.ts";
 import { arrow, charWidth, el, svgRoot, text } from "../plot/_svg.ts";
-import type { Row } from "./tour.ts";
+import { ptepGet, type Row } from "./tour.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -66,8 +64,11 @@ export function deviceLab(version: DeviceExclusiveVersion = "v6.18", pages = 1):
   return { k, p, a, d, events };
 }
 
-/** The name of the swap type of a device-exclusive entry (or the entry's kind). */
-function entryName(k: Kernel, pte: bigint): string {
+/**
+ * The name of the swap type of a device-exclusive entry in `pte`, or else
+ * "none", "present" or the entry's kind (SwapOps.entryKind()).
+ */
+export function deviceEntryName(k: Kernel, pte: bigint): string {
   if (pte === 0n) return "none";
   if (!isSwapPte(pte)) return "present";
   const e = pteToSwpEntry(pte);
@@ -78,23 +79,13 @@ function entryName(k: Kernel, pte: bigint): string {
   return k.core.swapops.entryKind(e);
 }
 
-/** The PTE at `addr` of `p` (0n without a PTE table). */
-export function pteAt(p: Process, addr: number): bigint {
-  const pt = lookupPteTable(p.mm, addr);
-  return pt ? pt.get(pteIndex(addr)) : 0n;
-}
-
-/** The pfn behind `addr`: a present PTE's, or a pfn swap entry's; null otherwise. */
-export function pfnAt(p: Process, addr: number): number | null {
-  const pt = lookupPteTable(p.mm, addr);
-  if (!pt) return null;
-  const i = pteIndex(addr);
-  const lo = pt.e[2 * i], hi = pt.e[2 * i + 1];
-  if (lo & _PAGE_PRESENT) return (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-  const pte = pt.get(i);
+/** The pfn behind `pte`: a present PTE's, or a pfn swap entry's; null otherwise. */
+function entryPfn(k: Kernel, pte: bigint): number | null {
   if (pte === 0n) return null;
+  if (!isSwapPte(pte)) return ptePresent(pte) ? ptePfn(pte) : null;
+  const ops = k.core.swapops;
   const e = pteToSwpEntry(pte);
-  return p.kernel.core.swapops.isPfnSwapEntry(e) ? Number(e.offset) : null;
+  return ops.isPfnSwapEntry(e) ? ops.swpOffsetPfn(e) : null;
 }
 
 /**
@@ -109,13 +100,13 @@ export function pageRow(
   label = "",
 ): Row {
   const { k, p, d } = lab;
-  const pte = pteAt(p, addr);
-  const pfn = pfnAt(p, addr);
+  const pte = ptepGet(k, p, addr);
+  const pfn = entryPfn(k, pte);
   const m = k.core.memmap;
   const row: Record<string, unknown> = {};
   if (label) row.what = label;
-  row.pte = entryName(k, pte);
-  row.writable = !isSwapPte(pte) && pte !== 0n ? (Number(pte & 0xfffn) & _PAGE_RW) !== 0 : null;
+  row.pte = deviceEntryName(k, pte);
+  row.writable = !isSwapPte(pte) && pte !== 0n ? pteWrite(pte) : null;
   row.pfn = pfn === null ? null : `0x${pfn.toString(16)}`;
   row.mapcount = pfn === null ? null : m.mapcount[pfn];
   row.refcount = pfn === null ? null : m.refcount[pfn];
@@ -266,7 +257,7 @@ export function forkExclusive(input: ForkInput): ForkOutcome {
   const lab = deviceLab(input.version);
   const { k, p, a, d } = lab;
   d.exclusive(a, P);
-  const pfn = pfnAt(p, a)!;
+  const pfn = entryPfn(k, ptepGet(k, p, a))!;
   if (input.contended) folioLock(k.core, pfn);
   let child: Process | null = null;
   let fork = "ok";
@@ -278,12 +269,13 @@ export function forkExclusive(input: ForkInput): ForkOutcome {
   }
   if (input.contended) folioUnlock(k.core, pfn);
   k.check();
-  const parent = entryName(k, pteAt(p, a));
+  const pte = ptepGet(k, p, a);
+  const childPte = child ? ptepGet(k, child, a) : 0n;
   return {
     fork,
-    parent,
-    child: child ? entryName(k, pteAt(child, a)) : "none",
-    shared: child !== null && pfnAt(child, a) === pfnAt(p, a),
+    parent: deviceEntryName(k, pte),
+    child: deviceEntryName(k, childPte),
+    shared: child !== null && entryPfn(k, childPte) === entryPfn(k, pte),
     deviceAtomic: d.isAtomic(a),
   };
 }

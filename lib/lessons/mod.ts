@@ -184,17 +184,16 @@ export type {
 export {
   accessSignal,
   cpuAccessSequence,
+  deviceEntryName,
   deviceLab,
   forkDeviceExclusiveExercise,
   forkExclusive,
   notifierEventExercise,
   observeNotifierEvents,
   pageRow,
-  pfnAt,
   pingPong,
   pingPongExercise,
   pingPongSchedule,
-  pteAt,
   runSchedule,
   sequenceSvg,
 } from "./device_exclusive.ts";

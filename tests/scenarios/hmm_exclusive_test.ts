@@ -13,15 +13,13 @@ import {
   folioLock,
   folioUnlock,
   memoryFailure,
-  MMU_NOTIFY_EVENTS,
-  MmuNotifier,
-  mmuNotifierRegister,
   pteToSwpEntry,
   Signal,
   simulate,
   swpEntryToPte,
 } from "../../lib/mod.ts";
 import { lookupPteTable, pteIndex } from "../../lib/mm/memory.ts";
+import { deviceEntryName, deviceLab, ptepGet } from "../../lib/lessons/mod.ts";
 import type { Kernel, Process } from "../../lib/mod.ts";
 
 const P = C.PAGE_SIZE;
@@ -40,14 +38,7 @@ function buffer(legacy: boolean) {
 }
 
 function entryType(k: Kernel, p: Process, addr: number): string {
-  const pt = lookupPteTable(p.mm, addr)!;
-  const pte = pt.get(pteIndex(addr));
-  const e = pteToSwpEntry(pte);
-  const t = k.core.swapops.types;
-  if (e.type === t.SWP_DEVICE_EXCLUSIVE) return "SWP_DEVICE_EXCLUSIVE";
-  if (e.type === t.SWP_DEVICE_EXCLUSIVE_WRITE) return "SWP_DEVICE_EXCLUSIVE_WRITE";
-  if (e.type === t.SWP_DEVICE_EXCLUSIVE_READ) return "SWP_DEVICE_EXCLUSIVE_READ";
-  return k.core.swapops.entryKind(e);
+  return deviceEntryName(k, ptepGet(k, p, addr));
 }
 
 for (const [name, legacy] of VERSIONS) {
@@ -117,17 +108,7 @@ for (const [name, legacy] of VERSIONS) {
   });
 
   Deno.test(`a CPU read restores the PTE and the device loses exclusivity (${name})`, () => {
-    const { k, p, a, d } = buffer(legacy);
-    const seen: string[] = [];
-    mmuNotifierRegister(
-      new MmuNotifier({
-        invalidateRangeStart(_s, r) {
-          seen.push(`${MMU_NOTIFY_EVENTS[r.event]}${r.owner === d ? " owner=device" : ""}`);
-          return 0;
-        },
-      }),
-      p.mm,
-    );
+    const { k, p, a, d, events: seen } = deviceLab(legacy ? "v6.14" : "v6.18", NPAGES);
     d.exclusive(a, P);
     assert.equal(d.isAtomic(a), true);
     assert.equal(p.read(a), 1);
