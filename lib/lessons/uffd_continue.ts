@@ -14,7 +14,9 @@ import type { Kernel } from "../kernel/kernel.ts";
 import type { Process } from "../kernel/process.ts";
 import { Errno } from "../kernel/errno.ts";
 import * as C from "../kernel/constants.ts";
-import { FOLIO_MAPPING_ANON, pageFlagNames } from "../mm/memmap.ts";
+import { pageFlagNames } from "../mm/memmap.ts";
+import { folioTestAnon } from "../mm/rmap.ts";
+import { pteDirty, pteWrite } from "../arch/x86/pgtable.ts";
 import { SHMEM_I } from "../mm/shmem.ts";
 import type { Inode } from "../mm/mm_types.ts";
 import { entryFlagNames } from "../pgtable/decode.ts";
@@ -179,11 +181,11 @@ export function installOutcome(input: InstallInput): InstallOutcome {
   }
   const pte = ptepGet(k, p, dst);
   const pfn = p.pagemap(dst).pfn!;
-  const anon = (k.core.memmap.flags[pfn] & FOLIO_MAPPING_ANON) !== 0;
+  const anon = folioTestAnon(k.core, pfn);
   return {
     errno: "ok",
-    rw: (pte & 0x2n) !== 0n,
-    dirty: (pte & 0x40n) !== 0n,
+    rw: pteWrite(pte),
+    dirty: pteDirty(pte),
     uffdWp: p.pagemap(dst).uffdWp,
     page: anon ? "anon" : "page cache",
   };

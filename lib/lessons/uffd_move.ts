@@ -21,6 +21,7 @@ import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { PG_locked } from "../mm/memmap.ts";
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
 import { swpEntryToPte } from "../pgtable/swapops.ts";
+import { pteDirty, pteWrite } from "../arch/x86/pgtable.ts";
 import type { MoveTraceEvent } from "../userfaultfd/mfill.ts";
 import { FOLL_LONGTERM, FOLL_WRITE, pinUserPages, unpinUserPage } from "../mm/gup.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
@@ -377,8 +378,8 @@ export function movedPte(input: MovedPteInput): MovedPte {
   const pte = ptepGet(k, p, dst);
   const e = p.pagemap(dst);
   return {
-    writable: (pte & 2n) !== 0n,
-    dirty: (pte & 0x40n) !== 0n,
+    writable: pteWrite(pte),
+    dirty: pteDirty(pte),
     softDirty: e.softDirty,
     samePfn: e.pfn === pfn,
   };
