@@ -26,7 +26,7 @@
  * @module
  */
 import type { Process } from "../kernel/process.ts";
-import { Errno, type ErrnoName, errnoName } from "../kernel/errno.ts";
+import { ERRNO, Errno, type ErrnoName, errnoName } from "../kernel/errno.ts";
 import { PAGE_SIZE, TASK_SIZE } from "../kernel/constants.ts";
 import { VM_READ, VM_WRITE } from "../mm/mm_types.ts";
 import {
@@ -195,14 +195,14 @@ export class Dmirror {
   private rangeFault(start: number, end: number, write: boolean): number {
     const mm = this.process.mm;
     for (let attempt = 0;; attempt++) {
-      if (attempt > this.maxRetries) return -16; // -EBUSY
+      if (attempt > this.maxRetries) return -ERRNO.EBUSY;
       const seq = mmuIntervalReadBegin(this.notifier);
       const found: [number, DmirrorEntry][] = [];
       mm.mmap_lock.downRead();
       try {
         for (let addr = start; addr < end; addr += PAGE_SIZE) {
           const vma = mm.vmaLookup(addr);
-          if (!vma || !(vma.vm_flags & VM_READ)) return -14; // -EFAULT
+          if (!vma || !(vma.vm_flags & VM_READ)) return -ERRNO.EFAULT;
           for (let tries = 0;; tries++) {
             const pt = lookupPteTable(mm, addr);
             const i = pteIndex(addr);
@@ -213,11 +213,11 @@ export class Dmirror {
               break;
             }
             // hmm_vma_fault()
-            if (write && !(vma.vm_flags & VM_WRITE)) return -1; // -EPERM
-            if (tries > 2) return -14;
+            if (write && !(vma.vm_flags & VM_WRITE)) return -ERRNO.EPERM;
+            if (tries > 2) return -ERRNO.EFAULT;
             this.stats.faults++;
             const flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);
-            if (handleMmFault(vma, addr, flags) & VM_FAULT_ERROR) return -14;
+            if (handleMmFault(vma, addr, flags) & VM_FAULT_ERROR) return -ERRNO.EFAULT;
           }
         }
       } finally {
@@ -292,7 +292,7 @@ export class Dmirror {
       if (core.variants.deviceExclusiveRange) {
         const r = makeDeviceExclusiveRange(mm, page, page + PAGE_SIZE, this);
         if (typeof r === "number") return r;
-        if (r[0] === null) return -16; // -EBUSY
+        if (r[0] === null) return -ERRNO.EBUSY;
         pfn = r[0];
       } else {
         const r = makeDeviceExclusive(mm, page, this);
@@ -330,7 +330,7 @@ export class Dmirror {
    */
   checkExclusive(addr: number, len: number): 0 {
     for (let a = addr; a < addr + len; a += PAGE_SIZE) {
-      if (this.isAtomic(a)) fail(-1, "HMM_DMIRROR_CHECK_EXCLUSIVE");
+      if (this.isAtomic(a)) fail(-ERRNO.EPERM, "HMM_DMIRROR_CHECK_EXCLUSIVE");
     }
     return 0;
   }

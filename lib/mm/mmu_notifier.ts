@@ -27,6 +27,7 @@
  */
 import type { MmStruct } from "./mm_types.ts";
 import { VmBugError } from "../kernel/bug.ts";
+import { ERRNO } from "../kernel/errno.ts";
 
 // enum mmu_notifier_event (include/linux/mmu_notifier.h)
 /** munmap() or mremap() unmapping the range. */
@@ -227,7 +228,7 @@ export function mmuIntervalNotifierInsert(
   start: number,
   length: number,
 ): number {
-  if (length <= 0 || start + length > MMU_NOTIFIER_RANGE_ALL) return -75; // -EOVERFLOW
+  if (length <= 0 || start + length > MMU_NOTIFIER_RANGE_ALL) return -ERRNO.EOVERFLOW;
   const subs = subscriptionsOf(mm);
   mni.mm = mm;
   mni.start = start;
@@ -283,7 +284,7 @@ export function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): number
   for (const mni of [...subs.itree]) {
     if (mni.start >= range.end || mni.last < range.start) continue;
     if (!mni.ops.invalidate(mni, range, subs.invalidateSeq) && !mmuNotifierRangeBlockable(range)) {
-      return -11; // -EAGAIN
+      return -ERRNO.EAGAIN;
     }
   }
   for (const sub of [...subs.list]) sub.ops.invalidateRangeStart?.(sub, range);
