@@ -345,7 +345,7 @@ function mfillAtomicPtePoison(vma: Vma, pt: PageTable, addr: number): number {
 function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: number): number {
   const inode = vma.vm_file!.inode;
   const pgoff = vma.linearPageIndex(addr);
-  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) return E("EFAULT");
+  if (mfillFileOverSize(vma, addr)) return E("EFAULT");
   let pfn = filemapGetFolio(inode, pgoff);
   if (pfn < 0) return E("EFAULT");
   // Simplification, as in the model's fault path (doFaultGetFolio()): only
@@ -405,7 +405,7 @@ export function shmemMfillAtomicPte(
   if (srcPfn >= 0) core.memmap.copyPage(pfn, srcPfn);
   // Step 3.
   let ret = 0;
-  if (pgoff >= Math.ceil(inode.size / PAGE_SIZE)) ret = E("EFAULT");
+  if (mfillFileOverSize(vma, addr)) ret = E("EFAULT");
   else if (filemapGetFolio(inode, pgoff) >= 0) ret = E("EEXIST");
   if (ret) {
     core.memmap.put(pfn);
