@@ -115,11 +115,8 @@ export function memoryFailure(
 }
 
 /**
- * try_to_unmap() with TTU_HWPOISON in one mm (try_to_unmap_one()): each PTE
- * mapping `pfn` becomes a hwpoison entry, and so does a v6.18
- * device-exclusive entry of it (a mapping the rmap walk finds since v6.15;
- * up to v6.14 such an entry held no mapcount and was not found). Returns
- * the last user address that mapped the page, or -1.
+ * A device-exclusive entry of `pfn`, which the rmap walk finds since v6.15
+ * (never with the deviceExclusiveRange variant).
  */
 function isDeviceExclusiveOf(core: MmCore, pte: bigint, pfn: number): boolean {
   if (core.variants.deviceExclusiveRange) return false;
@@ -127,6 +124,13 @@ function isDeviceExclusiveOf(core: MmCore, pte: bigint, pfn: number): boolean {
   return core.swapops.isDeviceExclusiveEntry(e) && core.swapops.swpOffsetPfn(e) === pfn;
 }
 
+/**
+ * try_to_unmap() with TTU_HWPOISON in one mm (try_to_unmap_one()): each PTE
+ * mapping `pfn` becomes a hwpoison entry, and so does a v6.18
+ * device-exclusive entry of it (a mapping the rmap walk finds since v6.15;
+ * up to v6.14 such an entry held no mapcount and was not found). Returns
+ * the last user address that mapped the page, or -1.
+ */
 function tryToUnmapHwpoison(core: MmCore, mm: MmStruct, pfn: number): number {
   let found = -1;
   for (const vma of mm.vmas) {
