@@ -247,7 +247,6 @@ const BARE: SwapConfig = { MEMORY_FAILURE: false, MIGRATION: false, DEVICE_PRIVA
 
 function classifyCases(): { name: string; input: ClassifyInput; hidden?: boolean }[] {
   const d = new SwapOps(DEBIAN), n = new SwapOps(NO_MF), b = new SwapOps(BARE);
-  const pte = (_ops: SwapOps, type: number | null, offset: number) => swpPte(type!, offset);
   return [
     { name: "pte_none", input: { pte: 0n, config: DEBIAN } },
     { name: "a present anonymous page", input: { pte: 0x8000000012345867n, config: DEBIAN } },
@@ -255,10 +254,10 @@ function classifyCases(): { name: string; input: ClassifyInput; hidden?: boolean
       name: "a PROT_NONE page (P clear, G set)",
       input: { pte: 0x8000000012345124n, config: DEBIAN },
     },
-    { name: "swap device 0, offset 7", input: { pte: pte(d, 0, 7), config: DEBIAN } },
+    { name: "swap device 0, offset 7", input: { pte: swpPte(0, 7), config: DEBIAN } },
     {
       name: "hwpoison entry, Debian",
-      input: { pte: pte(d, d.types.SWP_HWPOISON, 0x1234), config: DEBIAN },
+      input: { pte: swpPte(d.types.SWP_HWPOISON!, 0x1234), config: DEBIAN },
     },
     {
       name: "poisoned marker, Debian",
@@ -274,11 +273,11 @@ function classifyCases(): { name: string; input: ClassifyInput; hidden?: boolean
     },
     {
       name: "write migration entry, Debian",
-      input: { pte: pte(d, d.types.SWP_MIGRATION_WRITE, 0x99), config: DEBIAN },
+      input: { pte: swpPte(d.types.SWP_MIGRATION_WRITE!, 0x99), config: DEBIAN },
     },
     {
       name: "Debian's hwpoison type without MEMORY_FAILURE",
-      input: { pte: pte(d, d.types.SWP_HWPOISON, 0x1234), config: NO_MF },
+      input: { pte: swpPte(d.types.SWP_HWPOISON!, 0x1234), config: NO_MF },
       hidden: true,
     },
     {
@@ -298,7 +297,7 @@ function classifyCases(): { name: string; input: ClassifyInput; hidden?: boolean
     },
     {
       name: "device-exclusive entry",
-      input: { pte: pte(d, d.types.SWP_DEVICE_EXCLUSIVE, 5), config: DEBIAN },
+      input: { pte: swpPte(d.types.SWP_DEVICE_EXCLUSIVE!, 5), config: DEBIAN },
       hidden: true,
     },
     {
@@ -308,7 +307,7 @@ function classifyCases(): { name: string; input: ClassifyInput; hidden?: boolean
     },
     {
       name: "swap type 27, soft-dirty set",
-      input: { pte: pte(d, 27, 3) | 2n, config: BARE },
+      input: { pte: swpPte(27, 3) | 2n, config: BARE },
       hidden: true,
     },
   ];
