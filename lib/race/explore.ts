@@ -258,8 +258,8 @@ class Search<S> {
           );
           done.push(t);
           const child = nodes.get(childKey);
-          const path = [...node.path, t];
           if (child === undefined) {
+            const path = [...node.path, t];
             nodes.set(childKey, { path, sleep, next: new Set(), final: run.finished });
             this.#states = nodes.size;
             this.#depth = Math.max(this.#depth, path.length);
