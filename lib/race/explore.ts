@@ -238,6 +238,8 @@ class Search<S> {
         const { key, only } = queue[head];
         const node = nodes.get(key)!;
         this.#tick(node.path.length);
+        // A final state has no successor: no need to run its schedule again.
+        if (node.final) continue;
         const here = Execution.replay(this.#scenario, node.path);
         const enabled = here.enabledThreads();
         const steps = here.pending.slice();
