@@ -27,8 +27,14 @@
  *
  * @module
  */
-import { Execution, type Failure, type ScenarioLike, toScenario, type TraceStep } from "./run.ts";
-import type { RaceScenario } from "./run.ts";
+import {
+  Execution,
+  type Failure,
+  type RaceScenario,
+  type ScenarioLike,
+  toScenario,
+  type TraceStep,
+} from "./run.ts";
 import { dependent, type Step } from "./step.ts";
 import { $display, type MediaBundle } from "../plot/display.ts";
 import { escapeXml } from "../plot/_svg.ts";
@@ -227,7 +233,7 @@ class Search<S> {
     const reduce = this.#options.reduction ?? true;
     const root = new Execution(this.#scenario);
     this.#states = 1;
-    if (root.failure) return this.#counterexample(root, 1);
+    if (root.failure) return this.#counterexample(root);
     const nodes = new Map<string, Node>();
     const rootKey = root.key();
     nodes.set(rootKey, { path: [], sleep: new Set(), next: new Set(), final: root.finished });
@@ -252,7 +258,7 @@ class Search<S> {
           const run = t === todo.at(-1) ? here : Execution.replay(this.#scenario, node.path);
           run.exec(t);
           this.#transitions++;
-          if (run.failure) return this.#counterexample(run, nodes.size);
+          if (run.failure) return this.#counterexample(run);
           const childKey = run.key();
           node.next.add(childKey);
           const sleep = new Set(
@@ -293,7 +299,7 @@ class Search<S> {
   naive(): ExploreResult<S> {
     const root = new Execution(this.#scenario);
     this.#states = 1;
-    if (root.failure) return this.#counterexample(root, 1);
+    if (root.failure) return this.#counterexample(root);
     let best: Execution<S> | undefined;
     let interleavings = 0;
     const walk = (here: Execution<S>, path: number[]): void => {
@@ -330,7 +336,7 @@ class Search<S> {
       if (e instanceof Bound) return this.#incomplete(e.reason, interleavings);
       throw e;
     }
-    if (best !== undefined) return this.#counterexample(best, this.#states);
+    if (best !== undefined) return this.#counterexample(best);
     if (this.#truncated) return this.#incomplete("steps", interleavings);
     return this.#safe(interleavings);
   }
@@ -404,8 +410,7 @@ class Search<S> {
     };
   }
 
-  #counterexample(run: Execution<S>, states: number): CounterexampleResult<S> {
-    this.#states = Math.max(this.#states, states);
+  #counterexample(run: Execution<S>): CounterexampleResult<S> {
     const failure = run.failure!;
     const trace: Trace<S> = {
       scenario: this.#scenario,
