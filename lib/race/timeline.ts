@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { charWidth, el, svgRoot, text } from "../plot/_svg.ts";
+import { charWidth, el, escapeXml, svgRoot, text } from "../plot/_svg.ts";
 import { textTable } from "../plot/_text_table.ts";
 import { Figure } from "../plot/figure.ts";
 import type { Trace } from "./explore.ts";
@@ -232,7 +232,7 @@ export function timelineSvg(trace: Trace, options: TimelineOptions = {}): Figure
     const bad = h.to === null && leaked.has(h.lock);
     children.push(el("g", { "data-lock": h.lock, "data-thread": h.thread }, [
       `<title>${
-        escape(`${h.thread} holds ${h.lock}${h.to === null ? " to the end" : ""}`)
+        escapeXml(`${h.thread} holds ${h.lock}${h.to === null ? " to the end" : ""}`)
       }</title>`,
       el("rect", {
         x: x1,
@@ -288,7 +288,7 @@ function stepBox(
   waiting: boolean,
 ): string {
   return el("g", { "data-op": op, ...(bad ? { "data-failed": "true" } : {}) }, [
-    `<title>${escape(waiting ? `${label}: waiting` : label)}</title>`,
+    `<title>${escapeXml(waiting ? `${label}: waiting` : label)}</title>`,
     el("rect", {
       x: x + 3,
       y: top + 6,
@@ -323,8 +323,4 @@ function wrap(line: string, max: number): string[] {
   }
   if (current !== "") lines.push(current);
   return lines.map((l) => fit(l, max));
-}
-
-function escape(s: string): string {
-  return s.replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]!);
 }
