@@ -187,13 +187,13 @@ export function stepLabel(step: Step): string {
   return `${step.op} ${stepObjects(step).join(",")}`;
 }
 
-/** True for the ops that take a lock (and may block). */
-export function isAcquire(step: Step): boolean {
+/** True for the ops that take a lock (and may block): a step's, or a trace step's. */
+export function isAcquire(step: Pick<Step, "op">): boolean {
   return step.op === "lock" || step.op === "down_read" || step.op === "down_write";
 }
 
-/** True for the ops that release a lock. */
-export function isRelease(step: Step): boolean {
+/** True for the ops that release a lock: a step's, or a trace step's. */
+export function isRelease(step: Pick<Step, "op">): boolean {
   return step.op === "unlock" || step.op === "up_read" || step.op === "up_write";
 }
 

@@ -12,6 +12,7 @@ import { textTable } from "../plot/_text_table.ts";
 import { Figure } from "../plot/figure.ts";
 import type { Trace } from "./explore.ts";
 import type { Failure, TraceStep } from "./run.ts";
+import { isAcquire, isRelease } from "./step.ts";
 
 /** Options of {@linkcode timelineSvg} and {@linkcode timelineText}. */
 export interface TimelineOptions {
@@ -54,16 +55,13 @@ interface Hold {
   row: number;
 }
 
-const ACQUIRE = new Set(["lock", "down_read", "down_write"]);
-const RELEASE = new Set(["unlock", "up_read", "up_write"]);
-
 function holds(v: View): Hold[] {
   const out: Hold[] = [];
   const open = new Map<string, Hold>();
   for (const s of v.steps) {
     if (s.lock === undefined) continue;
     const key = `${s.thread}\u0000${s.lock}`;
-    if (ACQUIRE.has(s.op)) {
+    if (isAcquire(s)) {
       const rows = new Set(
         [...open.values()].filter((h) => h.thread === s.thread).map((h) => h.row),
       );
@@ -72,7 +70,7 @@ function holds(v: View): Hold[] {
       const h: Hold = { thread: s.thread, lock: s.lock, from: s.index, to: null, row };
       open.set(key, h);
       out.push(h);
-    } else if (RELEASE.has(s.op)) {
+    } else if (isRelease(s)) {
       const h = open.get(key);
       if (h !== undefined) {
         h.to = s.index;
