@@ -14,6 +14,7 @@ import {
   folioUnlock,
   memoryFailure,
   pteToSwpEntry,
+  pteWrite,
   Signal,
   simulate,
   swpEntryToPte,
@@ -94,7 +95,7 @@ for (const [name, legacy] of VERSIONS) {
     const { k, p, a, d } = buffer(legacy);
     d.exclusive(a, P);
     const pfn = k.core.swapops.swpOffsetPfn(
-      pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a))),
+      pteToSwpEntry(ptepGet(k, p, a)),
     );
     folioLock(k.core, pfn); // another thread holds it, as make_device_exclusive() does
     assert.throws(() => p.fork(), (e) => e instanceof Errno && e.errno === "EBUSY");
@@ -179,9 +180,8 @@ Deno.test("v6.18: mprotect() leaves the entry alone; the restore decides writabi
   assert.equal(entryType(k, p, a), "SWP_DEVICE_EXCLUSIVE");
   p.read(a);
   p.read(a + P);
-  const lo = (addr: number) => lookupPteTable(p.mm, addr)!.e[2 * pteIndex(addr)];
-  assert.equal((lo(a) & 0x2) !== 0, false); // _PAGE_RW: read-only VMA
-  assert.equal((lo(a + P) & 0x2) !== 0, true); // writable VMA, exclusive page
+  assert.equal(pteWrite(ptepGet(k, p, a)), false); // read-only VMA
+  assert.equal(pteWrite(ptepGet(k, p, a + P)), true); // writable VMA, exclusive page
   k.check();
 });
 
@@ -310,7 +310,7 @@ Deno.test("random CPU, device, fork, mprotect and unmap steps keep every invaria
         for (let i = 0; i < 4; i++) {
           const e = d.entry(a + i * P);
           if (e?.tag !== DPT_XA_TAG_ATOMIC) continue;
-          const pte = lookupPteTable(p.mm, a + i * P)!.get(pteIndex(a + i * P));
+          const pte = ptepGet(k, p, a + i * P);
           assert.ok(k.core.swapops.isDeviceExclusiveEntry(pteToSwpEntry(pte)));
           assert.equal(k.core.swapops.swpOffsetPfn(pteToSwpEntry(pte)), e.pfn);
         }
@@ -342,11 +342,11 @@ Deno.test("check() names a device-exclusive entry that names no anonymous page",
 Deno.test("memory_failure() on a device-exclusive page (v6.18) turns the entry into a hwpoison entry", () => {
   const { k, p, a, d } = buffer(false);
   d.exclusive(a, P);
-  const pfn = k.core.swapops.swpOffsetPfn(pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a))));
+  const pfn = k.core.swapops.swpOffsetPfn(pteToSwpEntry(ptepGet(k, p, a)));
   const r = memoryFailure(k.core, pfn, 0, null);
   assert.equal(r.ret, 0);
   assert.equal(
-    k.core.swapops.entryKind(pteToSwpEntry(lookupPteTable(p.mm, a)!.get(pteIndex(a)))),
+    k.core.swapops.entryKind(pteToSwpEntry(ptepGet(k, p, a))),
     "hwpoison",
   );
   assert.equal(d.isAtomic(a), false);
