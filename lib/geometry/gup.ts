@@ -27,6 +27,8 @@
  * pass it); no FOLL_FORCE, no NUMA hinting, one mmap_lock round-trip per call.
  * @module
  */
+import { ERRNO } from "../kernel/errno.ts";
+import { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE } from "../mm/gup.ts";
 import { hex } from "../plot/_svg.ts";
 import { type LevelName, levelSize } from "./geometry.ts";
 import {
@@ -50,11 +52,8 @@ import {
   type Vma,
 } from "./hugetlb.ts";
 
-/** gup_flags (include/linux/mm_types.h, mm/internal.h). */
-export const FOLL_WRITE = 1 << 0;
-export const FOLL_GET = 1 << 1;
-export const FOLL_LONGTERM = 1 << 8;
-export const FOLL_PIN = 1 << 19;
+/** gup_flags (include/linux/mm_types.h, mm/internal.h), as lib/mm defines them. */
+export { FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE };
 
 /** Retries of one address after which the model calls the loop a livelock. */
 export const GUP_RETRY_LIMIT = 8;
@@ -95,8 +94,8 @@ export interface GupResult {
   log: string[];
 }
 
-export const EFAULT = 14;
-export const EMLINK = 31;
+export const EFAULT = ERRNO.EFAULT;
+export const EMLINK = ERRNO.EMLINK;
 
 /**
  * gup_must_unshare() (mm/internal.h): whether a read-only pin of `folio`

@@ -31,6 +31,8 @@ import {
   representation,
   sizeName,
 } from "./geometry.ts";
+import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGSEGV } from "../mm/memory.ts";
+import { VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE } from "../mm/mm_types.ts";
 
 /** A leaf entry: a PTE, a leaf PMD/PUD, or a hugepte in a hugepd table. */
 export interface LeafEntry {
@@ -124,12 +126,8 @@ export class HugetlbFile {
   constructor(readonly name: string, readonly hugeSize: number) {}
 }
 
-/** vm_flags bits used here (include/linux/mm.h). */
-export const VM_READ = 0x1;
-export const VM_WRITE = 0x2;
-export const VM_SHARED = 0x8;
-export const VM_MAYSHARE = 0x80;
-export const VM_HUGETLB = 0x400000;
+/** vm_flags bits used here (include/linux/mm.h), as lib/mm defines them. */
+export { VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE };
 
 /** A VMA (struct vm_area_struct), reduced to what hugetlb and GUP look at. */
 export interface Vma {
@@ -169,12 +167,9 @@ export interface MmapOptions {
   thp?: boolean;
 }
 
-/** vm_fault_t values returned by the fault model. */
-export const VM_FAULT_SIGSEGV = 0x40;
-
-/** Fault flags (include/linux/mm_types.h). */
-export const FAULT_FLAG_WRITE = 1 << 0;
-export const FAULT_FLAG_UNSHARE = 1 << 10;
+/** The vm_fault_t value and fault flags (include/linux/mm_types.h) the fault
+ * model uses, as lib/mm defines them. */
+export { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGSEGV };
 
 /** A location of a (huge) entry: the table and index `huge_pte_offset()` returns. */
 export interface Ptep {
