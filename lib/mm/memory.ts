@@ -199,7 +199,11 @@ export function lookupPmdTable(mm: MmStruct, addr: number): PageTable | null {
  */
 export function pteAlloc(mm: MmStruct, addr: number): PageTable | null {
   const pmd = pmdAlloc(mm, addr);
-  if (!pmd) return null;
+  return pmd ? pteAllocIn(mm, pmd, addr) : null;
+}
+
+/** __pte_alloc() below a PMD table `pmd` already walked to (see pteAlloc()). */
+function pteAllocIn(mm: MmStruct, pmd: PageTable, addr: number): PageTable | null {
   const i = levelIndex(addr, "pmd");
   // Simplification: a caller that needs the PTE level where a huge PMD
   // maps gets it split first (the kernel's callers check pmd_trans_huge()
@@ -266,11 +270,14 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
   core.vmstat.pgfault++;
   flags = sanitizeFaultFlags(vma, flags);
   if (flags < 0) return VM_FAULT_SIGSEGV;
+  // One walk to the PMD level serves both the PMD and the PTE level.
+  const pmd = pmdAlloc(mm, address);
+  if (!pmd) return VM_FAULT_OOM;
   if (core.config.TRANSPARENT_HUGEPAGE) {
-    const ret = handlePmdFault(vma, address, flags);
+    const ret = handlePmdFault(vma, address, flags, pmd);
     if (ret >= 0) return ret;
   }
-  const pt = pteAlloc(mm, address);
+  const pt = pteAllocIn(mm, pmd, address);
   if (!pt) return VM_FAULT_OOM;
   const idx = pteIndex(address);
   const vmf: VmFault = {
@@ -292,19 +299,18 @@ export function handleMmFault(vma: Vma, address: number, flags: number): number 
  * a THP goes to create_huge_pmd() (anonymous VMAs only: shmem has no
  * ->huge_fault and maps its huge folios from finish_fault()); a huge PMD
  * is made young (huge_pmd_set_accessed()) or, for a write to a read-only
- * one, goes to wp_huge_pmd(). Returns a vm_fault_t, or -1 to go on at the
- * PTE level (VM_FAULT_FALLBACK).
+ * one, goes to wp_huge_pmd(). `pmd` is the PMD table covering `address`.
+ * Returns a vm_fault_t, or -1 to go on at the PTE level (VM_FAULT_FALLBACK).
  */
-function handlePmdFault(vma: Vma, address: number, flags: number): number {
-  const pmd = pmdAlloc(vma.vm_mm, address);
-  if (!pmd) return VM_FAULT_OOM;
+function handlePmdFault(vma: Vma, address: number, flags: number, pmd: PageTable): number {
   const i = levelIndex(address, "pmd");
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   let ret = VM_FAULT_FALLBACK;
-  if (pmd.isNone(i) && !vma.isAnonymous) {
-    ret = doFaultPmd(vma, address, flags, pmd, i);
-  } else if (pmd.isNone(i) && thpVmaAllowableOrder(vma, "TVA_PAGEFAULT")) {
-    ret = doHugePmdAnonymousPage(vma, address, write, pmd, i);
+  if (pmd.isNone(i)) {
+    if (!vma.isAnonymous) ret = doFaultPmd(vma, address, flags, pmd, i);
+    else if (thpVmaAllowableOrder(vma, "TVA_PAGEFAULT")) {
+      ret = doHugePmdAnonymousPage(vma, address, write, pmd, i);
+    }
   } else if (pmdTransHugeAt(pmd, i)) {
     const lo = pmd.e[2 * i];
     if ((flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && !(lo & _PAGE_RW)) {
