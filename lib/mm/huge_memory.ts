@@ -79,6 +79,7 @@ import {
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
+import { lookupPmdTable } from "./memory.ts";
 import type { AddressSpace } from "./mm_types.ts";
 import { userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
@@ -242,8 +243,7 @@ export function pmdPfnAt(pmd: PageTable, i: number): number {
 
 /** The PMD table and index covering `addr`, or null when the PUD level is missing. */
 export function pmdOffset(mm: MmStruct, addr: number): { pmd: PageTable; i: number } | null {
-  const pud = mm.pgd.children![levelIndex(addr, "pgd")];
-  const pmd = pud ? pud.children![levelIndex(addr, "pud")] : null;
+  const pmd = lookupPmdTable(mm, addr);
   return pmd ? { pmd, i: levelIndex(addr, "pmd") } : null;
 }
 
