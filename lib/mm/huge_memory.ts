@@ -62,7 +62,6 @@ import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
-  _PAGE_PROTNONE,
   _PAGE_PSE,
   _PAGE_RW,
   _PAGE_SPECIAL,
@@ -931,9 +930,4 @@ export function changeHugePmd(
   pmd.e[2 * i] = nlo >>> 0;
   pmd.e[2 * i + 1] = nhi;
   pmd.ptl!.unlock();
-}
-
-/** Whether a huge PMD entry is present (pmd_present(): P, PROTNONE or PSE). */
-export function pmdPresentHalves(lo: number): boolean {
-  return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_PSE)) !== 0;
 }
