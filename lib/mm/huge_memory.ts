@@ -78,7 +78,7 @@ import {
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
-import { lookupPmdTable } from "./memory.ts";
+import { lookupPmdTable, VM_FAULT_FALLBACK, VM_FAULT_OOM } from "./memory.ts";
 import type { AddressSpace } from "./mm_types.ts";
 import { userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
@@ -318,10 +318,6 @@ function assertPmdLocked(pmd: PageTable): void {
 }
 
 // --- the fault path ------------------------------------------------------------------
-
-/** vm_fault_t bits used here (include/linux/mm_types.h). */
-const VM_FAULT_OOM = 0x000001;
-const VM_FAULT_FALLBACK = 0x000800;
 
 /**
  * The entry of a new anonymous huge PMD (map_anon_folio_pmd_nopf()'s
