@@ -347,11 +347,12 @@ function vmaAllocAnonFolioPmd(core: MmCore): number {
 /**
  * map_anon_folio_pmd_nopf(): folio_add_new_anon_rmap(RMAP_EXCLUSIVE) (for a
  * PMD-mappable folio: _entire_mapcount 1, PageAnonExclusive on the head
- * only), deposit the PTE table, set the PMD, add HPAGE_PMD_NR to
- * MM_ANONPAGES. Called with the PMD lock held; the new folio's reference
- * becomes the mapping's.
+ * only), deposit the PTE table (if given), set the PMD. Called with the PMD
+ * lock held; the new folio's reference becomes the mapping's. MM_ANONPAGES
+ * is the caller's: collapse_huge_page() counted the small pages already,
+ * the fault path adds HPAGE_PMD_NR (map_anon_folio_pmd_pf()).
  */
-function mapAnonFolioPmd(
+export function mapAnonFolioPmdNopf(
   vma: Vma,
   haddr: number,
   pmd: PageTable,
@@ -359,8 +360,7 @@ function mapAnonFolioPmd(
   head: number,
   pgtable: PageTable | null,
 ): void {
-  const mm = vma.vm_mm;
-  const core = mm.core;
+  const core = vma.vm_mm.core;
   const m = core.memmap;
   m.flags[head] = (m.flags[head] | FOLIO_MAPPING_ANON | PG_anon_exclusive) >>> 0;
   m.mapping[head] = vma.anon_vma!.id;
@@ -371,7 +371,19 @@ function mapAnonFolioPmd(
   if (pgtable) pgtableTransHugeDeposit(pmd, i, pgtable);
   const [lo, hi] = mkAnonHugePmd(core, vma, head);
   pmd.setHalves(i, lo, hi);
-  mm.rss[MM_ANONPAGES] += HPAGE_PMD_NR;
+}
+
+/** map_anon_folio_pmd_pf() without its event counts: map, then count in MM_ANONPAGES. */
+function mapAnonFolioPmd(
+  vma: Vma,
+  haddr: number,
+  pmd: PageTable,
+  i: number,
+  head: number,
+  pgtable: PageTable | null,
+): void {
+  mapAnonFolioPmdNopf(vma, haddr, pmd, i, head, pgtable);
+  vma.vm_mm.rss[MM_ANONPAGES] += HPAGE_PMD_NR;
 }
 
 /**
@@ -770,7 +782,7 @@ function splitHugePmdLocked(vma: Vma, pmd: PageTable, i: number): number {
 }
 
 /** pmd_populate(): point the PMD slot at a PTE table. Called with the PMD lock held. */
-function populatePmd(mm: MmStruct, pmd: PageTable, i: number, pgtable: PageTable): void {
+export function populatePmd(mm: MmStruct, pmd: PageTable, i: number, pgtable: PageTable): void {
   pmd.children![i] = pgtable;
   const [tlo, thi] = tableEntryHalves(pgtable);
   pmd.setHalves(i, tlo, thi);

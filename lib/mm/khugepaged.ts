@@ -41,10 +41,9 @@ import {
   type Inode,
   MM_ANONPAGES,
   type MmStruct,
-  VM_WRITE,
   type Vma,
 } from "./mm_types.ts";
-import { halvesPfn, type PageTable, pfnHi, pfnLo, tableEntryHalves } from "../pgtable/pgtable.ts";
+import { halvesPfn, type PageTable } from "../pgtable/pgtable.ts";
 import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import {
@@ -56,14 +55,7 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
-import {
-  FOLIO_MAPPING_ANON,
-  PG_anon_exclusive,
-  PG_dirty,
-  PG_lru,
-  PG_swapbacked,
-  PG_uptodate,
-} from "./memmap.ts";
+import { PG_dirty, PG_lru, PG_swapbacked, PG_uptodate } from "./memmap.ts";
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
@@ -74,9 +66,10 @@ import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem.ts";
 import { MMU_NOTIFY_CLEAR, withMmuNotifier } from "./mmu_notifier.ts";
 import {
   doSetPmd,
-  pgtableTransHugeDeposit,
+  mapAnonFolioPmdNopf,
   pmdOffset,
   pmdTransHugeAt,
+  populatePmd,
   thpVmaAllowableOrder,
   thpVmaSuitableOrder,
 } from "./huge_memory.ts";
@@ -319,20 +312,16 @@ export function collapseHugePage(mm: MmStruct, haddr: number, cc: CollapseContro
   // 3. (MMU_NOTIFY_CLEAR over the block: secondary MMUs drop the small pages)
   withMmuNotifier(MMU_NOTIFY_CLEAR, mm, haddr, haddr + PMD_SIZE, () => {
     pmd.ptl!.lock("collapse_huge_page");
-    pmd.children![i] = null;
-    pmd.setHalves(i, 0, 0);
+    pmdpCollapseFlush(mm, pmd, i);
     pmd.ptl!.unlock();
   });
-  mm.flushPteCache();
   // 4.
   pt.ptl!.lock("__collapse_huge_page_isolate");
   const isolate = scanPtes(vma, pt, cc);
   if (isolate.result !== "SCAN_SUCCEED") {
-    const [tlo, thi] = tableEntryHalves(pt);
     pt.ptl!.unlock();
     pmd.ptl!.lock("collapse_huge_page");
-    pmd.children![i] = pt;
-    pmd.setHalves(i, tlo, thi);
+    populatePmd(mm, pmd, i, pt);
     pmd.ptl!.unlock();
     m.put(head);
     return isolate.result;
@@ -354,17 +343,8 @@ export function collapseHugePage(mm: MmStruct, haddr: number, cc: CollapseContro
   }
   pt.ptl!.unlock();
   // 6.
-  let lo = (pfnLo(head) | vma.protLo | _PAGE_PSE | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
-  if (vma.vm_flags & VM_WRITE) lo = (lo | _PAGE_RW) >>> 0;
   pmd.ptl!.lock("collapse_huge_page");
-  m.flags[head] = (m.flags[head] | FOLIO_MAPPING_ANON | PG_anon_exclusive) >>> 0;
-  m.mapping[head] = vma.anon_vma!.id;
-  m.index[head] = vma.linearPageIndex(haddr);
-  m.entireMapcount[head] = 1;
-  core.vmstat.nr_anon_pages += HPAGE_PMD_NR;
-  core.vmstat.nr_anon_transparent_hugepages++;
-  pgtableTransHugeDeposit(pmd, i, pt);
-  pmd.setHalves(i, lo, pfnHi(head) | vma.protHi);
+  mapAnonFolioPmdNopf(vma, haddr, pmd, i, head, pt);
   pmd.ptl!.unlock();
   return "SCAN_SUCCEED";
 }
