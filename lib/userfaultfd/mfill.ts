@@ -345,7 +345,9 @@ function mfillAtomicPtePoison(vma: Vma, pt: PageTable, addr: number): number {
 function mfillAtomicPteContinue(vma: Vma, pt: PageTable, addr: number, flags: number): number {
   const inode = vma.vm_file!.inode;
   const pgoff = vma.linearPageIndex(addr);
-  if (mfillFileOverSize(vma, addr)) return E("EFAULT");
+  // shmem_get_folio(SGP_NOALLOC) refuses an index at or beyond i_size with
+  // -EINVAL (shmem_get_folio_gfp()); only its -ENOENT, a hole, becomes -EFAULT.
+  if (mfillFileOverSize(vma, addr)) return E("EINVAL");
   let pfn = filemapGetFolio(inode, pgoff);
   if (pfn < 0) return E("EFAULT");
   // Simplification, as in the model's fault path (doFaultGetFolio()): only

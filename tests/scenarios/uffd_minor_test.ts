@@ -39,7 +39,7 @@ function setup(mapFlags: number) {
   assert.ok(features & C.UFFD_FEATURE_MINOR_SHMEM);
   const { ioctls } = uffd.register({ range: { start: dst, len: NR_PAGES * P }, mode: MINOR });
   assert.ok(ioctls & (1 << C._UFFDIO_CONTINUE));
-  return { k, p, dst, alias, uffd };
+  return { k, p, fd, dst, alias, uffd };
 }
 
 Deno.test("minor faults on shmem: the handler edits the page through an alias, then CONTINUE", () => {
@@ -116,6 +116,14 @@ Deno.test("UFFDIO_CONTINUE errno cases", async (t) => {
         return uffd.continue({ range: { start: dst + P, len: P } });
       },
       "EFAULT",
+    ],
+    [
+      "at or beyond i_size (shmem_get_folio() says -EINVAL; checked on Linux 6.18)",
+      ({ p, fd, dst, uffd }) => {
+        p.ftruncate(fd, P);
+        return uffd.continue({ range: { start: dst + P, len: P } });
+      },
+      "EINVAL",
     ],
     [
       "an anonymous VMA",
