@@ -22,7 +22,10 @@
  *
  * Simplifications: one device, no device-private memory (no migration);
  * hmm_range_fault() is modelled page by page (walk, fault if needed,
- * restart on an invalidation) rather than through the page walker.
+ * restart on an invalidation) rather than through the page walker, and
+ * reads PTEs only: hmm_vma_handle_pmd() is left out, so a read or write
+ * through the mirror of a PMD-mapped THP fails with EFAULT (exclusive()
+ * works there: its GUP splits the PMD first, lib/mm/gup.ts).
  * @module
  */
 import type { Process } from "../kernel/process.ts";
