@@ -893,7 +893,8 @@ export function copyHugePmd(
   if (!isHugeZeroPmd(core, lo, hi)) {
     const head = halvesPfn(lo, hi);
     m.refcount[head]++; // folio_get()
-    // folio_try_dup_anon_rmap_pmd(): no GUP pins in the model, so it succeeds.
+    // folio_try_dup_anon_rmap_pmd() succeeds: the model's GUP splits a huge
+    // PMD before it pins (gup.ts), so no PMD-mapped folio is ever pinned.
     m.flags[head] &= ~PG_anon_exclusive;
     m.entireMapcount[head]++;
     dstMm.rss[MM_ANONPAGES] += HPAGE_PMD_NR;
