@@ -24,7 +24,7 @@ import {
   type RetractRacer,
   retractVersusUffd,
 } from "../race/khugepaged.ts";
-import { defineExercise, type Exercise } from "../exercise/exercise.ts";
+import { defineExercise, type Exercise, type ExerciseCase } from "../exercise/exercise.ts";
 
 const P = C.PAGE_SIZE;
 const PMD = C.PMD_SIZE;
@@ -181,6 +181,27 @@ export function safeRecheckPlacements(racer: RetractRacer): RecheckPlacement[] {
 }
 
 /**
+ * A case of exercise (a) whose answer is explored on first use: every
+ * lesson's setup cell imports lib/lessons/mod.ts, and exploring all the
+ * placements at import time would cost each of them a third of a second.
+ */
+function recheckCase(
+  name: string,
+  input: RetractRacer,
+  hidden = false,
+): ExerciseCase<RetractRacer, RecheckPlacement[]> {
+  let answer: RecheckPlacement[] | undefined;
+  return {
+    name,
+    input,
+    hidden,
+    get expected() {
+      return answer ??= safeRecheckPlacements(input);
+    },
+  };
+}
+
+/**
  * Exercise (a): given the racer, return every {@link RecheckPlacement} at
  * which the recheck of anon_vma and userfaultfd_wp() leaves no
  * counterexample (try them in the explorer first).
@@ -189,17 +210,8 @@ export const recheckExercise: Exercise<RetractRacer, RecheckPlacement[]> = defin
   id: "thp-retract-recheck",
   title: "where must retract_page_tables() check anon_vma and userfaultfd_wp() again?",
   cases: [
-    {
-      name: "against uffd-wp markers",
-      input: "uffd_wp",
-      expected: safeRecheckPlacements("uffd_wp"),
-    },
-    {
-      name: "against UFFDIO_COPY",
-      input: "uffdio_copy",
-      expected: safeRecheckPlacements("uffdio_copy"),
-      hidden: true,
-    },
+    recheckCase("against uffd-wp markers", "uffd_wp"),
+    recheckCase("against UFFDIO_COPY", "uffdio_copy", true),
   ],
 });
 
