@@ -431,7 +431,7 @@ export function makeHugePte(
 /** set_huge_pte_at(): writes the page into every slot, advancing the frame by
  * what each slot covers (8xx `__set_huge_pte_at()`, e500 `set_huge_pte_at()`,
  * arm64 `set_huge_pte_at()` with `num_contig_ptes()`). */
-export function setHugePteAt(mm: GeoMm, slots: Ptep[], _base: number, e: LeafEntry): void {
+export function setHugePteAt(mm: GeoMm, slots: Ptep[], e: LeafEntry): void {
   const r = representation(mm.g, e.size);
   const step = r.kind === "leaf" ? levelSize(mm.g, r.level) : r.kind === "hugepd" ? e.size : 4096;
   slots.forEach((s, i) => {
@@ -576,28 +576,28 @@ export function hugetlbFault(
     const action: FaultResult["action"] = "no_page";
     if (write && !shared) {
       if (anonNew) w = true;
-      else return copyOnWrite(mm, vma, slots, base, folio, false);
+      else return copyOnWrite(mm, vma, slots, folio, false);
     }
-    setHugePteAt(mm, slots, base, makeHugePte(g, folio.pfn, size, w, write));
+    setHugePteAt(mm, slots, makeHugePte(g, folio.pfn, size, w, write));
     return { ret: 0, action };
   }
   if (cur.type !== "leaf") throw new Error(`hugetlb entry at ${base} is a ${cur.type}`);
   if (!(write || unshare) || cur.write) {
-    if (write && !cur.dirty) setHugePteAt(mm, slots, base, { ...cur, dirty: true });
+    if (write && !cur.dirty) setHugePteAt(mm, slots, { ...cur, dirty: true });
     return { ret: 0, action: "none" };
   }
   // hugetlb_wp()
   const folio = mm.memory.folioOf(cur.pfn);
   if ((vma.vmFlags & VM_MAYSHARE) !== 0) {
-    setHugePteAt(mm, slots, base, { ...cur, write: true, dirty: true });
+    setHugePteAt(mm, slots, { ...cur, write: true, dirty: true });
     return { ret: 0, action: "mkwrite" };
   }
   if (folio.anon && (folio.anonExclusive || folio.mapcount === 1)) {
     folio.anonExclusive = true;
-    if (!unshare) setHugePteAt(mm, slots, base, { ...cur, write: true, dirty: true });
+    if (!unshare) setHugePteAt(mm, slots, { ...cur, write: true, dirty: true });
     return { ret: 0, action: "reuse" };
   }
-  return copyOnWrite(mm, vma, slots, base, folio, unshare);
+  return copyOnWrite(mm, vma, slots, folio, unshare);
 }
 
 /** hugetlb_wp()'s copy: a new exclusive anonymous folio replaces `old`;
@@ -606,7 +606,6 @@ function copyOnWrite(
   mm: GeoMm,
   vma: Vma,
   slots: Ptep[],
-  base: number,
   old: Folio,
   unshare: boolean,
 ): FaultResult {
@@ -616,7 +615,7 @@ function copyOnWrite(
   folio.mapcount = 1;
   old.mapcount--;
   old.refcount--;
-  setHugePteAt(mm, slots, base, makeHugePte(mm.g, folio.pfn, vma.pageSize, !unshare, !unshare));
+  setHugePteAt(mm, slots, makeHugePte(mm.g, folio.pfn, vma.pageSize, !unshare, !unshare));
   return { ret: 0, action: "copy" };
 }
 
@@ -764,7 +763,7 @@ function wrprotect(mm: GeoMm, vma: Vma, addr: number): void {
   if (isVmHugetlbPage(vma)) {
     const slots = hugePteAlloc(mm, addr, vma.pageSize);
     const e = hugePtepGet(slots[0]);
-    if (e?.type === "leaf") setHugePteAt(mm, slots, addr, { ...e, write: false });
+    if (e?.type === "leaf") setHugePteAt(mm, slots, { ...e, write: false });
     return;
   }
   const level: LevelName = vma.thp ? "pmd" : "pte";
@@ -777,7 +776,7 @@ function wrprotect(mm: GeoMm, vma: Vma, addr: number): void {
 function installCopy(mm: GeoMm, vma: Vma, addr: number, folio: Folio, write: boolean): void {
   if (isVmHugetlbPage(vma)) {
     const slots = hugePteAlloc(mm, addr, vma.pageSize);
-    setHugePteAt(mm, slots, addr, makeHugePte(mm.g, folio.pfn, vma.pageSize, write, false));
+    setHugePteAt(mm, slots, makeHugePte(mm.g, folio.pfn, vma.pageSize, write, false));
     return;
   }
   const level: LevelName = vma.thp ? "pmd" : "pte";
