@@ -86,11 +86,11 @@ export function pageTableNodes(mm: GeoMm, addr: number, size: number): TableNode
       a = next;
     }
     for (const [t, l, s2, e2] of below) {
-      if (l === "hugepd") visitHugepd(t, s2, e2, depth + 1, Math.log2(span));
+      if (l === "hugepd") visitHugepd(t, s2, depth + 1, Math.log2(span));
       else visit(t, l, s2, e2, depth + 1);
     }
   };
-  const visitHugepd = (t: PageTable, s: number, _e: number, depth: number, pdshift: number) => {
+  const visitHugepd = (t: PageTable, s: number, depth: number, pdshift: number) => {
     if (seen.has(t)) return;
     seen.add(t);
     const node: TableNode = { table: t, level: "hugepd", depth, groups: [] };
