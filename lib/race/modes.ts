@@ -34,6 +34,19 @@ export interface ModeRow {
   counterexample: number | null;
 }
 
+const COLUMNS = ["mode", "verdict", "interleavings", "states", "transitions"];
+
+/** A row's cells, in the order of {@link COLUMNS}. */
+function cells(r: ModeRow): string[] {
+  return [
+    r.mode,
+    r.counterexample === null ? r.verdict : `${r.verdict} (${r.counterexample} steps)`,
+    String(r.interleavings),
+    String(r.states),
+    String(r.transitions),
+  ];
+}
+
 /** Rows of {@linkcode exploreModes}, displayed as a table. */
 export class ModeTable implements Displayable {
   /** Build the table of `rows` for the scenario named `name`. */
@@ -41,25 +54,14 @@ export class ModeTable implements Displayable {
 
   /** The plain-text table. */
   get text(): string {
-    const columns = ["mode", "verdict", "interleavings", "states", "transitions"];
-    const body = this.rows.map((r) => [
-      r.mode,
-      r.counterexample === null ? r.verdict : `${r.verdict} (${r.counterexample} steps)`,
-      String(r.interleavings),
-      String(r.states),
-      String(r.transitions),
-    ]);
-    return `${this.name}\n${textTable(columns, body)}`;
+    return `${this.name}\n${textTable(COLUMNS, this.rows.map(cells))}`;
   }
 
   /** A notebook shows the table. */
   [$display](): MediaBundle {
-    const head = ["mode", "verdict", "interleavings", "states", "transitions"]
-      .map((c) => `<th>${c}</th>`).join("");
+    const head = COLUMNS.map((c) => `<th>${c}</th>`).join("");
     const rows = this.rows.map((r) =>
-      `<tr><td>${escapeXml(r.mode)}</td><td>${r.verdict}${
-        r.counterexample === null ? "" : ` (${r.counterexample} steps)`
-      }</td><td>${r.interleavings}</td><td>${r.states}</td><td>${r.transitions}</td></tr>`
+      `<tr>${cells(r).map((c) => `<td>${escapeXml(c)}</td>`).join("")}</tr>`
     ).join("");
     return {
       "text/plain": this.text,
