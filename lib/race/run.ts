@@ -119,8 +119,11 @@ export class Execution<S> {
   readonly state: S;
   /** Thread names, in the order of the scenario's threads. */
   readonly names: readonly string[];
-  /** The steps done so far. */
-  readonly steps: TraceStep[] = [];
+  /** The thread of each step done, and its step: what {@linkcode steps}
+   * is written from. */
+  readonly #doneBy: number[] = [];
+  readonly #done: Step[] = [];
+  readonly #steps: TraceStep[] = [];
   /** The step each thread will do next, null once it has finished. */
   readonly pending: (Step | null)[];
   /** How many steps each thread has done. */
@@ -164,6 +167,26 @@ export class Execution<S> {
     return run;
   }
 
+  /**
+   * The steps done so far. They are written out when asked for rather than
+   * at each step: the explorer runs most executions only to reach a state.
+   */
+  get steps(): readonly TraceStep[] {
+    for (let index = this.#steps.length; index < this.#done.length; index++) {
+      const step = this.#done[index];
+      const lock = stepLock(step);
+      this.#steps.push({
+        index,
+        thread: this.names[this.#doneBy[index]],
+        op: step.op,
+        ...(lock !== undefined ? { lock: lock.name } : {}),
+        ...(step.op === "read" || step.op === "write" ? { obj: stepObjects(step) } : {}),
+        label: stepLabel(step),
+      });
+    }
+    return this.#steps;
+  }
+
   /** Whether thread `i` can do its next step now. */
   enabled(i: number): boolean {
     const step = this.pending[i];
@@ -197,16 +220,10 @@ export class Execution<S> {
   exec(i: number): Failure | null {
     const step = this.pending[i]!;
     const thread = this.names[i];
-    const index = this.steps.length;
+    const index = this.#done.length;
     const lock = stepLock(step);
-    this.steps.push({
-      index,
-      thread,
-      op: step.op,
-      ...(lock !== undefined ? { lock: lock.name } : {}),
-      ...(step.op === "read" || step.op === "write" ? { obj: stepObjects(step) } : {}),
-      label: stepLabel(step),
-    });
+    this.#doneBy.push(i);
+    this.#done.push(step);
     try {
       if (lock !== undefined) this.#lockOp(step, lock, thread);
       this.pcs[i]++;
