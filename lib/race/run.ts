@@ -345,7 +345,7 @@ export class Execution<S> {
       }
       return;
     }
-    if (this.enabledThreads().length === 0) this.failure = this.#deadlock(index);
+    if (!this.pending.some((_, i) => this.enabled(i))) this.failure = this.#deadlock(index);
   }
 
   #deadlock(index: number): Failure {
