@@ -22,10 +22,9 @@
  *
  * Simplifications: one device, no device-private memory (no migration);
  * hmm_range_fault() is modelled page by page (walk, fault if needed,
- * restart on an invalidation) rather than through the page walker, and
- * reads PTEs only: hmm_vma_handle_pmd() is left out, so a read or write
- * through the mirror of a PMD-mapped THP fails with EFAULT (exclusive()
- * works there: its GUP splits the PMD first, lib/mm/gup.ts).
+ * restart on an invalidation) rather than through the page walker; a
+ * PMD-mapped THP is mirrored page by page from its PMD
+ * (hmm_vma_handle_pmd()).
  * @module
  */
 import type { Process } from "../kernel/process.ts";
@@ -56,6 +55,7 @@ import {
   type MmuNotifyEventName,
 } from "../mm/mmu_notifier.ts";
 import { makeDeviceExclusive, makeDeviceExclusiveRange } from "../mm/rmap.ts";
+import { hugePmdAt } from "../mm/huge_memory.ts";
 import { folioUnlock } from "../mm/filemap.ts";
 import { putPage } from "../mm/gup.ts";
 
@@ -207,12 +207,17 @@ export class Dmirror {
           const vma = mm.vmaLookup(addr);
           if (!vma || !(vma.vm_flags & VM_READ)) return -ERRNO.EFAULT;
           for (let tries = 0;; tries++) {
-            const pt = lookupPteTable(mm, addr);
+            // hmm_vma_handle_pmd() for a huge PMD (the page's frame is the
+            // PMD's plus the page index), else the PTE (hmm_vma_handle_pte()).
+            const huge = hugePmdAt(mm, addr);
+            const pt = huge ? null : lookupPteTable(mm, addr);
             const i = pteIndex(addr);
-            const lo = pt ? pt.e[2 * i] : 0, hi = pt ? pt.e[2 * i + 1] : 0;
+            const lo = huge ? huge.lo : pt ? pt.e[2 * i] : 0;
+            const hi = huge ? huge.hi : pt ? pt.e[2 * i + 1] : 0;
             if ((lo & _PAGE_PRESENT) && (!write || (lo & _PAGE_RW))) {
               const tag = lo & _PAGE_RW ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
-              found.push([addr / PAGE_SIZE, { pfn: halvesPfn(lo, hi), tag }]);
+              const pfn = halvesPfn(lo, hi) + (huge ? i : 0);
+              found.push([addr / PAGE_SIZE, { pfn, tag }]);
               break;
             }
             // hmm_vma_fault()

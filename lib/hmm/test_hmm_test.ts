@@ -41,3 +41,20 @@ Deno.test("a device read outside any VMA is EFAULT; close() stops the mirroring"
   p.munmap(a, 2 * P);
   assert.equal(d.stats.invalidations, 0);
 });
+
+Deno.test("the mirror of a PMD-mapped THP takes each page's frame from the PMD (hmm_vma_handle_pmd())", () => {
+  const k = simulate();
+  const p = k.spawn();
+  const PMD = 512 * P;
+  const a = p.mmap(0, 2 * PMD, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
+  p.madvise(a, 2 * PMD, C.MADV_HUGEPAGE);
+  p.write(a + 3 * P, 9);
+  assert.equal(k.walk(p, a).levels.at(-1)!.level, "pmd");
+  const d = dmirrorOpen(p);
+  assert.deepEqual([...d.read(a + 3 * P, 1)], [9]);
+  assert.equal(d.entry(a + 3 * P)!.pfn, p.pagemap(a + 3 * P).pfn);
+  d.write(a + 7 * P, new Uint8Array([5]));
+  assert.equal(p.read(a + 7 * P), 5);
+  assert.equal(k.walk(p, a).levels.at(-1)!.level, "pmd", "the THP stays whole");
+  k.check();
+});
