@@ -39,6 +39,11 @@ function jupyterNamespace():
   }
 }
 
+/** True inside `deno jupyter` (a notebook kernel). */
+export function inJupyter(): boolean {
+  return jupyterNamespace() !== undefined;
+}
+
 /**
  * Send a bundle to the notebook now, as a side output of the running cell,
  * and report whether there was a notebook to send it to.

@@ -36,7 +36,7 @@ import {
   type TraceStep,
 } from "./run.ts";
 import { dependent, type Step } from "./step.ts";
-import { $display, type MediaBundle } from "../plot/display.ts";
+import { $display, inJupyter, type MediaBundle } from "../plot/display.ts";
 import { escapeXml } from "../plot/_svg.ts";
 import { timelineSvg } from "./timeline.ts";
 
@@ -173,14 +173,6 @@ function displayable<R extends ExploreResult>(result: R): R {
     },
   });
   return result;
-}
-
-function inJupyter(): boolean {
-  try {
-    return (Deno as unknown as { jupyter?: unknown }).jupyter !== undefined;
-  } catch {
-    return false;
-  }
 }
 
 class Bound extends Error {
