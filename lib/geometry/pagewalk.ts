@@ -58,10 +58,14 @@ export interface MmWalkOps {
   hugetlbEntry?: (pte: LeafEntry, hmask: number, addr: number, next: number) => void;
 }
 
-/** Normalises a leaf seen at `addr` to its page's first address and frame. */
-function leafAt(e: LeafEntry, addr: number): Leaf {
+/** Normalises a leaf seen at `addr` to its page's first address and frame.
+ * `span` is what the entry read covers (a contiguous block or an 8xx 8M page
+ * has one entry per span, each with its own frame); by default the whole
+ * page, as for a hugepte or the first entry `huge_pte_offset()` returns. */
+function leafAt(e: LeafEntry, addr: number, span = e.size): Leaf {
   const base = addr - (addr % e.size);
-  return { addr: base, size: e.size, pfn: e.pfn, write: e.write };
+  const slot = addr - (addr % span);
+  return { addr: base, size: e.size, pfn: e.pfn - (slot - base) / 4096, write: e.write };
 }
 
 /**
@@ -186,9 +190,7 @@ export function legacyLeaves(mm: GeoMm, start: number, end: number, c = newCosts
     const l = leafAt(e, addr);
     // A replicated PTE or hugepte seen again for the same page is the same page.
     const last = out.at(-1);
-    if (last === undefined || last.addr !== l.addr || last.size !== l.size) {
-      out.push({ ...l, pfn: e.pfn - Math.floor((addr - l.addr) / 4096) });
-    }
+    if (last === undefined || last.addr !== l.addr || last.size !== l.size) out.push(l);
   };
   walkPageRange(mm, start, end, {
     pteEntry: (e, addr) => push(e, addr),
@@ -246,9 +248,8 @@ export function* forEachPtLeaf(
       path.push({ level, table, index });
       if (entry.type === "leaf") {
         if (level !== "pte") c.locks++; // pmd_lock()/pud_lock() for a huge leaf
-        const leaf = leafAt(entry, addr);
-        const first = { ...leaf, pfn: entry.pfn - Math.floor((addr - leaf.addr) / 4096) };
-        yield [first, { level, addr, entry, path: [...path] }];
+        const leaf = leafAt(entry, addr, span);
+        yield [leaf, { level, addr, entry, path: [...path] }];
         addr = leaf.addr + leaf.size; // skip the rest of a contiguous block
       } else if (entry.type === "hugepd") {
         // is_hugepd(): the one special case left, with its own loop over hugeptes.
