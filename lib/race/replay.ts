@@ -62,15 +62,7 @@ export class Replay<S = unknown> implements Iterable<TraceStep>, Displayable {
   /** Do the next step of the trace and return it (undefined at the end). */
   step(): TraceStep | undefined {
     if (this.done) return undefined;
-    const t = this.#schedule[this.position];
-    if (!this.#run.enabled(t) || this.#run.failure !== null) {
-      throw new Error(
-        `Replay diverged at step ${this.position}: thread ${
-          this.#run.names[t]
-        } cannot run; the scenario's setup() or threads are not deterministic`,
-      );
-    }
-    this.#run.exec(t);
+    this.#run.replayStep(this.#schedule[this.position]);
     return this.#run.steps.at(-1);
   }
 

@@ -154,17 +154,22 @@ export class Execution<S> {
   /** Run the next step of each thread of `schedule` (thread indexes) in turn. */
   static replay<S>(scenario: RaceScenario<S>, schedule: readonly number[]): Execution<S> {
     const run = new Execution(scenario);
-    for (const t of schedule) {
-      if (run.failure !== null || !run.enabled(t)) {
-        throw new Error(
-          `Replay diverged at step ${run.steps.length}: thread ${
-            run.names[t]
-          } cannot run; the scenario's setup() or threads are not deterministic`,
-        );
-      }
-      run.exec(t);
-    }
+    for (const t of schedule) run.replayStep(t);
     return run;
+  }
+
+  /** Do thread `i`'s next step as a recorded schedule says; throws if the
+   * execution has failed or `i` cannot run (a setup() or threads that are
+   * not deterministic). */
+  replayStep(i: number): void {
+    if (this.failure !== null || !this.enabled(i)) {
+      throw new Error(
+        `Replay diverged at step ${this.#done.length}: thread ${
+          this.names[i]
+        } cannot run; the scenario's setup() or threads are not deterministic`,
+      );
+    }
+    this.exec(i);
   }
 
   /**
