@@ -21,6 +21,7 @@ import {
   retractVersusUffd,
 } from "../lib/race/khugepaged.ts";
 import type { RaceScenario } from "../lib/race/run.ts";
+import { median } from "./_stats.ts";
 
 /** One measured row of datasets/khugepaged_race.json. */
 export interface KhugepagedRaceRow {
@@ -73,11 +74,6 @@ export function raceScenarios(): {
       make: () => retractVersusUffd({ racer: "uffd_wp" }) as RaceScenario<unknown>,
     },
   ];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function explorerRow(
