@@ -480,7 +480,9 @@ function doFaultGetFolio(vmf: VmFault, map = true): number {
   const { vma } = vmf;
   const core = vma.vm_mm.core;
   const inode = vma.vm_file!.inode;
-  if (vmf.pgoff < Math.ceil(inode.size / 4096)) {
+  // Only a VMA registered for MISSING or MINOR faults needs the lookup.
+  const armed = userfaultfdMinor(vma) || userfaultfdMissing(vma);
+  if (armed && vmf.pgoff < Math.ceil(inode.size / 4096)) {
     const cached = filemapGetFolio(inode, vmf.pgoff) >= 0;
     if (cached && userfaultfdMinor(vma)) return -handleUserfault(vmf, "minor");
     if (!cached && userfaultfdMissing(vma)) return -handleUserfault(vmf, VM_UFFD_MISSING);
