@@ -115,8 +115,8 @@ export interface ThpSettings {
 
 /**
  * The defaults of a distribution kernel built with
- * CONFIG_TRANSPARENT_HUGEPAGE_MADVISE (Debian's, and this workplace's 6.18
- * host, whose `enabled` reads "always [madvise] never"); the khugepaged
+ * CONFIG_TRANSPARENT_HUGEPAGE_MADVISE (as this workplace's 6.18 host is,
+ * whose `enabled` reads "always [madvise] never"); the khugepaged
  * defaults of khugepaged_init(): max_ptes_none = HPAGE_PMD_NR - 1,
  * max_ptes_swap = HPAGE_PMD_NR / 8, max_ptes_shared = HPAGE_PMD_NR / 2,
  * pages_to_scan = HPAGE_PMD_NR * 8.
