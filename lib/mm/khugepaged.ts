@@ -44,7 +44,6 @@ import {
   type Vma,
 } from "./mm_types.ts";
 import { halvesPfn, type PageTable } from "../pgtable/pgtable.ts";
-import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import { pteFromHalves } from "../arch/x86/pgtable.ts";
 import {
   _PAGE_ACCESSED,
@@ -73,7 +72,12 @@ import {
   thpVmaAllowableOrder,
   thpVmaSuitableOrder,
 } from "./huge_memory.ts";
-import { userfaultfdMinor, userfaultfdMissing, userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
+import {
+  pteSwpUffdWpAny,
+  userfaultfdMinor,
+  userfaultfdMissing,
+  userfaultfdWp,
+} from "../userfaultfd/userfaultfd.ts";
 
 /** userfaultfd_armed() (include/linux/userfaultfd_k.h): any __VM_UFFD_FLAGS set. */
 function userfaultfdArmed(vma: Vma): boolean {
@@ -198,7 +202,7 @@ function scanPtes(vma: Vma, pt: PageTable, cc: CollapseControl): ScanPmdResult {
         core.vmstat.thp_scan_exceed_swap_pte++;
         return fail("SCAN_EXCEED_SWAP_PTE");
       }
-      if (isUffdWpSwp(core, lo, hi)) return fail("SCAN_PTE_UFFD_WP");
+      if (pteSwpUffdWpAny(core, pteFromHalves(lo, hi))) return fail("SCAN_PTE_UFFD_WP");
       continue;
     }
     if (!present || halvesPfn(lo, hi) === core.zeroPfn) {
@@ -239,13 +243,6 @@ function scanPtes(vma: Vma, pt: PageTable, cc: CollapseControl): ScanPmdResult {
   // Simplification: the swap-in collapse_huge_page() would do first is not modelled.
   if (out.unmapped) return fail("SCAN_PTE_NON_PRESENT");
   return out;
-}
-
-/** pte_swp_uffd_wp_any(): a swap PTE with _PAGE_SWP_UFFD_WP, or a uffd-wp marker. */
-function isUffdWpSwp(core: MmCore, lo: number, hi: number): boolean {
-  const pte = pteFromHalves(lo, hi);
-  if (pte & core.bits.swpUffdWp) return true;
-  return core.swapops.pteMarkerEntryUffdWp(pteToSwpEntry(pte));
 }
 
 /**

@@ -38,7 +38,6 @@ import { folioTestAnon } from "../mm/rmap.ts";
 import { hugePmdAt, isHugeZeroPmd, pmdOffset, splitHugePmd } from "../mm/huge_memory.ts";
 import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
 import {
-  isSwapPte,
   pteFromHalves,
   pteMkuffdWp,
   pteSwpMkuffdWp,
@@ -50,6 +49,7 @@ import { halvesPfn, type PageTable } from "../pgtable/pgtable.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { assertLocked } from "../kernel/locking.ts";
 import {
+  pteSwpUffdWpAny,
   userfaultfdWp,
   userfaultfdWpAsync,
   userfaultfdWpUseMarkers,
@@ -217,13 +217,6 @@ interface PagemapScanPrivate {
   vecOut: PageRegion[] | null;
 }
 
-/** pte_swp_uffd_wp_any(): a swap PTE with the uffd-wp bit, or a uffd-wp marker. */
-function pteSwpUffdWpAny(mm: MmStruct, pte: bigint): boolean {
-  if (!isSwapPte(pte)) return false;
-  if (pteSwpUffdWp(pte, mm.core.bits)) return true;
-  return mm.core.swapops.pteMarkerEntryUffdWp(pteToSwpEntry(pte));
-}
-
 /** pte_present() && pte_uffd_wp(), on a PTE's halves. */
 function ptePresentUffdWp(mm: MmStruct, lo: number): boolean {
   return (lo & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0 && (lo & mm.core.uffdWpLo) !== 0;
@@ -254,7 +247,7 @@ export function pagemapPageCategory(
   const pte = pteFromHalves(lo, hi);
   const ops = core.swapops;
   categories |= PAGE_IS_SWAPPED;
-  if (!pteSwpUffdWpAny(mm, pte)) categories |= PAGE_IS_WRITTEN;
+  if (!pteSwpUffdWpAny(mm.core, pte)) categories |= PAGE_IS_WRITTEN;
   const swp = pteToSwpEntry(pte);
   if (ops.isGuardSwpEntry(swp)) categories |= PAGE_IS_GUARD;
   else if (
@@ -403,7 +396,7 @@ function pagemapScanPmdEntry(
       return { i, lo: pt.e[2 * i], hi: pt.e[2 * i + 1] };
     };
     const isWp = (lo: number, hi: number) =>
-      ptePresentUffdWp(mm, lo) || pteSwpUffdWpAny(mm, pteFromHalves(lo, hi));
+      ptePresentUffdWp(mm, lo) || pteSwpUffdWpAny(mm.core, pteFromHalves(lo, hi));
     if (wp && !p.vecOut) {
       // Fast path for performing exclusive WP.
       for (let addr = start; addr !== end; addr += PAGE_SIZE) {

@@ -36,6 +36,9 @@ import {
   VM_FAULT_SIGBUS,
 } from "../mm/memory.ts";
 import * as U from "./constants.ts";
+import type { MmCore } from "../mm/core.ts";
+import { isSwapPte, type Pte, pteSwpUffdWp } from "../arch/x86/pgtable.ts";
+import { pteToSwpEntry } from "../pgtable/swapops.ts";
 import {
   MFILL_ATOMIC_WP,
   mfillAtomic,
@@ -205,6 +208,16 @@ export function vmaIsShmem(vma: Vma): boolean {
 /** userfaultfd_missing(). */
 export function userfaultfdMissing(vma: Vma): boolean {
   return (vma.vm_flags & VM_UFFD_MISSING) !== 0;
+}
+
+/**
+ * pte_swp_uffd_wp_any() (include/linux/userfaultfd_k.h): a swap PTE with
+ * the uffd-wp bit, or a uffd-wp marker.
+ */
+export function pteSwpUffdWpAny(core: MmCore, pte: Pte): boolean {
+  if (!isSwapPte(pte)) return false;
+  if (pteSwpUffdWp(pte, core.bits)) return true;
+  return core.swapops.pteMarkerEntryUffdWp(pteToSwpEntry(pte));
 }
 
 /** userfaultfd_wp(). */
