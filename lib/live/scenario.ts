@@ -128,15 +128,16 @@ export interface Facade {
 /**
  * A check the live runner makes before each step with the resolved
  * arguments: a reason to stop (the step would touch memory the scenario
- * does not own), or null. `after` learns each step's result. `failed`,
- * asked when a step fails, may give a reason that makes the failure not
- * count (another thread of the process mapped memory in the range after
- * `before` looked, as V8 does at any time).
+ * does not own), or null. `after` learns each step's result. `recheck`,
+ * asked once a step has returned or failed with an errno, may give a
+ * reason that makes its outcome not count: another thread of the process
+ * mapped memory in the range after `before` looked, as V8 does at any
+ * time, so a read may have read V8's page or a pagemap seen it.
  */
 export interface StepGuard {
   before(op: ScenarioOp, args: (number | string)[]): string | null;
   after(op: ScenarioOp, args: (number | string)[], result: unknown): void;
-  failed?(op: ScenarioOp, args: (number | string)[]): string | null;
+  recheck?(op: ScenarioOp, args: (number | string)[]): string | null;
 }
 
 /** What the runner remembers of earlier steps to resolve references. */
@@ -311,11 +312,11 @@ export function runScenario(
       outcome = { ok: normalizeResult(op.op, result, fixed, args[0] as number) };
     } catch (e) {
       outcome = normalizeThrown(e);
-      const why = "errno" in outcome ? guard?.failed?.(op, args) ?? null : null;
-      if (why !== null) {
-        push(i, { unsafe: why });
-        break;
-      }
+    }
+    const why = "ok" in outcome || "errno" in outcome ? guard?.recheck?.(op, args) ?? null : null;
+    if (why !== null) {
+      push(i, { unsafe: why });
+      break;
     }
     push(i, outcome);
     if ("signal" in outcome || "blocked" in outcome) break;

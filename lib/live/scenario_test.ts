@@ -67,7 +67,7 @@ Deno.test("runScenario() consults the guard and stops where it refuses", () => {
   assert.deepEqual(refused, ["mmap"]);
 });
 
-Deno.test("runScenario(): a failure the guard explains becomes an unsafe step", () => {
+Deno.test("runScenario(): an outcome the guard's recheck explains becomes an unsafe step", () => {
   const { outcomes } = runScenario(
     simulate().spawn(),
     [
@@ -80,10 +80,31 @@ Deno.test("runScenario(): a failure the guard explains becomes an unsafe step", 
     {
       before: () => null,
       after: () => {},
-      failed: (op) => op.op === "munmap" ? "a foreign mapping appeared" : null,
+      recheck: (op) => op.op === "munmap" ? "a foreign mapping appeared" : null,
     },
   );
   assert.deepEqual(outcomes, [{ ok: "new" }, { unsafe: "a foreign mapping appeared" }]);
+  // A step that succeeded is rechecked too: a read may have read a page
+  // that another thread mapped after the check before it.
+  const read = runScenario(
+    simulate().spawn(),
+    [
+      { op: "mmap", args: [0, 2 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+      { op: "write", args: [{ m: 0 }, 7] },
+      { op: "read", args: [{ m: 0 }] },
+      { op: "read", args: [{ m: 0, page: 1 }] },
+    ],
+    C.PAGE_SIZE,
+    undefined,
+    {
+      before: () => null,
+      after: () => {},
+      recheck: (op) => op.op === "read" ? "a foreign mapping appeared" : null,
+    },
+  );
+  assert.deepEqual(read.outcomes, [{ ok: "new" }, { ok: null }, {
+    unsafe: "a foreign mapping appeared",
+  }]);
 });
 
 Deno.test("runScenario(): pagemap with a page count reads that many entries", () => {
