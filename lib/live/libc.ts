@@ -54,6 +54,8 @@ const LIBC_SYMBOLS = {
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   // long syscall(long number, long arg);  (one-argument system calls: userfaultfd)
   syscall: { parameters: ["i64", "i64"], result: "i64" },
+  // int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact);
+  sigaction: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // unsigned int getuid(void);
   geteuid: { parameters: [], result: "u32" },
   // long sysconf(int name);
@@ -119,6 +121,11 @@ function libc(): Libc {
 export function ffiStatus(): FfiStatus {
   const o = openLibc();
   return "reason" in o ? { usable: false, reason: o.reason } : { usable: true };
+}
+
+/** sigaction(2) with glibc's `struct sigaction` in `act` (152 bytes on x86-64); throws Errno. */
+export function sigaction(signum: number, act: Uint8Array): void {
+  check(libc().sigaction(signum, act, null), () => `sigaction(${signum})`);
 }
 
 /** The calling thread's errno (glibc's `*__errno_location()`). */
