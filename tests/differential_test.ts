@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { ffiStatus } from "../lib/live/libc.ts";
-import { hostModelConfig, hostModelThp, type Outcome } from "../lib/live/normalize.ts";
+import { hostModelConfig, hostModelThp, type Outcome, sameOutcome } from "../lib/live/normalize.ts";
 import { outcomesAgree, runLiveScenarios, runModelScenarios } from "../lib/live/differential.ts";
 import { SCENARIO_OPS, type ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
@@ -114,7 +114,7 @@ Deno.test("differential: the generator is deterministic and covers every op the 
 function show(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): string {
   return ops.map((op, i) => {
     const m = JSON.stringify(model[i] ?? "-"), l = JSON.stringify(live[i] ?? "-");
-    const mark = m === l ? "  " : "≠ ";
+    const mark = sameOutcome(model[i], live[i]) ? "  " : "≠ ";
     return `${mark}${i}: ${op.op}(${JSON.stringify(op.args).slice(1, -1)})\n` +
       `     model ${m}\n     live  ${l}`;
   }).join("\n");
@@ -122,7 +122,7 @@ function show(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): st
 
 /** The first step where the runs differ, as "op: model vs live" (groups disagreements). */
 function signature(ops: readonly ScenarioOp[], model: Outcome[], live: Outcome[]): string {
-  const i = model.findIndex((o, k) => JSON.stringify(o) !== JSON.stringify(live[k]));
+  const i = model.findIndex((o, k) => !sameOutcome(o, live[k]));
   const at = i < 0 ? model.length : i;
   const kind = (o: Outcome | undefined) =>
     o === undefined ? "-" : "ok" in o ? "ok" : JSON.stringify(o);

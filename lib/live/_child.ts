@@ -5,8 +5,9 @@
  * step is done, so that the parent knows how far a scenario got when a
  * SIGSEGV or SIGBUS ends this process.
  *
- * Lines: `{"s":n,"i":k,"o":outcome}` per step, `{"s":n,"end":true}` once
- * scenario n is cleaned up. Run with `--allow-ffi` only: /proc/self is read through libc.
+ * Lines: `{"s":n,"at":addr}` before a memory access, `{"s":n,"i":k,"o":outcome}`
+ * per step, `{"s":n,"end":true}` once scenario n is cleaned up. A fatal
+ * fault also leaves a fault report on stderr (lib/live/fault_report.ts). Run with `--allow-ffi` only: /proc/self is read through libc.
  * @module
  */
 
@@ -14,6 +15,7 @@ import { LiveProcess } from "./process.ts";
 import { munmap, pageSize, readProcFile } from "./libc.ts";
 import { runScenario, type ScenarioOp, type StepGuard } from "./scenario.ts";
 import { startFaultServer } from "./uffd_server.ts";
+import { installFaultReporter } from "./fault_report.ts";
 import type { LiveUserfaultfd } from "./userfaultfd.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
 
@@ -40,6 +42,9 @@ function procMaps(): [number, number][] {
  */
 class OwnPages implements StepGuard {
   readonly pages = new Set<number>();
+
+  /** `accessing` learns the address of each read or write let through, before it is made. */
+  constructor(private readonly accessing: (addr: number) => void = () => {}) {}
 
   private range(op: ScenarioOp, a: (number | string)[]): [number, number] | null {
     const n = (i: number) => a[i] as number;
@@ -69,6 +74,13 @@ class OwnPages implements StepGuard {
   }
 
   before(op: ScenarioOp, a: (number | string)[]): string | null {
+    const why = this.foreign(op, a);
+    if (why === null && (op.op === "read" || op.op === "write")) this.accessing(a[0] as number);
+    return why;
+  }
+
+  /** Why the step's range holds a page of the Deno process's own, or null. */
+  private foreign(op: ScenarioOp, a: (number | string)[]): string | null {
     const r = this.range(op, a);
     if (!r) return null;
     const first = Math.floor(r[0] / ps), last = Math.floor((r[0] + Math.max(r[1], 1) - 1) / ps);
@@ -92,7 +104,7 @@ class OwnPages implements StepGuard {
    * the kernel's top-down search puts them), so the outcome may be V8's.
    */
   recheck(op: ScenarioOp, a: (number | string)[]): string | null {
-    const why = this.before(op, a);
+    const why = this.foreign(op, a);
     return why === null ? null : `done, and now ${why}`;
   }
 
@@ -126,6 +138,10 @@ const input = JSON.parse(await new Response(Deno.stdin.readable).text()) as {
   first: number;
   scenarios: ScenarioOp[][];
 };
+// si_code and si_addr of a fatal SIGSEGV or SIGBUS go to stderr for the
+// parent; a machine without the handler is reported once, also on stderr.
+const noReport = installFaultReporter();
+if (noReport !== null) console.error(noReport);
 using p = new LiveProcess();
 // The monitor thread, started only for a batch that registers missing
 // faults: resolves them with UFFDIO_ZEROPAGE.
@@ -137,7 +153,9 @@ const hooks = {
 };
 input.scenarios.forEach((ops, k) => {
   const s = input.first + k;
-  const guard = new OwnPages();
+  // Before each access the child names its address: if the access kills
+  // the child, the parent reads si_addr relative to it.
+  const guard = new OwnPages((at) => line({ s, at }));
   const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard, hooks);
   context.closeUffd();
   guard.release();

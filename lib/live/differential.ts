@@ -4,8 +4,9 @@
  *
  * The live side runs in child Deno processes (lib/live/_child.ts), many
  * scenarios per child; a scenario whose memory access raises SIGSEGV or
- * SIGBUS ends that child, its last outcome becomes `{ signal }` from the
- * child's exit status, and a new child carries on with the next scenario.
+ * SIGBUS ends that child, its last outcome becomes the signal from the
+ * child's exit status, with si_code and si_addr from the child's fault
+ * report, and a new child carries on with the next scenario.
  * @module
  */
 
@@ -13,7 +14,8 @@ import { simulate } from "../kernel/kernel.ts";
 import type { KernelConfig } from "../kernel/config.ts";
 import type { ThpSettings } from "../mm/huge_memory.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
-import type { Outcome } from "./normalize.ts";
+import { type Outcome, sameOutcome, signalOutcome } from "./normalize.ts";
+import { parseFaultReport } from "./fault_report.ts";
 import { runScenario, type ScenarioHooks, type ScenarioOp } from "./scenario.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
 import { Errno } from "../kernel/errno.ts";
@@ -121,7 +123,9 @@ async function runChild(
   arm();
   let next = first;
   let text = "";
-  const stderr = new Response(child.stderr).text();
+  // The address the current step accesses, from the child's `at` line.
+  let accessed: number | undefined;
+  const stderr = new Response(child.stderr).bytes();
   for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
     arm();
     text += chunk;
@@ -129,8 +133,15 @@ async function runChild(
     text = lines.pop()!;
     for (const l of lines) {
       if (!l) continue;
-      const msg = JSON.parse(l) as { s: number; i?: number; o?: Outcome; end?: boolean };
-      if (msg.end) next = msg.s + 1;
+      const msg = JSON.parse(l) as {
+        s: number;
+        i?: number;
+        o?: Outcome;
+        end?: boolean;
+        at?: number;
+      };
+      if (msg.at !== undefined) accessed = msg.at;
+      else if (msg.end) next = msg.s + 1;
       else (out[msg.s] ??= [])[msg.i!] = msg.o!;
     }
   }
@@ -138,13 +149,21 @@ async function runChild(
   clearTimeout(quiet);
   if (signal !== null) {
     if (next >= end) throw new Error(`live child died by ${signal} after its last scenario`);
-    (out[next] ??= []).push(killedQuiet ? { blocked: true } : { signal });
+    (out[next] ??= []).push(killedQuiet ? { blocked: true } : signalSeen(signal, await stderr));
     return { next: next + 1, signal: killedQuiet ? "blocked" : signal };
   }
   if (code !== 0 || next < end) {
-    throw new Error(`live child exited with code ${code} at scenario ${next}: ${await stderr}`);
+    const why = new TextDecoder().decode(await stderr);
+    throw new Error(`live child exited with code ${code} at scenario ${next}: ${why}`);
   }
   return { next, signal: null };
+
+  /** The signal with the child's fault report (item 6 of lib/live/normalize.ts), if it made one. */
+  function signalSeen(signal: string, err: Uint8Array): Outcome {
+    const report = parseFaultReport(err);
+    if (report === null || accessed === undefined || report.signo !== signal) return { signal };
+    return signalOutcome(signal, report.code, report.addr, accessed, report.addrLsb);
+  }
 }
 
 /**
@@ -185,7 +204,7 @@ export function outcomesAgree(model: readonly Outcome[], live: readonly Outcome[
   const cut = live.findIndex((o) => "unsafe" in o);
   const n = cut < 0 ? Math.max(model.length, live.length) : cut;
   for (let i = 0; i < n; i++) {
-    if (JSON.stringify(model[i]) !== JSON.stringify(live[i])) return false;
+    if (!sameOutcome(model[i], live[i])) return false;
   }
   return true;
 }

@@ -3,6 +3,7 @@ import * as C from "../kernel/constants.ts";
 import { liveTestsEnabled } from "./_testing.ts";
 import { outcomesAgree, runLiveScenarios, runModelScenarios } from "./differential.ts";
 import type { ScenarioOp } from "./scenario.ts";
+import { hostModelConfig } from "./normalize.ts";
 
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
@@ -27,7 +28,7 @@ Deno.test("outcomesAgree() compares step by step, up to a step the live run refu
 
 Deno.test("runModelScenarios(): a write to a read-only page is SIGSEGV", () => {
   assert.deepEqual(runModelScenarios(SCENARIOS, {}), [
-    [{ ok: "new" }, { signal: "SIGSEGV" }],
+    [{ ok: "new" }, { signal: "SIGSEGV", code: "SEGV_ACCERR", at: 0 }],
     [{ ok: "new" }, { ok: null }, { ok: 1 }],
   ]);
 });
@@ -60,13 +61,18 @@ Deno.test("runModelScenarios(): the model's monitor resolves missing faults with
     { errno: "EEXIST" },
     { ok: C.PAGE_SIZE },
     { ok: C.PAGE_SIZE },
-    { signal: "SIGBUS" },
+    // The default configuration has MEMORY_FAILURE: a poison marker reads as a machine check.
+    { signal: "SIGBUS", code: "BUS_MCEERR_AR", at: 0, lsb: 12 },
   ]);
+  const [quiet] = runModelScenarios([UFFD_SCENARIO], { MEMORY_FAILURE: false });
+  assert.deepEqual(quiet.at(-1), { signal: "SIGBUS", code: "BUS_ADRERR", at: 0 });
 });
 
 Deno.test("runLiveScenarios(): a worker thread in the child serves the same faults", {
   ignore: !liveTestsEnabled(),
 }, async () => {
   const { outcomes } = await runLiveScenarios([UFFD_SCENARIO], { parallel: 1 });
-  assert.deepEqual(outcomes[0], runModelScenarios([UFFD_SCENARIO], {})[0]);
+  const host = hostModelConfig();
+  assert.ok("config" in host, "reason" in host ? host.reason : "");
+  assert.deepEqual(outcomes[0], runModelScenarios([UFFD_SCENARIO], host.config)[0]);
 });

@@ -24,11 +24,16 @@
  *    host lets MAP_FIXED map below its own vm.mmap_min_addr (CAP_SYS_RAWIO).
  *    Scenarios therefore never name an absolute address: every address is
  *    relative to a mapping the scenario made ({@link MMAP_MIN_ADDR_NOTE}).
- * 6. Signals. A child's exit status shows the signal number, not si_code or
- *    si_addr, so a simulated `Signal` is compared by its signo alone. An
- *    access that would wait on a userfaultfd for good is `blocked` on both
- *    sides: the simulator's `Blocked`, and on the host a child that printed
- *    nothing for a while, which the runner kills.
+ * 6. Signals. A fatal SIGSEGV or SIGBUS is compared by signal, si_code,
+ *    si_addr as an offset from the address the step accessed (`at`), and
+ *    si_addr_lsb where the kernel sets it (`lsb`). A child's exit status
+ *    shows only the signal number; the rest comes from the child's fault
+ *    report handler (lib/live/fault_report.ts). Where a live child could
+ *    not report (a machine that is not x86-64), the signal number alone is
+ *    compared ({@link sameOutcome}). An access that would wait on a
+ *    userfaultfd for good is `blocked` on both sides: the simulator's
+ *    `Blocked`, and on the host a child that printed nothing for a while,
+ *    which the runner kills.
  * 7. PAGEMAP_SCAN regions and walk_end are addresses too: they become
  *    page offsets from the scan's start ({@link normalizeScan}); the
  *    categories are compared as they are.
@@ -106,7 +111,7 @@ export type Normalized =
 export type Outcome =
   | { ok: Normalized }
   | { errno: string }
-  | { signal: string }
+  | { signal: string; code?: string | number; at?: number; lsb?: number }
   | { blocked: true }
   | { unresolved: true }
   | { unsafe: string };
@@ -141,11 +146,35 @@ export function normalizeResult(
 }
 
 /** Items 6 and the errno: what a thrown `Errno` or `Signal` becomes; anything else is rethrown. */
-export function normalizeThrown(e: unknown): Outcome {
+export function normalizeThrown(e: unknown, accessed?: number): Outcome {
   if (e instanceof Errno) return { errno: e.errno };
-  if (e instanceof Signal) return { signal: e.signo };
+  if (e instanceof Signal) {
+    return signalOutcome(e.signo, e.code, e.addr, accessed ?? e.addr, e.addrLsb);
+  }
   if (e instanceof Blocked) return { blocked: true };
   throw e;
+}
+
+/** Item 6: a signal as compared, si_addr as an offset from the accessed address. */
+export function signalOutcome(
+  signal: string,
+  code: string | number,
+  addr: number,
+  accessed: number,
+  lsb?: number,
+): Outcome {
+  return { signal, code, at: addr - accessed, ...(lsb === undefined ? {} : { lsb }) };
+}
+
+/**
+ * Whether two outcomes of one step agree. Item 6: a live signal that came
+ * without a fault report (`code` missing) is compared by signal alone.
+ */
+export function sameOutcome(model: Outcome | undefined, live: Outcome | undefined): boolean {
+  if (model && live && "signal" in model && "signal" in live && live.code === undefined) {
+    return model.signal === live.signal;
+  }
+  return JSON.stringify(model) === JSON.stringify(live);
 }
 
 /**

@@ -3,7 +3,13 @@ import * as C from "../kernel/constants.ts";
 import { Errno } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
 import { decodePagemapEntry } from "../proc/task_mmu.ts";
-import { normalizePagemap, normalizeResult, normalizeScan, normalizeThrown } from "./normalize.ts";
+import {
+  normalizePagemap,
+  normalizeResult,
+  normalizeScan,
+  normalizeThrown,
+  sameOutcome,
+} from "./normalize.ts";
 
 Deno.test("normalizePagemap() keeps the flag bits and drops the PFN and raw value", () => {
   const e = decodePagemapEntry(C.PM_PRESENT | C.PM_MMAP_EXCLUSIVE | 0x1234n);
@@ -28,12 +34,31 @@ Deno.test("normalizeResult(): mmap is new or fixed, memfd is fd, bytes are numbe
   assert.equal(normalizeResult("munmap", 0), 0);
 });
 
-Deno.test("normalizeThrown(): errno by name, signal by signo only", () => {
+Deno.test("normalizeThrown(): errno by name; a signal with si_code, si_addr offset and addr_lsb", () => {
   assert.deepEqual(normalizeThrown(new Errno("ENOMEM", "mmap")), { errno: "ENOMEM" });
-  assert.deepEqual(normalizeThrown(new Signal("SIGBUS", "BUS_ADRERR", 0x1000)), {
+  assert.deepEqual(normalizeThrown(new Signal("SIGBUS", "BUS_ADRERR", 0x1005), 0x1000), {
     signal: "SIGBUS",
+    code: "BUS_ADRERR",
+    at: 5,
+  });
+  assert.deepEqual(normalizeThrown(new Signal("SIGBUS", "BUS_MCEERR_AR", 0x2000, 12), 0x2000), {
+    signal: "SIGBUS",
+    code: "BUS_MCEERR_AR",
+    at: 0,
+    lsb: 12,
   });
   assert.throws(() => normalizeThrown(new TypeError("x")), TypeError);
+});
+
+Deno.test("sameOutcome(): si_code and si_addr count, unless the live side had no fault report", () => {
+  const model = { signal: "SIGSEGV", code: "SEGV_MAPERR", at: 0 };
+  assert.ok(sameOutcome(model, { signal: "SIGSEGV", code: "SEGV_MAPERR", at: 0 }));
+  assert.ok(!sameOutcome(model, { signal: "SIGSEGV", code: "SEGV_ACCERR", at: 0 }));
+  assert.ok(!sameOutcome(model, { signal: "SIGSEGV", code: "SEGV_MAPERR", at: 4 }));
+  assert.ok(sameOutcome(model, { signal: "SIGSEGV" }));
+  assert.ok(!sameOutcome(model, { signal: "SIGBUS" }));
+  assert.ok(!sameOutcome({ errno: "EFAULT" }, { signal: "SIGSEGV" }));
+  assert.ok(sameOutcome({ ok: 1 }, { ok: 1 }));
 });
 
 Deno.test("normalizeScan(): regions and walk_end as page offsets from the scan's start", () => {

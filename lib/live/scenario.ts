@@ -311,7 +311,7 @@ export function runScenario(
       const fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) ? (args[0] as number) : undefined;
       outcome = { ok: normalizeResult(op.op, result, fixed, args[0] as number) };
     } catch (e) {
-      outcome = normalizeThrown(e);
+      outcome = normalizeThrown(e, typeof args[0] === "number" ? args[0] : undefined);
     }
     const why = "ok" in outcome || "errno" in outcome ? guard?.recheck?.(op, args) ?? null : null;
     if (why !== null) {

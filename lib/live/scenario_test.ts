@@ -40,10 +40,10 @@ Deno.test("runScenario() stops at the first signal", () => {
   assert.deepEqual(
     run([
       { op: "mmap", args: [0, C.PAGE_SIZE, C.PROT_NONE, ANON, -1, 0] },
-      { op: "read", args: [{ m: 0 }] },
+      { op: "read", args: [{ m: 0, byte: 9 }] },
       { op: "pagemap", args: [{ m: 0 }] },
     ]),
-    [{ ok: "new" }, { signal: "SIGSEGV" }],
+    [{ ok: "new" }, { signal: "SIGSEGV", code: "SEGV_ACCERR", at: 0 }],
   );
 });
 
