@@ -145,6 +145,14 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
   const t2 = performance.now();
 
   const unsafe = live.filter((o) => o.some((x) => "unsafe" in x)).length;
+  // What was compared beyond return values: si_code of each signal, and
+  // the userfaultfd messages the monitor read.
+  const codes: Record<string, number> = {};
+  let messages = 0;
+  for (const x of live.flat()) {
+    if ("signal" in x) codes[`${x.code ?? x.signal}`] = (codes[`${x.code ?? x.signal}`] ?? 0) + 1;
+    if ("uffd" in x) messages += x.uffd?.length ?? 0;
+  }
   const first = scenarios.map((_, i) => i).filter((i) => !outcomesAgree(model[i], live[i]));
   // The real kernel is not deterministic everywhere (fault-around skips a
   // page-cache folio that is momentarily locked or still in a per-CPU batch),
@@ -154,7 +162,8 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
   console.log(
     `${COUNT} sequences (seed 0x${SEED.toString(16)}): model ${(t1 - t0).toFixed(0)} ms, ` +
       `live ${(t2 - t1).toFixed(0)} ms in ${stats.children} children; ` +
-      `live signals ${JSON.stringify(stats.signals)}; ${unsafe} cut short (memory not owned); ` +
+      `live signals ${JSON.stringify(stats.signals)}, by si_code ${JSON.stringify(codes)}; ` +
+      `${messages} uffd fault messages; ${unsafe} cut short (memory not owned); ` +
       `${bad.length} disagree` +
       (first.length > bad.length
         ? ` (${first.length - bad.length} more did not recur on a re-run)`

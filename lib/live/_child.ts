@@ -150,6 +150,7 @@ const server = needsServer ? await startFaultServer({ resolve: "zeropage" }) : n
 const hooks = {
   uffdOpened: (uffd: unknown) => server?.serve(uffd as LiveUserfaultfd),
   uffdClosing: () => server?.serve(null),
+  uffdMessages: () => server?.takeMessages() ?? [],
 };
 input.scenarios.forEach((ops, k) => {
   const s = input.first + k;

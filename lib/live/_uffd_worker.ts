@@ -7,7 +7,9 @@
  * Shared state (Int32Array over a SharedArrayBuffer): [0] stop request,
  * [1] faults served, [2] faults it could not resolve, [3] the descriptor
  * to serve (-1: none), [4] 1 while the worker may be using that
- * descriptor (the main thread waits for 0 before closing it).
+ * descriptor (the main thread waits for 0 before closing it). The log
+ * (BigInt64Array): [0] messages read, then flags and address of each, as
+ * many as fit; an entry is written before its count is raised.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -22,11 +24,14 @@ interface Start {
   resolve: "zeropage" | "copy";
   fill: number;
   shared: SharedArrayBuffer;
+  log: SharedArrayBuffer;
 }
 
 self.onmessage = (e: MessageEvent<Start>) => {
   const { pageSize, resolve, fill, shared } = e.data;
   const state = new Int32Array(shared);
+  const log = new BigInt64Array(e.data.log);
+  const kept = (log.length - 1) / 2;
   const src = new Uint8Array(pageSize).fill(fill);
   const srcAddr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(src)));
   self.postMessage("ready");
@@ -44,6 +49,12 @@ self.onmessage = (e: MessageEvent<Start>) => {
     const uffd = new LiveUserfaultfd(fd);
     const msg = uffd.read();
     if (!msg || msg.event !== UFFD_EVENT_PAGEFAULT) continue;
+    const n = Number(Atomics.load(log, 0));
+    if (n < kept) {
+      Atomics.store(log, 1 + 2 * n, BigInt(msg.arg.pagefault.flags));
+      Atomics.store(log, 2 + 2 * n, BigInt(msg.arg.pagefault.address));
+    }
+    Atomics.store(log, 0, BigInt(n + 1));
     const page = Math.floor(msg.arg.pagefault.address / pageSize) * pageSize;
     try {
       if (resolve === "zeropage") uffd.zeropage({ range: { start: page, len: pageSize } });

@@ -16,29 +16,47 @@ import type { ThpSettings } from "../mm/huge_memory.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { type Outcome, sameOutcome, signalOutcome } from "./normalize.ts";
 import { parseFaultReport } from "./fault_report.ts";
-import { runScenario, type ScenarioHooks, type ScenarioOp } from "./scenario.ts";
+import {
+  runScenario,
+  type ScenarioHooks,
+  type ScenarioOp,
+  type UffdFaultSeen,
+} from "./scenario.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
 import { Errno } from "../kernel/errno.ts";
 
 /**
  * The model's monitor for the scenarios' missing faults: a handler on the
  * userfaultfd that resolves each fault with UFFDIO_ZEROPAGE of its page,
- * as the live child's worker thread does.
+ * as the live child's worker thread does, and keeps the messages it read
+ * for the runner (`uffdMessages`). Scenarios run one at a time, so one log
+ * serves them all; opening a userfaultfd starts it afresh.
  */
-export const MODEL_UFFD_HOOKS: ScenarioHooks = {
-  uffdOpened(uffd) {
-    const u = uffd as Userfaultfd;
-    u.onFault((msg) => {
-      const page = Math.floor(msg.arg.pagefault.address / PAGE_SIZE) * PAGE_SIZE;
-      try {
-        u.zeropage({ range: { start: page, len: PAGE_SIZE } });
-      } catch (e) {
-        // A monitor's failed ioctl is its own business: the fault stays unresolved.
-        if (!(e instanceof Errno)) throw e;
-      }
-    });
-  },
-};
+export const MODEL_UFFD_HOOKS: ScenarioHooks = (() => {
+  let log: UffdFaultSeen[] = [];
+  return {
+    uffdOpened(uffd) {
+      log = [];
+      const u = uffd as Userfaultfd;
+      u.onFault((msg) => {
+        const { address, flags } = msg.arg.pagefault;
+        log.push({ flags, address });
+        const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE;
+        try {
+          u.zeropage({ range: { start: page, len: PAGE_SIZE } });
+        } catch (e) {
+          // A monitor's failed ioctl is its own business: the fault stays unresolved.
+          if (!(e instanceof Errno)) throw e;
+        }
+      });
+    },
+    uffdMessages() {
+      const seen = log;
+      log = [];
+      return seen;
+    },
+  };
+})();
 
 /** Run each scenario on a fresh simulated process of one kernel configured as `config`. */
 export function runModelScenarios(

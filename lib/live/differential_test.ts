@@ -4,6 +4,7 @@ import { liveTestsEnabled } from "./_testing.ts";
 import { outcomesAgree, runLiveScenarios, runModelScenarios } from "./differential.ts";
 import type { ScenarioOp } from "./scenario.ts";
 import { hostModelConfig } from "./normalize.ts";
+import { UFFD_PAGEFAULT_FLAG_WRITE } from "../userfaultfd/constants.ts";
 
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
@@ -56,8 +57,9 @@ const UFFD_SCENARIO: ScenarioOp[] = [
 Deno.test("runModelScenarios(): the model's monitor resolves missing faults with ZEROPAGE", () => {
   const [o] = runModelScenarios([UFFD_SCENARIO], {});
   assert.deepEqual(o.slice(2), [
-    { ok: 0 },
-    { ok: null },
+    // The monitor's messages: a read fault and a write fault, on the page accessed.
+    { ok: 0, uffd: [[0, 0]] },
+    { ok: null, uffd: [[UFFD_PAGEFAULT_FLAG_WRITE, 0]] },
     { errno: "EEXIST" },
     { ok: C.PAGE_SIZE },
     { ok: C.PAGE_SIZE },

@@ -49,6 +49,12 @@
  *    inverted), where no table's presence shows; the none-PTE rule itself
  *    is checked by tests/scenarios/pagemap_scan_test.ts and, against this
  *    kernel, lib/live/userfaultfd_test.ts.
+ * 9. Userfaultfd messages. Each step's outcome lists the page-fault
+ *    messages the monitor read during it as [flags, address], the address
+ *    as an offset from the step's first argument (the address it
+ *    accessed), so `[1, -5]` is a write fault on the page of a write to
+ *    byte 5 of a page: the kernel reports the page, not the byte, unless
+ *    UFFD_FEATURE_EXACT_ADDRESS is on.
  * @module
  */
 
@@ -109,12 +115,21 @@ export type Normalized =
  * `unsafe` when the live runner refused to touch memory it does not own.
  */
 export type Outcome =
-  | { ok: Normalized }
-  | { errno: string }
+  | { ok: Normalized; uffd?: [number, number][] }
+  | { errno: string; uffd?: [number, number][] }
   | { signal: string; code?: string | number; at?: number; lsb?: number }
   | { blocked: true }
   | { unresolved: true }
   | { unsafe: string };
+
+/** Item 9: fault messages as [flags, address − the step's address]. */
+export function normalizeUffdMessages(
+  seen: readonly { flags: number; address: number }[],
+  accessed: number | string | undefined,
+): [number, number][] {
+  const base = typeof accessed === "number" ? accessed : 0;
+  return seen.map((m) => [m.flags, m.address - base]);
+}
 
 /**
  * Items 1-3 and 7: the result of op `name` normalised. `fixedAddr` is the

@@ -8,6 +8,7 @@ import {
   normalizeResult,
   normalizeScan,
   normalizeThrown,
+  normalizeUffdMessages,
   sameOutcome,
 } from "./normalize.ts";
 
@@ -69,4 +70,15 @@ Deno.test("normalizeScan(): regions and walk_end as page offsets from the scan's
   };
   assert.deepEqual(normalizeScan(r, base), { regions: [[1, 3, 10]], walkEnd: 4 });
   assert.deepEqual(normalizeResult("pagemapScan", r, undefined, base), normalizeScan(r, base));
+});
+
+Deno.test("normalizeUffdMessages(): flags, and the address as an offset from the step's", () => {
+  const at = 0x7f0000002005;
+  assert.deepEqual(
+    normalizeUffdMessages([{ flags: 1, address: 0x7f0000002000 }, {
+      flags: 0,
+      address: 0x7f0000003000,
+    }], at),
+    [[1, -5], [0, 4091]],
+  );
 });

@@ -19,14 +19,20 @@
  * the range for write-protect faults, which the kernel then resolves by
  * itself; `uffdMissing` (start, length) registers it for missing faults,
  * which the runner's monitor resolves with UFFDIO_ZEROPAGE (the simulator's
- * fault handler, or on the host a worker thread: {@link ScenarioHooks});
+ * fault handler, or on the host a worker thread: {@link ScenarioHooks}),
+ * and the messages it read are part of the step's outcome;
  * `uffdWriteprotect` (start, length, mode), `uffdZeropage` and `uffdPoison`
  * (start, length) are those ioctls on that userfaultfd. Running a scenario
  * gives a list of {@link Outcome}s (lib/live/normalize.ts).
  * @module
  */
 
-import { normalizeResult, normalizeThrown, type Outcome } from "./normalize.ts";
+import {
+  normalizeResult,
+  normalizeThrown,
+  normalizeUffdMessages,
+  type Outcome,
+} from "./normalize.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
 import type { PagemapScanResult, PmScanArg } from "../proc/task_mmu.ts";
 import {
@@ -50,14 +56,25 @@ export interface ScenarioUffd {
   close(): number;
 }
 
+/** A page-fault message a monitor read from the scenario's userfaultfd. */
+export interface UffdFaultSeen {
+  /** uffd_msg.arg.pagefault.flags (UFFD_PAGEFAULT_FLAG_WRITE, _WP, _MINOR). */
+  flags: number;
+  /** uffd_msg.arg.pagefault.address. */
+  address: number;
+}
+
 /**
  * What the runner tells its caller about the scenario's userfaultfd: once it
  * is open (so that a monitor can serve its missing faults), and just before
- * it is closed (so that the monitor lets go of it).
+ * it is closed (so that the monitor lets go of it). `uffdMessages` hands
+ * over the fault messages the monitor has read since it was last asked:
+ * the runner asks after each step and adds them to that step's outcome.
  */
 export interface ScenarioHooks {
   uffdOpened?(uffd: ScenarioUffd): void;
   uffdClosing?(uffd: ScenarioUffd): void;
+  uffdMessages?(): UffdFaultSeen[];
 }
 
 /** The facade methods a scenario may call. */
@@ -317,6 +334,12 @@ export function runScenario(
     if (why !== null) {
       push(i, { unsafe: why });
       break;
+    }
+    // The monitor's fault messages of this step (a step that dies by a
+    // signal takes a live child's with it, so only completed steps carry them).
+    const seen = context.uffd ? hooks.uffdMessages?.() ?? [] : [];
+    if (seen.length && ("ok" in outcome || "errno" in outcome)) {
+      outcome = { ...outcome, uffd: normalizeUffdMessages(seen, args[0]) };
     }
     push(i, outcome);
     if ("signal" in outcome || "blocked" in outcome) break;

@@ -21,6 +21,9 @@
 import type { LiveUserfaultfd } from "./userfaultfd.ts";
 import { pageSize } from "./libc.ts";
 
+/** Fault messages the worker keeps per `serve()`; later ones are served, not kept. */
+export const MESSAGE_LOG = 4096;
+
 /** Options of {@link serveUserfaults}. */
 export interface ServeOptions {
   /** How to resolve a missing fault: UFFDIO_ZEROPAGE or UFFDIO_COPY of a filled page. */
@@ -40,6 +43,11 @@ export interface UffdServer {
    * no longer uses the previous descriptor, so that it may be closed.
    */
   serve(uffd: LiveUserfaultfd | null): void;
+  /**
+   * The page-fault messages the worker read since the last call (or since
+   * `serve()`), oldest first; at most {@link MESSAGE_LOG} per `serve()`.
+   */
+  takeMessages(): { flags: number; address: number }[];
   /** Stop the worker (it notices within about 10 ms). */
   stop(): Promise<void>;
 }
@@ -49,6 +57,8 @@ export async function startFaultServer(options: ServeOptions): Promise<UffdServe
   const shared = new SharedArrayBuffer(20);
   const state = new Int32Array(shared);
   state[3] = -1;
+  const log = new BigInt64Array(new SharedArrayBuffer(8 * (1 + 2 * MESSAGE_LOG)));
+  let taken = 0;
   const worker = new Worker(new URL("./_uffd_worker.ts", import.meta.url), { type: "module" });
   const next = () =>
     new Promise<string>((resolve, reject) => {
@@ -64,6 +74,7 @@ export async function startFaultServer(options: ServeOptions): Promise<UffdServe
     resolve: options.resolve,
     fill: options.fill ?? 0,
     shared,
+    log: log.buffer,
   });
   await ready;
   let stopped = false;
@@ -75,10 +86,23 @@ export async function startFaultServer(options: ServeOptions): Promise<UffdServe
       return Atomics.load(state, 2);
     },
     serve(uffd: LiveUserfaultfd | null) {
+      if (uffd) {
+        Atomics.store(log, 0, 0n);
+        taken = 0;
+      }
       Atomics.store(state, 3, uffd ? uffd.fd : -1);
       Atomics.notify(state, 3);
       if (uffd) return;
       while (Atomics.load(state, 4) !== 0) Atomics.wait(state, 4, 1, 5);
+    },
+    takeMessages() {
+      const n = Math.min(Number(Atomics.load(log, 0)), MESSAGE_LOG);
+      const out = [];
+      for (; taken < n; taken++) {
+        const flags = Number(Atomics.load(log, 1 + 2 * taken));
+        out.push({ flags, address: Number(Atomics.load(log, 2 + 2 * taken)) });
+      }
+      return out;
     },
     async stop() {
       if (stopped) return;

@@ -181,8 +181,14 @@ Deno.test("serveUserfaults(): a worker thread resolves this thread's missing fau
   const server = await serveUserfaults(uffd, { resolve: "copy", fill: 0x41 });
   try {
     assert.equal(p.read(m + 5), 0x41, "the first touch waited for UFFDIO_COPY");
+    // The message names the page (no UFFD_FEATURE_EXACT_ADDRESS), read fault: flags 0.
+    assert.deepEqual(server.takeMessages(), [{ flags: 0, address: m }]);
     p.write(m + 2 * ps, 7);
     assert.deepEqual([p.read(m + 2 * ps), p.read(m + 2 * ps + 1)], [7, 0x41]);
+    assert.deepEqual(server.takeMessages(), [
+      { flags: C.UFFD_PAGEFAULT_FLAG_WRITE, address: m + 2 * ps },
+    ]);
+    assert.deepEqual(server.takeMessages(), []);
   } finally {
     await server.stop();
     p.munmap(m, 4 * ps);

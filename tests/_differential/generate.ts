@@ -178,7 +178,7 @@ export function generateScenario(r: Random): ScenarioOp[] {
       write: 4,
       pagemap: 5,
       uffdWp: 1.5,
-      uffdMissing: 1,
+      uffdMissing: 3,
       writeprotect: 1.5,
       zeropage: 1,
       poison: 0.4,
