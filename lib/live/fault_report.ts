@@ -2,8 +2,8 @@
  * Fault reports: the si_code, si_addr and si_addr_lsb of the SIGSEGV or
  * SIGBUS that ends a live child, which its exit status does not carry.
  *
- * JavaScript cannot handle a synchronous fault, so the handler is eleven
- * x86-64 instructions placed in a page of their own: they copy the
+ * JavaScript cannot handle a synchronous fault, so the handler is nine
+ * x86-64 instructions (lib/live/machine_code.ts): they copy the
  * kernel's siginfo (128 bytes) behind an 8-byte tag and write both to a
  * file descriptor with one write(2), then return. The handler is installed
  * with SA_RESETHAND, so the access that faulted runs again on return,
@@ -18,8 +18,9 @@
  * @module
  */
 
-import { mmap, mprotect, sigaction } from "./libc.ts";
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from "./mman.ts";
+import { mmap, pageSize, sigaction } from "./libc.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./mman.ts";
+import { Assembler, bytesAt, executable, machineCodeUnavailable } from "./machine_code.ts";
 import { SI_CODE, type SiCode, type SignalName, SIGNO } from "../kernel/signal.ts";
 
 /** The tag in front of each record: "mmlabSIG". */
@@ -51,24 +52,18 @@ export interface FaultReport {
  * The handler's machine code. System V ABI: rdi = signo, rsi = siginfo *,
  * and the direction flag is clear (the kernel clears it on signal entry).
  */
-function handlerCode(record: number, fd: number): Uint8Array {
-  const out: number[] = [];
-  const imm32 = (v: number) => out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
-  const imm64 = (v: number) => {
-    const b = new DataView(new ArrayBuffer(8));
-    b.setBigUint64(0, BigInt(v), true);
-    out.push(...new Uint8Array(b.buffer));
-  };
-  out.push(0x48, 0xbf), imm64(record + FAULT_REPORT_TAG.length); // mov rdi, record + 8
-  out.push(0xb9), imm32(SIGINFO_BYTES); // mov ecx, 128
-  out.push(0xf3, 0xa4); // rep movsb: siginfo → record + 8
-  out.push(0xb8), imm32(SYS_write); // mov eax, SYS_write
-  out.push(0xbf), imm32(fd); // mov edi, fd
-  out.push(0x48, 0xbe), imm64(record); // mov rsi, record
-  out.push(0xba), imm32(FAULT_REPORT_BYTES); // mov edx, 136
-  out.push(0x0f, 0x05); // syscall
-  out.push(0xc3); // ret
-  return Uint8Array.from(out);
+function handlerCode(record: number, fd: number): number[] {
+  return new Assembler()
+    .op(0x48, 0xbf).imm64(record + FAULT_REPORT_TAG.length) // mov rdi, record + 8
+    .op(0xb9).imm32(SIGINFO_BYTES) // mov ecx, 128
+    .op(0xf3, 0xa4) // rep movsb: siginfo → record + 8
+    .op(0xb8).imm32(SYS_write) // mov eax, SYS_write
+    .op(0xbf).imm32(fd) // mov edi, fd
+    .op(0x48, 0xbe).imm64(record) // mov rsi, record
+    .op(0xba).imm32(FAULT_REPORT_BYTES) // mov edx, 136
+    .op(0x0f, 0x05) // syscall
+    .op(0xc3) // ret
+    .bytes;
 }
 
 let installed: true | string | undefined;
@@ -80,27 +75,19 @@ let installed: true | string | undefined;
  */
 export function installFaultReporter(fd = 2): string | null {
   if (installed !== undefined) return installed === true ? null : installed;
-  if (Deno.build.arch !== "x86_64") {
-    installed = `the fault report handler is x86-64 code; this machine is ${Deno.build.arch}`;
+  const why = machineCodeUnavailable();
+  if (why !== null) {
+    installed = why;
     return installed;
   }
   try {
-    const page = 4096;
-    // Two pages: the code (made read-only and executable) and the record.
-    const base = mmap(0, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    const record = base + page;
-    const code = handlerCode(record, fd);
-    new Uint8Array(
-      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(base))!, page),
-    )
-      .set(code);
-    new Uint8Array(
-      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(record))!, page),
-    ).set(FAULT_REPORT_TAG);
-    mprotect(base, page, PROT_READ | PROT_EXEC);
+    // The record lives in a writable page of its own; the code in another.
+    const record = mmap(0, pageSize(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    bytesAt(record, FAULT_REPORT_TAG.length).set(FAULT_REPORT_TAG);
+    const handler = executable(handlerCode(record, fd));
     const act = new Uint8Array(SIGACTION_BYTES);
     const view = new DataView(act.buffer);
-    view.setBigUint64(0, BigInt(base), true);
+    view.setBigUint64(0, BigInt(handler), true);
     view.setUint32(SA_FLAGS_OFFSET, SA_SIGINFO | SA_RESETHAND, true);
     sigaction(SIGNO.SIGSEGV, act);
     sigaction(SIGNO.SIGBUS, act);
