@@ -56,6 +56,10 @@ const LIBC_SYMBOLS = {
   syscall: { parameters: ["i64", "i64"], result: "i64" },
   // int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact);
   sigaction: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int kill(pid_t pid, int sig);
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options);
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // unsigned int getuid(void);
   geteuid: { parameters: [], result: "u32" },
   // long sysconf(int name);
@@ -126,6 +130,18 @@ export function ffiStatus(): FfiStatus {
 /** sigaction(2) with glibc's `struct sigaction` in `act` (152 bytes on x86-64); throws Errno. */
 export function sigaction(signum: number, act: Uint8Array): void {
   check(libc().sigaction(signum, act, null), () => `sigaction(${signum})`);
+}
+
+/** kill(2); throws Errno. */
+export function kill(pid: number, sig: number): void {
+  check(libc().kill(pid, sig), () => `kill(${pid}, ${sig})`);
+}
+
+/** waitpid(2) for `pid`; returns the raw wait status. Throws Errno. */
+export function waitpid(pid: number): number {
+  const status = new Int32Array(1);
+  check(libc().waitpid(pid, new Uint8Array(status.buffer), 0), () => `waitpid(${pid})`);
+  return status[0];
 }
 
 /** The calling thread's errno (glibc's `*__errno_location()`). */

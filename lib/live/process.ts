@@ -1,6 +1,6 @@
 /**
  * The live process facade: the simulator's `Process` methods (mmap, munmap,
- * mprotect, madvise, read, write, pagemap, pagemapScan, userfaultfd,
+ * mprotect, madvise, read, write, fork, pagemap, pagemapScan, userfaultfd,
  * memfdCreate, ftruncate, close)
  * with the same names, arguments and results, made on the host's real kernel
  * for the calling Deno process itself.
@@ -40,6 +40,7 @@ import {
   PM_SCAN_ARG_SIZE,
 } from "../kernel/constants.ts";
 import { LiveUserfaultfd } from "./userfaultfd.ts";
+import { forkParked, type ParkedChild } from "./fork.ts";
 
 /** The largest page_region array {@link LiveProcess.pagemapScan} allocates by default. */
 export const LIVE_SCAN_DEFAULT_VEC_MAX = 1 << 20;
@@ -176,6 +177,15 @@ export class LiveProcess {
   close(fd: number): 0 {
     close(fd);
     return 0;
+  }
+
+  /**
+   * fork(2). The child runs no code (lib/live/fork.ts): it keeps its copy
+   * of the address space, so this process sees what fork did to its own
+   * mappings, until the child's `exit()`.
+   */
+  fork(): ParkedChild {
+    return forkParked();
   }
 
   /** Close /proc/self/pagemap if {@link pagemap} opened it. */
