@@ -158,6 +158,7 @@ input.scenarios.forEach((ops, k) => {
   // the child, the parent reads si_addr relative to it.
   const guard = new OwnPages((at) => line({ s, at }));
   const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard, hooks);
+  context.exitChildren();
   context.closeUffd();
   guard.release();
   for (const fd of context.openFds()) p.close(fd);

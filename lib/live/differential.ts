@@ -67,11 +67,17 @@ export function runModelScenarios(
   const k = simulate({ config, thp });
   return scenarios.map((ops) => {
     const p = k.spawn();
-    try {
-      return runScenario(p, ops, PAGE_SIZE, undefined, undefined, MODEL_UFFD_HOOKS).outcomes;
-    } finally {
-      p.exit();
-    }
+    const { outcomes, context } = runScenario(
+      p,
+      ops,
+      PAGE_SIZE,
+      undefined,
+      undefined,
+      MODEL_UFFD_HOOKS,
+    );
+    context.exitChildren();
+    p.exit();
+    return outcomes;
   });
 }
 

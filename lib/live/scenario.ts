@@ -10,6 +10,10 @@
  *   once a `close` op has closed it (so a stale fd is EBADF on both kernels,
  *   never some other file the Deno process opened meanwhile).
  *
+ * `fork` forks the process; the child does nothing (on the host it runs
+ * no code at all, lib/live/fork.ts) and exits when the scenario ends, so
+ * what is compared is what fork did to the parent's mappings.
+ *
  * `pagemap` takes an optional page count after the address: the entries of
  * that many pages from it, as one step. `pagemapScan` takes the fields of
  * struct pm_scan_arg as a list: start, length in bytes, flags, vecLen,
@@ -95,6 +99,7 @@ export const SCENARIO_OPS = [
   "memfdCreate",
   "ftruncate",
   "close",
+  "fork",
 ] as const;
 export type ScenarioOpName = (typeof SCENARIO_OPS)[number];
 
@@ -140,6 +145,7 @@ export interface Facade {
   memfdCreate(name: string, flags?: number): number;
   ftruncate(fd: number, length: number): number;
   close(fd: number): number;
+  fork(): { exit(): unknown };
 }
 
 /**
@@ -220,6 +226,20 @@ export class ScenarioContext {
     }
   }
 
+  /** The children `fork` ops made, alive until {@link exitChildren}. */
+  readonly children: { exit(): unknown }[] = [];
+
+  /** Remember a forked child (it lives until the scenario ends); returns 0 as the op's result. */
+  forked(child: { exit(): unknown }): 0 {
+    this.children.push(child);
+    return 0;
+  }
+
+  /** Let every forked child exit (clean-up). */
+  exitChildren(): void {
+    for (const c of this.children.splice(0)) c.exit();
+  }
+
   /** Descriptors made and not closed yet (for clean-up). */
   openFds(): number[] {
     return [...this.fds].filter(([i]) => !this.closed.has(i)).map(([, fd]) => fd);
@@ -285,6 +305,8 @@ function call(
       return p.ftruncate(n(0), n(1));
     case "close":
       return p.close(n(0));
+    case "fork":
+      return context.forked(p.fork());
   }
 }
 

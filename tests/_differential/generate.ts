@@ -4,7 +4,8 @@
  * mprotect, madvise, reads, writes, pagemap reads, PAGEMAP_SCAN, and
  * userfaultfd: write-protection in WP_ASYNC mode, missing faults (which
  * the runner's monitor resolves with UFFDIO_ZEROPAGE), UFFDIO_ZEROPAGE and
- * UFFDIO_POISON. Every address is
+ * UFFDIO_POISON, and fork (a child that holds its copy of the address
+ * space until the sequence ends). Every address is
  * relative to a mapping the sequence made and stays inside the pages that
  * mapping first covered (lib/live/normalize.ts, items 1 and 5), so the live
  * run never names memory the Deno process owns.
@@ -154,6 +155,7 @@ export function generateScenario(r: Random): ScenarioOp[] {
   // but after a munmap it may put it in the hole, where the sequence can still
   // name the old mapping's pages: from then on, new mappings are MAP_FIXED only.
   let unmapped = false;
+  let forks = 0;
   const n = r.int(1, MAX_OPS);
   // A range inside the pages `m` first covered; now and then a misaligned
   // start (EINVAL), a zero length, or a length the kernel rounds up.
@@ -183,8 +185,13 @@ export function generateScenario(r: Random): ScenarioOp[] {
       zeropage: 1,
       poison: 0.4,
       scan: 4,
+      fork: forks < 2 ? 1 : 0,
     });
     switch (kind) {
+      case "fork":
+        forks++;
+        ops.push({ op: "fork", args: [] });
+        break;
       case "memfd":
         memfds.push(ops.length);
         ops.push({ op: "memfdCreate", args: [`d${ops.length}`, r.pick(MFD_FLAGS)] });
