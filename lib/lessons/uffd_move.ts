@@ -189,6 +189,8 @@ interface CaseEnv {
     read(addr: number): unknown;
     write(addr: number, value: number): unknown;
     ftruncate(fd: number, len: number): unknown;
+    /** fork(2); the child does nothing and exits when the caller cleans up. */
+    fork(): unknown;
   };
   src: number;
   dst: number;
@@ -223,6 +225,9 @@ function setUpSharedCase(which: MoveCase, env: CaseEnv): MoveArg | null {
     case "src hole, ALLOW_SRC_HOLES":
       p.madvise(src + P, P, C.MADV_DONTNEED);
       return { ...arg, len: 2 * P, mode: C.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES };
+    case "src shared with a fork child":
+      p.fork(); // copy_present_ptes(): the folio is mapped twice, no longer PageAnonExclusive
+      return arg;
     case "src poisoned (UFFDIO_POISON marker)": {
       const q = env.map(P, RW, ANON);
       const u2 = env.userfaultfd();
@@ -287,9 +292,6 @@ export function moveCase(which: MoveCase, trace?: (e: MoveTraceEvent) => void): 
   });
   if (shared) arg = shared;
   switch (which) {
-    case "src shared with a fork child":
-      p.fork();
-      break;
     case "src pinned":
       cleanup = dmaPin(p, src);
       break;
@@ -805,13 +807,18 @@ export function copyVsMoveWork(sizes: readonly number[] = [1, 16, 256]): Row[] {
 
 // --- the same cases on the host's kernel ------------------------------------------------
 
-/** The cases of {@linkcode MOVE_CASES} the live lab can set up on the host (no fork, pin, swap or migration). */
+/**
+ * The cases of {@linkcode MOVE_CASES} the live lab can set up on the host:
+ * not a pin, swap or migration, nor a child that issues ioctls (its fork
+ * child runs no code, lib/live/fork.ts).
+ */
 export const LIVE_MOVE_CASES: readonly MoveCase[] = [
   "one page",
   "the whole range",
   "dst populated",
   "src hole",
   "src hole, ALLOW_SRC_HOLES",
+  "src shared with a fork child",
   "src poisoned (UFFDIO_POISON marker)",
   "src is shmem",
   "src read-only",
@@ -880,6 +887,7 @@ function liveMoveCase(which: MoveCase): MoveOutcome {
   };
   const uffds: { close(): unknown }[] = [];
   const fds: number[] = [];
+  const children: { exit(): unknown }[] = [];
   try {
     const src = map(4 * P, RW, ANON);
     const dst = map(4 * P, RW, ANON);
@@ -892,7 +900,13 @@ function liveMoveCase(which: MoveCase): MoveOutcome {
     uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_MOVE });
     uffd.register({ range: { start: dst, len: 4 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
     const arg = setUpSharedCase(which, {
-      p,
+      p: {
+        madvise: (a, len, advice) => p.madvise(a, len, advice),
+        read: (a) => p.read(a),
+        write: (a, v) => p.write(a, v),
+        ftruncate: (fd, len) => p.ftruncate(fd, len),
+        fork: () => children.push(p.fork()),
+      },
       src,
       dst,
       uffd,
@@ -916,6 +930,7 @@ function liveMoveCase(which: MoveCase): MoveOutcome {
       throw e;
     }
   } finally {
+    for (const c of children) c.exit();
     for (const u of uffds) u.close();
     for (const fd of fds) p.close(fd);
     for (const [a, len] of maps) p.munmap(a, len);
