@@ -29,8 +29,10 @@
  *    PTE-mapped page is a small folio, as for anonymous memory.
  *  - PMD order only: no mTHP (the hugepages-<size>kB/enabled knobs of sizes
  *    below 2 MiB are "never", as they are by default).
- *  - A huge PMD never carries the uffd-wp bit: UFFDIO_WRITEPROTECT and
- *    userfaultfd registration split huge PMDs in their range first.
+ *  - Only anonymous huge PMDs carry the uffd-wp bit (UFFDIO_WRITEPROTECT
+ *    or PAGEMAP_SCAN of a whole PMD, change_huge_pmd()); shmem huge PMDs
+ *    are not mapped in uffd-wp VMAs (doSetPmd()), and the kernel splits
+ *    them for uffd-wp anyway (pgtable_split_needed()).
  * @module
  */
 import type { MmCore } from "./core.ts";
@@ -752,7 +754,9 @@ function splitHugePmdLocked(vma: Vma, pmd: PageTable, i: number): number {
   const pgtable = pgtableTransHugeWithdraw(pmd, i);
   if (isHugeZeroPmd(core, lo, hi)) {
     // __split_huge_zero_page_pmd()
-    const zlo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL) & ~_PAGE_RW;
+    // The uffd-wp bit goes to every PTE (pte_mkuffd_wp() if pmd_uffd_wp()).
+    const zlo = (pfnLo(core.zeroPfn) | vma.protLo | _PAGE_SPECIAL | (lo & core.uffdWpLo)) &
+      ~_PAGE_RW;
     for (let k = 0; k < HPAGE_PMD_NR; k++) pgtable.setHalves(k, zlo >>> 0, pfnHi(core.zeroPfn));
     populatePmd(mm, pmd, i, pgtable);
     return -1;
@@ -911,10 +915,20 @@ export function copyHugePmd(
 
 // --- mprotect ---------------------------------------------------------------------------
 
+/** The uffd-wp side of change_protection()'s cp_flags. */
+export interface ChangeUffdWp {
+  /** MM_CP_UFFD_WP: write-protect and set uffd-wp (pmd_mkuffd_wp()). */
+  uffdWp?: boolean;
+  /** MM_CP_UFFD_WP_RESOLVE: clear uffd-wp (pmd_clear_uffd_wp()). */
+  uffdWpResolve?: boolean;
+}
+
 /**
- * change_huge_pmd(): mprotect() of a whole huge PMD keeps it huge and
- * applies the new protection (pmd_modify()); a writable result needs the
- * same conditions as a PTE (can_change_pmd_writable()). Takes the PMD lock.
+ * change_huge_pmd(): mprotect() or UFFDIO_WRITEPROTECT of a whole huge PMD
+ * keeps it huge and applies the new protection (pmd_modify()), with
+ * uffd-wp set or cleared as `cp` says; a writable result needs the same
+ * conditions as a PTE (can_change_pmd_writable(), which also refuses a
+ * PMD that carries uffd-wp). Takes the PMD lock.
  */
 export function changeHugePmd(
   vma: Vma,
@@ -922,14 +936,20 @@ export function changeHugePmd(
   i: number,
   keepLo: number,
   tryChangeWritable: boolean,
+  cp: ChangeUffdWp = {},
 ): void {
   const core = vma.vm_mm.core;
   pmd.ptl!.lock("change_huge_pmd");
   const lo = pmd.e[2 * i], hi = pmd.e[2 * i + 1];
   let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo) | _PAGE_PSE) >>> 0;
   const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
+  if (cp.uffdWp) nlo = ((nlo & ~_PAGE_RW) | core.uffdWpLo) >>> 0;
+  else if (cp.uffdWpResolve) nlo = (nlo & ~core.uffdWpLo) >>> 0;
   if (isHugeZeroPmd(core, lo, hi)) nlo &= ~_PAGE_RW;
-  else if (tryChangeWritable && !(nlo & _PAGE_RW) && !(vma.vm_flags & VM_SHARED)) {
+  else if (
+    tryChangeWritable && !(nlo & _PAGE_RW) && !(vma.vm_flags & VM_SHARED) &&
+    !(userfaultfdWp(vma) && (nlo & core.uffdWpLo))
+  ) {
     const head = halvesPfn(lo, hi);
     const sdOk = !core.config.MEM_SOFT_DIRTY || (nlo & core.softDirtyLo) !== 0;
     if (sdOk && (core.memmap.flags[head] & PG_anon_exclusive) && (nlo & _PAGE_PRESENT)) {

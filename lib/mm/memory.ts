@@ -314,7 +314,19 @@ function handlePmdFault(vma: Vma, address: number, flags: number, pmd: PageTable
   } else if (pmdTransHugeAt(pmd, i)) {
     const lo = pmd.e[2 * i];
     if ((flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && !(lo & _PAGE_RW)) {
-      ret = doHugePmdWpPage(vma, address, (flags & FAULT_FLAG_UNSHARE) !== 0, pmd, i);
+      const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
+      // wp_huge_pmd(): a huge PMD the monitor write-protected
+      // (userfaultfd_huge_pmd_wp()) goes to userspace, or with WP_ASYNC is
+      // split so that do_wp_page() resolves the one page written.
+      if (!unshare && vma.isAnonymous && userfaultfdWp(vma) && (lo & vma.vm_mm.core.uffdWpLo)) {
+        if (!userfaultfdWpAsync(vma)) {
+          const page = address - (address % 4096);
+          return handleUserfault({ vma, address: page, realAddress: address, flags }, VM_UFFD_WP);
+        }
+        splitHugePmd(vma, address);
+        return -1;
+      }
+      ret = doHugePmdWpPage(vma, address, unshare, pmd, i);
     } else {
       hugePmdSetAccessed(vma, pmd, i, write);
       return 0;

@@ -36,7 +36,7 @@ import { VM_PFNMAP, VM_SOFTDIRTY } from "../mm/mm_types.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { folioTestAnon } from "../mm/rmap.ts";
 import { hugePmdAt, isHugeZeroPmd, pmdOffset, splitHugePmd } from "../mm/huge_memory.ts";
-import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
+import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
 import {
   pteFromHalves,
   pteMkuffdWp,
@@ -164,10 +164,8 @@ export function pagemapEntry(mm: MmStruct, addr: number, showPfn: boolean): bigi
 // array, a range that covers part of it), the PMD is split
 // (split_huge_pmd()), what was reported is taken back, and the pages are
 // walked as PTEs, so that exactly the pages reported are write-protected.
-// Simplification: the model's huge PMDs never carry the uffd-wp bit
-// (lib/mm/huge_memory.ts), so where the kernel write-protects a whole
-// written THP by its PMD (make_uffd_wp_pmd()), the model reports it the same
-// way and then splits it and write-protects its 512 PTEs.
+// A written THP the scan covers whole is write-protected by its PMD
+// (make_uffd_wp_pmd()) and stays huge.
 
 /** struct pm_scan_arg, the caller's side (camelCase fields of the C struct). */
 export interface PmScanArg {
@@ -494,7 +492,6 @@ function pagemapScanThpEntry(
     return 0;
   }
   const out = pagemapScanOutput(categories, p, start, end);
-  const hpageStart = start - (start % PMD_SIZE);
   if (
     out.end === start || !(p.arg.flags & PM_SCAN_WP_MATCHING) ||
     !(categories & PAGE_IS_WRITTEN)
@@ -502,19 +499,26 @@ function pagemapScanThpEntry(
     ptl.unlock();
     return out.ret;
   }
-  ptl.unlock();
-  splitHugePmd(vma, start);
-  if (start !== hpageStart || out.end !== start + PMD_SIZE) {
-    // Part of the huge page: report as if there was no THP.
+  if (out.end !== start + PMD_SIZE) {
+    // Part of the huge page: split it, take back what was reported, and
+    // report as if there was no THP (the PTE walk follows).
+    ptl.unlock();
+    splitHugePmd(vma, start);
     pagemapScanBackoutRange(p, start, out.end);
     return -ERRNO.ENOENT;
   }
-  // The whole huge page (make_uffd_wp_pmd() in the kernel): its PTEs here.
-  const pt = lookupPteTable(mm, start)!;
-  pt.ptl!.lock("make_uffd_wp_pmd");
-  for (let a = start; a < out.end; a += PAGE_SIZE) makeUffdWpPte(mm, pt, pteIndex(a));
-  pt.ptl!.unlock();
+  makeUffdWpPmd(mm, at.pmd, at.i);
+  ptl.unlock();
   return out.ret;
+}
+
+/**
+ * make_uffd_wp_pmd(): write-protect a whole huge PMD for the monitor
+ * (pmdp_invalidate_ad(), then pmd_mkuffd_wp(): uffd-wp set, write
+ * cleared). Called with the PMD lock held.
+ */
+function makeUffdWpPmd(mm: MmStruct, pmd: PageTable, i: number): void {
+  pmd.e[2 * i] = ((pmd.e[2 * i] & ~_PAGE_RW) | mm.core.uffdWpLo) >>> 0;
 }
 
 /**

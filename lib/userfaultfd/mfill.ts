@@ -38,6 +38,8 @@ import { lookupPteTable, pmdAlloc, pteAlloc, pteIndex, vmNormalPage } from "../m
 import { PG_hwpoison, PG_locked, PG_swapbacked, PG_uptodate } from "../mm/memmap.ts";
 import type { MmCore } from "../mm/core.ts";
 import {
+  changeHugePmd,
+  hugePmdAt,
   isHugeZeroPmd,
   pgtableTransHugeDeposit,
   pgtableTransHugeWithdraw,
@@ -46,7 +48,6 @@ import {
   pmdTransHugeAt,
   shmemSplitHugeFolio,
   splitHugePmd,
-  splitHugePmdRange,
 } from "../mm/huge_memory.ts";
 import { canChangePteWritable, chgMaskLo } from "../mm/mprotect.ts";
 import type { PageTable } from "../pgtable/pgtable.ts";
@@ -472,9 +473,6 @@ export function uffdWpRange(vma: Vma, start: number, end: number, enableWp: bool
   const useMarkers = enableWp && userfaultfdWpUseMarkers(vma);
   const tryWritable = !enableWp && (vma.vm_flags & VM_WRITE) !== 0;
   const keepLo = chgMaskLo(vma);
-  // Simplification: change_huge_pmd() would set or clear uffd-wp on a huge
-  // PMD in place; the model splits huge PMDs in the range first.
-  splitHugePmdRange(vma, start, end);
   // change_pmd_range(): MMU_NOTIFY_PROTECTION_VMA, as for mprotect().
   let err = 0;
   withProtectionNotifier(mm, start, end, useMarkers, () => {
@@ -497,6 +495,17 @@ function uffdWpPteRange(
   const ops = core.swapops;
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    // change_pmd_range(): a huge PMD the range covers whole keeps its size
+    // and gets or loses uffd-wp in change_huge_pmd(); one covered in part,
+    // or one of a file VMA (pgtable_split_needed()), is split first.
+    const huge = hugePmdAt(mm, addr);
+    if (huge && next - addr === PMD_SIZE && vma.isAnonymous) {
+      const cp = enableWp ? { uffdWp: true } : { uffdWpResolve: true };
+      changeHugePmd(vma, huge.pmd, huge.i, keepLo, tryWritable, cp);
+      addr = next;
+      continue;
+    }
+    if (huge) splitHugePmd(vma, addr);
     const pt = useMarkers ? pteAlloc(mm, addr) : lookupPteTable(mm, addr);
     if (useMarkers && !pt) return E("ENOMEM");
     if (pt) {
