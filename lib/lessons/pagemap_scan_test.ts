@@ -123,13 +123,17 @@ Deno.test("pageCells() and pageStripPlot(): one cell per page, labelled by momen
   assert.match(fig.toString(), /strip/);
 });
 
-Deno.test("thpCases() on the model: max_pages 10 splits the THP and protects 10 pages", () => {
+Deno.test("thpCases() on the model: max_pages 10 splits the THP; no limit keeps the PMD", () => {
   const r = thpCases(simulate().spawn());
   assert.ok(r.ran, r.ran ? "" : r.reason);
   const [cut, whole] = r.cases;
   assert.deepEqual(cut.scan, [[0, 10, "WRITTEN|PRESENT"]]);
   assert.deepEqual(cut.after, [[0, 10, "PRESENT"], [10, 512, "WRITTEN|PRESENT"]]);
   assert.deepEqual(whole.scan, [[0, 512, "WRITTEN|PRESENT|HUGE"]]);
+  // Without a limit make_uffd_wp_pmd() protects the PMD itself: still HUGE,
+  // until the next write splits it (wp_huge_pmd() under WP_ASYNC).
+  assert.deepEqual(whole.after, [[0, 512, "PRESENT|HUGE"]]);
+  assert.deepEqual(whole.afterWrite, [[0, 511, "PRESENT"], [511, 512, "WRITTEN|PRESENT"]]);
   for (
     const input of [10, 100, 512].map((n) => ({
       from: 0,

@@ -252,3 +252,53 @@ Deno.test("wp-unpopulated, the selftest's sequence: marker, unprotect, zap, faul
   assert.deepEqual([p.pagemap(a).present, wp()], [true, true]);
   p.kernel.check();
 });
+
+Deno.test("wp on a THP: the huge PMD carries uffd-wp, traps a write, and is made writable again whole", () => {
+  const k = simulate({ thp: { enabled: "always" } });
+  const p = k.spawn();
+  const H = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * H, RW, ANON);
+  const a = Math.ceil(raw / H) * H;
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  uffd.api({ api: C.UFFD_API });
+  uffd.register({ range: { start: a, len: H }, mode: WP });
+  p.write(a, 1);
+  const splits = () => k.vmstat.thp_split_pmd;
+  const huge = () =>
+    p.pagemapScan({
+      start: a,
+      end: a + H,
+      categoryAnyofMask: C.PAGE_IS_PRESENT,
+      returnMask: C.PAGE_IS_HUGE,
+      vecLen: 4,
+    }).regions.map((r) => [(r.start - a) / P, (r.end - a) / P, r.categories]);
+  assert.deepEqual(huge(), [[0, 512, C.PAGE_IS_HUGE]]);
+  // change_huge_pmd() with MM_CP_UFFD_WP: the PMD stays huge, read-only, uffd-wp.
+  wpOn(uffd, a, H);
+  assert.deepEqual(huge(), [[0, 512, C.PAGE_IS_HUGE]]);
+  assert.equal(p.pagemap(a + 7 * P).uffdWp, true);
+  assert.equal(splits(), 0);
+  // wp_huge_pmd(): userfaultfd_huge_pmd_wp() sends the fault to the monitor
+  // (the page's address, not the PMD's); resolving the whole PMD
+  // (MM_CP_UFFD_WP_RESOLVE | MM_CP_TRY_CHANGE_WRITABLE) makes it writable
+  // again, so the retried write needs no split.
+  const msgs: UffdMsgPagefault[] = [];
+  uffd.handler = (msg) => {
+    msgs.push(msg);
+    wpOff(uffd, a, H);
+  };
+  p.write(a + 5 * P + 9, 2);
+  assert.deepEqual(
+    msgs.map((m) => [m.arg.pagefault.flags, m.arg.pagefault.address]),
+    [[C.UFFD_PAGEFAULT_FLAG_WRITE | C.UFFD_PAGEFAULT_FLAG_WP, a + 5 * P]],
+  );
+  assert.deepEqual(huge(), [[0, 512, C.PAGE_IS_HUGE]]);
+  assert.equal(p.pagemap(a + 7 * P).uffdWp, false);
+  assert.equal(splits(), 0);
+  // Protecting part of it splits the PMD first (change_pmd_range()).
+  wpOn(uffd, a, 2 * P);
+  assert.deepEqual(huge(), [[0, 512, 0]]);
+  assert.deepEqual([0, 1, 2].map((i) => p.pagemap(a + i * P).uffdWp), [true, true, false]);
+  assert.equal(splits(), 1);
+  k.check();
+});
