@@ -376,3 +376,69 @@ Deno.test("UFFDIO_WRITEPROTECT of a whole THP keeps the PMD, as this kernel does
   ]);
   assert.deepEqual(thpWriteprotectSteps(model), kernel);
 });
+
+/**
+ * The huge zero folio under uffd-wp: read-faulted in, write-protected
+ * whole, written (WP_ASYNC only), unprotected, written again.
+ */
+function hugeZeroWpSteps(
+  p: ScanFacade & { pagemap(addr: number): unknown; read(addr: number): number },
+  async: boolean,
+): unknown[] {
+  const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
+  const raw = p.mmap(0, 2 * hp, RW, ANON);
+  const a = Math.ceil(raw / hp) * hp;
+  const out: unknown[] = [];
+  const look = () => {
+    const r = p.pagemapScan({
+      start: a,
+      end: a + hp,
+      vecLen: 512,
+      categoryAnyofMask: C.PAGE_IS_PRESENT,
+      returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT | C.PAGE_IS_PFNZERO,
+    });
+    const wp = [0, 3, 4].map((k) => (p.pagemap(a + k * ps) as { uffdWp: boolean }).uffdWp);
+    out.push([r.regions.map((x) => [(x.start - a) / ps, (x.end - a) / ps, x.categories]), wp]);
+  };
+  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
+  try {
+    uffd.api({ api: C.UFFD_API, features: async ? C.UFFD_FEATURE_WP_ASYNC : 0 });
+    p.madvise(a, hp, C.MADV_HUGEPAGE);
+    uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
+    p.read(a);
+    look();
+    uffd.writeprotect({ range: { start: a, len: hp }, mode: C.UFFDIO_WRITEPROTECT_MODE_WP });
+    look();
+    if (async) {
+      p.write(a + 3 * ps, 2);
+      look();
+    }
+    uffd.writeprotect({ range: { start: a, len: hp }, mode: 0 });
+    look();
+    p.write(a + 4 * ps, 2);
+    look();
+  } finally {
+    uffd.close();
+    p.munmap(raw, 2 * hp);
+  }
+  return out;
+}
+
+Deno.test("the huge zero folio under uffd-wp: the model's steps are this kernel's", {
+  ignore,
+}, () => {
+  using live = liveProcess();
+  const host = hostModelConfig();
+  const config = "config" in host ? host.config : {};
+  const Z = C.PAGE_IS_PRESENT | C.PAGE_IS_PFNZERO | C.PAGE_IS_HUGE;
+  for (const async of [true, false]) {
+    const kernel = hugeZeroWpSteps(live, async);
+    // Read-faulted: one huge zero PMD, written (not protected); then protected, still huge.
+    assert.deepEqual(kernel.slice(0, 2), [
+      [[[0, 512, Z | C.PAGE_IS_WRITTEN]], [false, false, false]],
+      [[[0, 512, Z]], [true, true, true]],
+    ]);
+    const model = simulate({ config, thp: hostModelThp() }).spawn();
+    assert.deepEqual(hugeZeroWpSteps(model, async), kernel, `WP_ASYNC ${async}`);
+  }
+});
