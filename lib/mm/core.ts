@@ -36,6 +36,10 @@ export const VMSTAT_ITEMS = [
 ] as const;
 export type VmstatItem = typeof VMSTAT_ITEMS[number];
 
+/** The per-size statistics the model keeps (hugepages-<size>kB/stats, enum mthp_stat_item). */
+export const MTHP_STAT_ITEMS = ["anon_fault_alloc", "anon_fault_fallback"] as const;
+export type MthpStatItem = typeof MTHP_STAT_ITEMS[number];
+
 /** Page frames reserved at boot below the first allocatable one. */
 export const RESERVED_LOW_PAGES = 256;
 
@@ -106,6 +110,8 @@ export class MmCore {
   /** page->mapping targets: index 0 is "no mapping". */
   readonly mappings: (AnonVma | AddressSpace | null)[] = [null];
   readonly vmstat: Record<VmstatItem, number>;
+  /** hugepages-<size>kB/stats/<item>, by folio size in kB (count_mthp_stat()). */
+  readonly mthpStats = new Map<number, Record<MthpStatItem, number>>();
   readonly dmesg: string[] = [];
   readonly swapops: SwapOps;
   readonly bits: PteBits;
@@ -121,6 +127,20 @@ export class MmCore {
   swap: SwapInfo | null = null;
   private warned = new Set<string>();
   private nextIno = 1;
+
+  /** count_mthp_stat(order, item). */
+  countMthpStat(order: number, item: MthpStatItem): void {
+    const kb = 4 << order;
+    let stats = this.mthpStats.get(kb);
+    if (!stats) {
+      stats = Object.fromEntries(MTHP_STAT_ITEMS.map((k) => [k, 0])) as Record<
+        MthpStatItem,
+        number
+      >;
+      this.mthpStats.set(kb, stats);
+    }
+    stats[item]++;
+  }
 
   constructor(
     readonly config: Readonly<KernelConfig>,

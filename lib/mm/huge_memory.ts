@@ -27,8 +27,11 @@
  *    past i_size; a truncation through it), the model first splits it in the page cache
  *    (shmemSplitHugeFolio(), split_huge_page() of a file folio), so every
  *    PTE-mapped page is a small folio, as for anonymous memory.
- *  - PMD order only: no mTHP (the hugepages-<size>kB/enabled knobs of sizes
- *    below 2 MiB are "never", as they are by default).
+ *  - Anonymous mTHP (16 kB to 1 MiB folios, hugepages-<size>kB/enabled) is
+ *    allocated and mapped on a write fault as the kernel does
+ *    (alloc_anon_folio(), lib/mm/memory.ts), then split into small folios
+ *    at once, as for a PTE-mapped PMD THP above: PTEs, rss, fault counts
+ *    and pagemap read as on Linux; the folio is not large afterwards.
  *  - Only anonymous huge PMDs carry the uffd-wp bit (UFFDIO_WRITEPROTECT
  *    or PAGEMAP_SCAN of a whole PMD, change_huge_pmd()); shmem huge PMDs
  *    are not mapped in uffd-wp VMAs (doSetPmd()), and the kernel splits
@@ -113,7 +116,23 @@ export interface ThpSettings {
   max_ptes_shared: number;
   /** khugepaged/pages_to_scan: pages one khugepaged pass looks at. */
   pages_to_scan: number;
+  /**
+   * hugepages-<size>kB/enabled for the anonymous folio sizes of x86-64
+   * (orders 2 to 9, {@link ANON_MTHP_SIZES_KB}): "inherit" follows
+   * `enabled`. The default is the kernel's: every size below the PMD's
+   * "never", the PMD size "inherit".
+   */
+  hugepages: Readonly<Record<number, MthpSetting>>;
 }
+
+/** What hugepages-<size>kB/enabled can say. */
+export type MthpSetting = "always" | "inherit" | "madvise" | "never";
+
+/**
+ * The anonymous large folio sizes, in kB, with a hugepages-<size>kB
+ * directory on x86-64: THP_ORDERS_ALL_ANON, orders 2 (16 kB) to PMD_ORDER.
+ */
+export const ANON_MTHP_SIZES_KB = [16, 32, 64, 128, 256, 512, 1024, 2048] as const;
 
 /**
  * The defaults of a distribution kernel built with
@@ -131,6 +150,9 @@ export const DEFAULT_THP_SETTINGS: Readonly<ThpSettings> = Object.freeze({
   max_ptes_swap: HPAGE_PMD_NR / 8,
   max_ptes_shared: HPAGE_PMD_NR / 2,
   pages_to_scan: HPAGE_PMD_NR * 8,
+  hugepages: Object.freeze(
+    Object.fromEntries(ANON_MTHP_SIZES_KB.map((kb) => [kb, kb === 2048 ? "inherit" : "never"])),
+  ) as Readonly<Record<number, MthpSetting>>,
 });
 
 const THP_CHOICES: Record<string, readonly string[]> = {
@@ -152,6 +174,24 @@ export function makeThpSettings(o: Partial<ThpSettings> = {}): Readonly<ThpSetti
     if (key === "use_zero_page" && typeof value !== "boolean") {
       throw new TypeError(`THP setting use_zero_page must be true or false`);
     }
+    if (key === "hugepages") {
+      if (value === null || typeof value !== "object") {
+        throw new TypeError(`THP setting hugepages must map sizes in kB to settings`);
+      }
+      for (const [kb, v] of Object.entries(value as Record<string, unknown>)) {
+        if (!(ANON_MTHP_SIZES_KB as readonly number[]).includes(Number(kb))) {
+          throw new RangeError(
+            `THP setting hugepages: no hugepages-${kb}kB on x86-64 (sizes: ` +
+              `${ANON_MTHP_SIZES_KB.join(", ")} kB)`,
+          );
+        }
+        if (!MTHP_CHOICES.includes(v as MthpSetting)) {
+          throw new RangeError(
+            `THP setting hugepages-${kb}kB must be one of ${MTHP_CHOICES.join(", ")}`,
+          );
+        }
+      }
+    }
     if (key.startsWith("max_ptes_") || key === "pages_to_scan") {
       const max = key === "pages_to_scan" ? 2 ** 31 - 1 : HPAGE_PMD_NR - 1;
       if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
@@ -159,7 +199,30 @@ export function makeThpSettings(o: Partial<ThpSettings> = {}): Readonly<ThpSetti
       }
     }
   }
-  return Object.freeze({ ...DEFAULT_THP_SETTINGS, ...o });
+  const hugepages = Object.freeze({ ...DEFAULT_THP_SETTINGS.hugepages, ...o.hugepages });
+  return Object.freeze({ ...DEFAULT_THP_SETTINGS, ...o, hugepages });
+}
+
+const MTHP_CHOICES: readonly MthpSetting[] = ["always", "inherit", "madvise", "never"];
+
+/**
+ * Whether the sysfs policy lets an anonymous VMA have folios of `order` on
+ * a fault or from khugepaged (the huge_anon_orders_always, _madvise and
+ * _inherit masks of __thp_vma_allowable_orders()).
+ */
+export function anonOrderEnabled(vma: Vma, order: number): boolean {
+  const { enabled, hugepages } = vma.vm_mm.core.thp;
+  const advised = (vma.vm_flags & VM_HUGEPAGE) !== 0;
+  switch (hugepages[4 << order] ?? "never") {
+    case "always":
+      return true;
+    case "madvise":
+      return advised;
+    case "inherit":
+      return enabled === "always" || (enabled === "madvise" && advised);
+    default:
+      return false;
+  }
 }
 
 /** What asks whether a VMA may have a THP (enum tva_type, v6.18). */
@@ -177,14 +240,17 @@ export function vmaThpDisabled(vma: Vma): boolean {
 }
 
 /**
- * thp_vma_suitable_order() for the PMD order: the 2 MiB block around `addr`
- * lies inside the VMA, and the VMA's start and its file offset agree
- * modulo 2 MiB (so a huge page of the file can be mapped by one PMD).
+ * thp_vma_suitable_order(): the naturally aligned block of 2^order pages
+ * around `addr` (2 MiB for the PMD order) lies inside the VMA, and, for a
+ * file VMA, the VMA's start and its file offset agree modulo the block
+ * (so that a large folio of the file can be mapped there).
  */
-export function thpVmaSuitableOrder(vma: Vma, addr: number): boolean {
-  const haddr = addr - (addr % PMD_SIZE);
-  if ((vma.vm_start / 4096 - vma.vm_pgoff) % HPAGE_PMD_NR !== 0) return false;
-  return haddr >= vma.vm_start && haddr + PMD_SIZE <= vma.vm_end;
+export function thpVmaSuitableOrder(vma: Vma, addr: number, order = HPAGE_PMD_ORDER): boolean {
+  const nr = 2 ** order, size = 4096 * nr;
+  const haddr = addr - (addr % size);
+  // "Don't have to check pgoff for anonymous vma."
+  if (!vma.isAnonymous && (vma.vm_start / 4096 - vma.vm_pgoff) % nr !== 0) return false;
+  return haddr >= vma.vm_start && haddr + size <= vma.vm_end;
 }
 
 /**
@@ -199,11 +265,7 @@ export function thpVmaAllowableOrder(vma: Vma, type: TvaType): boolean {
   if (vmaThpDisabled(vma)) return false;
   if (vma.vm_flags & VM_NO_KHUGEPAGED) return false;
   const forced = type === "TVA_FORCED_COLLAPSE";
-  if (vma.isAnonymous) {
-    if (forced) return true;
-    const { enabled } = core.thp;
-    return enabled === "always" || (enabled === "madvise" && (vma.vm_flags & VM_HUGEPAGE) !== 0);
-  }
+  if (vma.isAnonymous) return forced || anonOrderEnabled(vma, HPAGE_PMD_ORDER);
   return shmemAllowableHugeOrders(vma, forced);
 }
 
@@ -340,6 +402,7 @@ function vmaAllocAnonFolioPmd(core: MmCore): number {
   const head = core.memmap.allocFolio(HPAGE_PMD_ORDER);
   if (head < 0) {
     core.vmstat.thp_fault_fallback++;
+    core.countMthpStat(HPAGE_PMD_ORDER, "anon_fault_fallback");
     return -1;
   }
   core.memmap.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
@@ -449,6 +512,7 @@ export function doHugePmdAnonymousPage(
   mapAnonFolioPmd(vma, haddr, pmd, i, head, pgtable);
   pmd.ptl!.unlock();
   core.vmstat.thp_fault_alloc++;
+  core.countMthpStat(HPAGE_PMD_ORDER, "anon_fault_alloc");
   return 0;
 }
 

@@ -74,7 +74,14 @@ import {
   pageAnonExclusive,
   setPageAnonExclusive,
 } from "./rmap.ts";
-import { PG_dirty, PG_hwpoison, PG_referenced } from "./memmap.ts";
+import {
+  PG_dirty,
+  PG_hwpoison,
+  PG_lru,
+  PG_referenced,
+  PG_swapbacked,
+  PG_uptodate,
+} from "./memmap.ts";
 import { folioLock, folioTestLocked, folioTrylock, folioUnlock } from "./filemap.ts";
 import { folioMaybeDmaPinned } from "./gup.ts";
 import { canChangePteWritable } from "./mprotect.ts";
@@ -91,6 +98,7 @@ import {
 import { filemapGetFolio, SHMEM_BEYOND_EOF, shmemGetFolio } from "./shmem.ts";
 import { VmBugError } from "../kernel/bug.ts";
 import {
+  anonOrderEnabled,
   copyHugePmd,
   doHugePmdAnonymousPage,
   doHugePmdWpPage,
@@ -101,11 +109,15 @@ import {
   shmemSplitHugeFolio,
   splitHugePmd,
   thpVmaAllowableOrder,
+  thpVmaSuitableOrder,
+  VM_NO_KHUGEPAGED,
+  vmaThpDisabled,
   zapHugePmd,
 } from "./huge_memory.ts";
 import { HPAGE_PMD_ORDER } from "../kernel/constants.ts";
 import {
   handleUserfault,
+  userfaultfdArmed,
   userfaultfdMinor,
   userfaultfdMissing,
   userfaultfdWp,
@@ -434,6 +446,8 @@ function doAnonymousPage(vmf: VmFault): number {
     return 0;
   }
   if (!anonVmaPrepare(core, vma)) return VM_FAULT_OOM;
+  const large = allocAnonLargeFolio(vmf);
+  if (large) return mapAnonLargeFolio(vmf, large.head, large.order);
   const pfn = allocAnonFolio(core);
   if (pfn < 0) return VM_FAULT_OOM;
   let lo = (pfnLo(pfn) | vma.protLo) >>> 0;
@@ -454,6 +468,82 @@ function doAnonymousPage(vmf: VmFault): number {
   mm.rss[MM_ANONPAGES]++;
   folioAddNewAnonRmap(core, pfn, vma, vmf.address, true);
   pt.setHalves(i, lo, hi);
+  pt.ptl!.unlock();
+  return 0;
+}
+
+/**
+ * alloc_anon_folio()'s large half: the highest anonymous mTHP order below
+ * PMD_ORDER that the sysfs policy enables for the VMA
+ * (thp_vma_allowable_orders()), whose naturally aligned block around the
+ * fault lies inside the VMA (thp_vma_suitable_orders()) and whose PTEs are
+ * all none (pte_range_none()), allocated; a failed allocation counts
+ * anon_fault_fallback and tries the next order down. Null for a small
+ * folio: no order fits, or the VMA is armed for userfaultfd, which needs
+ * per-page faults.
+ */
+function allocAnonLargeFolio(vmf: VmFault): { head: number; order: number } | null {
+  const { vma } = vmf;
+  const core = vma.vm_mm.core;
+  if (!core.config.TRANSPARENT_HUGEPAGE || userfaultfdArmed(vma)) return null;
+  if (vmaThpDisabled(vma) || (vma.vm_flags & VM_NO_KHUGEPAGED)) return null;
+  for (let order = HPAGE_PMD_ORDER - 1; order >= 2; order--) {
+    if (!anonOrderEnabled(vma, order)) continue;
+    const nr = 2 ** order;
+    const addr = vmf.address - (vmf.address % (nr * 4096));
+    if (!thpVmaSuitableOrder(vma, addr, order)) continue;
+    if (!pteRangeNone(vmf.pt!, pteIndex(addr), nr)) continue;
+    const head = core.memmap.allocFolio(order);
+    if (head >= 0) return { head, order };
+    core.countMthpStat(order, "anon_fault_fallback");
+  }
+  return null;
+}
+
+/** pte_range_none(): `nr` PTEs from index `i` are all none. */
+function pteRangeNone(pt: PageTable, i: number, nr: number): boolean {
+  for (let k = i; k < i + nr; k++) if (pt.e[2 * k] !== 0 || pt.e[2 * k + 1] !== 0) return false;
+  return true;
+}
+
+/**
+ * do_anonymous_page() for a large folio: under the PTE lock, if the block
+ * is still all none, folio_add_new_anon_rmap(RMAP_EXCLUSIVE) and set_ptes()
+ * of its 2^order pages, dirty and writable in a writable VMA, MM_ANONPAGES
+ * up by as many, and anon_fault_alloc counted for the size.
+ *
+ * Simplification (see lib/mm/huge_memory.ts): the folio is then split into
+ * small folios at once (split_folio_to_order(folio, 0) as the deferred
+ * split would), so every other path of the model meets small folios; the
+ * PTEs, rss counters and pagemap entries are those of the large folio.
+ */
+function mapAnonLargeFolio(vmf: VmFault, head: number, order: number): number {
+  const { vma } = vmf;
+  const mm = vma.vm_mm;
+  const core = mm.core;
+  const m = core.memmap;
+  const pt = vmf.pt!;
+  const nr = 2 ** order;
+  const addr = vmf.address - (vmf.address % (nr * 4096));
+  const first = pteIndex(addr);
+  pt.ptl!.lock("do_anonymous_page");
+  if (!pteRangeNone(pt, first, nr)) {
+    pt.ptl!.unlock();
+    m.put(head);
+    return 0;
+  }
+  m.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
+  m.splitFolioPages(head);
+  let bits = vma.protLo >>> 0;
+  if (vma.vm_flags & VM_WRITE) bits = (bits | _PAGE_RW | _PAGE_DIRTY | core.softDirtyLo) >>> 0;
+  for (let k = 0; k < nr; k++) {
+    const pfn = head + k;
+    m.refcount[pfn] = 1; // folio_ref_add(folio, nr_pages - 1), one per page once split
+    folioAddNewAnonRmap(core, pfn, vma, addr + k * 4096, true);
+    pt.setHalves(first + k, (pfnLo(pfn) | bits) >>> 0, pfnHi(pfn) | vma.protHi);
+  }
+  mm.rss[MM_ANONPAGES] += nr;
+  core.countMthpStat(order, "anon_fault_alloc");
   pt.ptl!.unlock();
   return 0;
 }

@@ -252,6 +252,11 @@ export function userfaultfdMinor(vma: Vma): boolean {
   return (vma.vm_flags_hi & VM_UFFD_MINOR_HI) !== 0;
 }
 
+/** userfaultfd_armed(): registered for any kind of userfault (__VM_UFFD_FLAGS). */
+export function userfaultfdArmed(vma: Vma): boolean {
+  return userfaultfdMissing(vma) || userfaultfdWp(vma) || userfaultfdMinor(vma);
+}
+
 /** The mode bits a VMA is registered with, as UFFDIO_REGISTER_MODE_* bits. */
 function vmaUffdMode(vma: Vma): number {
   return (userfaultfdMissing(vma) ? U.UFFDIO_REGISTER_MODE_MISSING : 0) |
