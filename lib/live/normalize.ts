@@ -65,7 +65,7 @@ import type { PagemapEntry, PagemapScanResult } from "../proc/task_mmu.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { modelConfigFromKconfig, readHostKconfig } from "./config.ts";
 import { parseSysfsChoice, THP_SYSFS } from "./probe.ts";
-import type { ThpSettings as ModelThpSettings } from "../mm/huge_memory.ts";
+import { ANON_MTHP_SIZES_KB, type ThpSettings as ModelThpSettings } from "../mm/huge_memory.ts";
 
 /** Why scenarios use no absolute addresses (item 5 of the module note). */
 export const MMAP_MIN_ADDR_NOTE =
@@ -195,7 +195,8 @@ export function sameOutcome(model: Outcome | undefined, live: Outcome | undefine
 /**
  * Item 4, THP: the model's `simulate({ thp })` settings read from the host's
  * sysfs (`enabled`, `shmem_enabled`, `use_zero_page`, khugepaged's
- * `max_ptes_*`); a knob that cannot be read keeps the model's default.
+ * `max_ptes_*`, each `hugepages-<size>kB/enabled`); a knob that cannot be
+ * read keeps the model's default.
  */
 export function hostModelThp(root = THP_SYSFS): Partial<ModelThpSettings> {
   const out: Record<string, unknown> = {};
@@ -215,6 +216,16 @@ export function hostModelThp(root = THP_SYSFS): Partial<ModelThpSettings> {
       // Not readable here (no sysfs, no THP): the model keeps its default.
     }
   }
+  // hugepages-<size>kB/enabled of each anonymous size the model knows.
+  const hugepages: Record<number, string> = {};
+  for (const kb of ANON_MTHP_SIZES_KB) {
+    try {
+      hugepages[kb] = parseSysfsChoice(read(`hugepages-${kb}kB/enabled`));
+    } catch {
+      // No such size on this kernel (or no mTHP at all): the model's default.
+    }
+  }
+  if (Object.keys(hugepages).length) out.hugepages = hugepages;
   return out as Partial<ModelThpSettings>;
 }
 

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
 import { Errno } from "../kernel/errno.ts";
 import { Signal } from "../kernel/signal.ts";
 import { decodePagemapEntry } from "../proc/task_mmu.ts";
 import {
+  hostModelThp,
   normalizePagemap,
   normalizeResult,
   normalizeScan,
@@ -81,4 +83,29 @@ Deno.test("normalizeUffdMessages(): flags, and the address as an offset from the
     }], at),
     [[1, -5], [0, 4091]],
   );
+});
+
+Deno.test("hostModelThp(): the knobs of a sysfs tree, hugepages-<size>kB included", () => {
+  const root = Deno.makeTempDirSync();
+  try {
+    const put = (path: string, text: string) => {
+      const full = `${root}/${path}`;
+      Deno.mkdirSync(full.slice(0, full.lastIndexOf("/")), { recursive: true });
+      Deno.writeTextFileSync(full, text + "\n");
+    };
+    put("enabled", "always [madvise] never");
+    put("use_zero_page", "1");
+    put("hugepages-64kB/enabled", "always inherit [madvise] never");
+    put("hugepages-2048kB/enabled", "always [inherit] madvise never");
+    put("hugepages-8kB/enabled", "always inherit madvise [never]"); // no anon size on x86-64
+    assert.deepEqual(hostModelThp(root), {
+      enabled: "madvise",
+      use_zero_page: true,
+      hugepages: { 64: "madvise", 2048: "inherit" },
+    });
+    // The model accepts what was read.
+    assert.equal(simulate({ thp: hostModelThp(root) }).core.thp.hugepages[64], "madvise");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
 });
