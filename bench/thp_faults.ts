@@ -13,12 +13,12 @@
  * (thp_collapse_alloc counts the PMD THPs it made).
  *
  * Changing the knobs needs root; the previous values are written back in a
- * finally block, and on SIGINT/SIGTERM. The simulator's figure is given
- * where the model has the path (4 KiB and PMD faults, MADV_COLLAPSE); the
- * mTHP rows say why not.
+ * finally block, and on SIGINT/SIGTERM. The simulator's figure is beside
+ * each row: the same loop on the model with the same knobs.
  * @module
  */
 import { constants as C, simulate } from "../lib/mod.ts";
+import { ANON_MTHP_SIZES_KB, type MthpSetting } from "../lib/mm/huge_memory.ts";
 import { madvise, mmap, munmap } from "../lib/live/libc.ts";
 import { Errno } from "../lib/live/errno.ts";
 import { readVmstat } from "../lib/live/vmstat.ts";
@@ -29,9 +29,9 @@ import { median } from "./_stats.ts";
 const P = C.PAGE_SIZE;
 const HP = C.PMD_SIZE;
 
-/** Why the model has no figure for an mTHP row. */
-export const MODEL_NO_MTHP =
-  "the model maps large folios at PMD order only (lib/mm/huge_memory.ts): no mTHP sizes";
+/** Why the model has no figure for a row: a size the model has no hugepages-<N>kB for. */
+export const MODEL_NO_SIZE =
+  "x86-64 has no anonymous folios of this size (THP_ORDERS_ALL_ANON, lib/mm/huge_memory.ts)";
 
 export interface ThpBenchOptions {
   regionBytes: number;
@@ -160,28 +160,29 @@ function collapseRun(bytes: number) {
 
 /**
  * The simulator's ns per 4 KiB page (median of `reps`, after a warm-up)
- * for the same operation over `bytes`: write faults with 4 KiB folios
- * (THP `enabled` never) or PMD THPs (a 2 MiB-aligned region with
- * MADV_HUGEPAGE), or MADV_COLLAPSE of a region faulted in with 4 KiB pages.
- * Throws if the model did not do what the row says (no THP, no collapse).
+ * for the same operation over `bytes`, with the kernel run's knobs: write
+ * faults with only `kb` folios allowed (hugepages-<kb>kB always, every
+ * other size never, MADV_HUGEPAGE on a 2 MiB-aligned region; 4 KiB: every
+ * size never), or MADV_COLLAPSE of a region faulted in with 4 KiB pages.
+ * Throws if the model did not allocate what the row says.
  */
 export function simulatorNs(
   operation: ThpFaultRow["operation"],
-  kb: 4 | 2048,
+  kb: number,
   bytes: number,
   reps: number,
 ): number {
   const xs: number[] = [];
+  const fault = operation === "fault";
+  const hugepages: Record<number, MthpSetting> = Object.fromEntries(
+    ANON_MTHP_SIZES_KB.map((size) => [size, fault && size === kb ? "always" : "never"]),
+  );
   for (let r = 0; r <= reps; r++) {
-    const pmd = kb === 2048 && operation === "fault";
-    const k = simulate({
-      memory: 3 * bytes + 64 * 2 ** 20,
-      thp: { enabled: pmd ? "madvise" : "never" },
-    });
+    const k = simulate({ memory: 3 * bytes + 64 * 2 ** 20, thp: { hugepages } });
     const p = k.spawn();
     const raw = p.mmap(0, bytes + HP, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS);
     const a = Math.ceil(raw / HP) * HP;
-    if (pmd) p.madvise(a, bytes, C.MADV_HUGEPAGE);
+    if (fault && kb > 4) p.madvise(a, bytes, C.MADV_HUGEPAGE);
     let t0 = performance.now();
     for (let off = 0; off < bytes; off += P) p.write(a + off, 1);
     if (operation === "MADV_COLLAPSE") {
@@ -190,15 +191,14 @@ export function simulatorNs(
       p.madvise(a, bytes, C.MADV_COLLAPSE);
     }
     const ns = (performance.now() - t0) * 1e6 / (bytes / P);
-    const huge = p.pagemapScan({
-      start: a,
-      end: a + bytes,
-      categoryMask: C.PAGE_IS_HUGE,
-      returnMask: C.PAGE_IS_HUGE,
-    }).regions;
-    const wantHuge = kb === 2048;
-    if ((huge.length > 0) !== wantHuge) {
-      throw new Error(`the model's ${operation} of ${kb} kB left huge regions ${huge.length}`);
+    const made = operation === "MADV_COLLAPSE"
+      ? k.vmstat.thp_collapse_alloc
+      : kb === 4
+      ? k.vmstat.pgfault
+      : k.core.mthpStats.get(kb)?.anon_fault_alloc ?? 0;
+    const want = bytes / (kb * 1024);
+    if (made !== want) {
+      throw new Error(`the model's ${operation} with ${kb} kB folios made ${made}, not ${want}`);
     }
     if (r > 0) xs.push(ns);
   }
@@ -218,11 +218,14 @@ export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
   Deno.addSignalListener("SIGTERM", onSignal);
   const rows: ThpFaultRow[] = [];
   const simBytes = Math.min(o.regionBytes, 16 * 2 ** 20);
-  const model = {
-    "fault 4": simulatorNs("fault", 4, simBytes, o.repetitions),
-    "fault 2048": simulatorNs("fault", 2048, simBytes, o.repetitions),
+  const model: Record<string, number> = {
     "MADV_COLLAPSE 2048": simulatorNs("MADV_COLLAPSE", 2048, simBytes, o.repetitions),
-  } as Record<string, number>;
+  };
+  for (const kb of [4, ...anonSizesKb(root)]) {
+    if (kb !== 4 && !(ANON_MTHP_SIZES_KB as readonly number[]).includes(kb)) continue;
+    o.progress?.(`[thp faults] the model with ${kb} kB folios`);
+    model[`fault ${kb}`] = simulatorNs("fault", kb, simBytes, o.repetitions);
+  }
   try {
     const row = (
       operation: ThpFaultRow["operation"],
@@ -240,7 +243,7 @@ export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
       fallbacks: r.fallbacks,
       repetition,
       modelNsPer4kPage: model[`${operation} ${folioKb}`] ?? null,
-      modelAbsentReason: `${operation} ${folioKb}` in model ? null : MODEL_NO_MTHP,
+      modelAbsentReason: `${operation} ${folioKb}` in model ? null : MODEL_NO_SIZE,
     });
     for (const kb of [4, ...anonSizesKb(root)]) {
       o.progress?.(`[thp faults] ${kb} kB folios`);
@@ -267,7 +270,7 @@ export function benchThpFaults(o: ThpBenchOptions): ThpFaultRow[] {
 /** Median ns per 4 KiB page by size, as printed lines. */
 export function thpSummary(rows: readonly ThpFaultRow[]): string {
   const lines = [
-    "anonymous faults by folio size, and MADV_COLLAPSE (kernel; model where it has it):",
+    "anonymous faults by folio size, and MADV_COLLAPSE (kernel; model beside it):",
   ];
   const keys = [...new Set(rows.map((r) => `${r.operation} ${r.folioKb}`))];
   for (const key of keys) {
@@ -295,7 +298,8 @@ export function thpNotes(o: ThpBenchOptions, before: string, load: string): stri
     `4 KiB pages, MADV_HUGEPAGE, then madvise(MADV_COLLAPSE) over it timed (called again, ` +
     `and timed too, after a transient EAGAIN, at most 5 calls). Counters are ` +
     `system-wide deltas. One unrecorded warm-up, then ${o.repetitions} recorded repetitions ` +
-    `per size. The knobs were restored afterwards to: ${before}. The model's figure (4 kB ` +
-    `and PMD faults, MADV_COLLAPSE; the model has no mTHP) is the simulator's median over a ` +
-    `region of at most 16 MiB, checked to have made (or not made) PMD THPs. Host load: ${load}.`;
+    `per size. The knobs were restored afterwards to: ${before}. The model's figure is the ` +
+    `simulator's median over a region of at most 16 MiB with the same knobs, checked to have ` +
+    `allocated one folio of the row's size per block (or collapsed every 2 MiB). Host load: ` +
+    `${load}.`;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { anonSizesKb, MODEL_NO_MTHP, simulatorNs, ThpKnobs } from "./thp_faults.ts";
+import { anonSizesKb, MODEL_NO_SIZE, simulatorNs, ThpKnobs } from "./thp_faults.ts";
 
 Deno.test("anonSizesKb() and ThpKnobs on a fake sysfs: only one size allowed, then restored", () => {
   const root = Deno.makeTempDirSync();
@@ -25,9 +25,10 @@ Deno.test("anonSizesKb() and ThpKnobs on a fake sysfs: only one size allowed, th
   }
 });
 
-Deno.test("simulatorNs(): 4 KiB and PMD faults and MADV_COLLAPSE on the model; mTHP is absent", () => {
-  assert.ok(simulatorNs("fault", 4, 4 * 2 ** 20, 1) > 0);
-  assert.ok(simulatorNs("fault", 2048, 4 * 2 ** 20, 1) > 0);
+Deno.test("simulatorNs(): faults with every folio size and MADV_COLLAPSE on the model", () => {
+  for (const kb of [4, 16, 64, 1024, 2048]) assert.ok(simulatorNs("fault", kb, 4 * 2 ** 20, 1) > 0);
   assert.ok(simulatorNs("MADV_COLLAPSE", 2048, 4 * 2 ** 20, 1) > 0);
-  assert.match(MODEL_NO_MTHP, /no mTHP/);
+  // A size the model has no folios of: the check that it allocated them fails.
+  assert.throws(() => simulatorNs("fault", 8, 4 * 2 ** 20, 1), /made 0, not 512/);
+  assert.match(MODEL_NO_SIZE, /no anonymous folios of this size/);
 });
