@@ -97,6 +97,8 @@ interface RefProc {
 const uffdStats = { ioctls: 0, faults: 0, sigbus: 0 };
 /** Swap activity over the run (pswpout, pswpin). */
 const swapStats = { out: 0, in: 0 };
+/** 16 kB anonymous folios the write faults allocated. */
+const mthpStats = { 16: 0 };
 
 /** What the userfaultfd handler's UFFDIO_COPY puts in a page: these bytes, the rest zero. */
 const UFFD_PATTERN: ReadonlyMap<number, number> = new Map([[0, 0x77], [1, 0x78], [P - 1, 0x79]]);
@@ -218,7 +220,12 @@ function outcome(fn: () => unknown, isRead = false): Outcome {
 /** One random sequence; returns the number of steps run. */
 function runSequence(seed: number): number {
   const rnd = new Random(seed);
-  const k = simulate({ config: { MEM_SOFT_DIRTY: rnd.chance(0.5) } });
+  const softDirty = rnd.chance(0.5);
+  // Half the sequences fault anonymous memory in 16 kB folios where an
+  // aligned block of 4 none PTEs fits their mappings of 1 to 4 pages
+  // (alloc_anon_folio()); what a page reads does not change.
+  const thp = rnd.chance(0.5) ? { hugepages: { 16: "always" } as const } : {};
+  const k = simulate({ config: { MEM_SOFT_DIRTY: softDirty }, thp });
   // With a swap device, MADV_PAGEOUT writes anonymous pages out; what they
   // read afterwards is the same, so the reference does not change.
   const swap = rnd.chance(0.5) ? k.swapon(64) : null;
@@ -321,6 +328,7 @@ function runSequence(seed: number): number {
   k.check();
   swapStats.out += swap?.pswpout ?? 0;
   swapStats.in += swap?.pswpin ?? 0;
+  mthpStats[16] += k.core.mthpStats.get(16)?.anon_fault_alloc ?? 0;
   return steps;
 }
 
@@ -702,7 +710,9 @@ Deno.test("random syscall sequences keep the invariants and read what Linux woul
       `${sigbus} accesses to poisoned pages`,
   );
   console.log(`swap: ${swapStats.out} pages written out, ${swapStats.in} read back`);
+  console.log(`mTHP: ${mthpStats[16]} 16 kB folios faulted in`);
   assert.equal(steps, SEQUENCES * STEPS);
+  assert.ok(mthpStats[16] > 100, JSON.stringify(mthpStats));
   assert.ok(swapStats.out > 100 && swapStats.in > 100, JSON.stringify(swapStats));
   // The userfaultfd steps ran often enough to mean something.
   assert.ok(ioctls > 1000 && faults > 1000 && sigbus > 100, JSON.stringify(uffdStats));
