@@ -9,6 +9,7 @@
  * @module
  */
 
+import { machineCodeUnavailable } from "./machine_code.ts";
 import { close, type FfiStatus, ffiStatus, geteuid, ioctl, open } from "./libc.ts";
 import { LiveUserfaultfd } from "./userfaultfd.ts";
 import {
@@ -65,6 +66,12 @@ export interface HostProbe {
   uffd: UffdProbe | null;
   /** Whether ioctl(PAGEMAP_SCAN) on /proc/self/pagemap works (v6.7 and later). */
   pagemapScan: boolean | null;
+  /**
+   * Whether the live lab's hand-assembled x86-64 helpers run here: the
+   * si_code and si_addr of a fatal fault (lib/live/fault_report.ts) and
+   * fork() with a child that runs no code (lib/live/fork.ts).
+   */
+  nativeHelpers: boolean | null;
   /** For each `null` field above, why it could not be read. */
   missing: Partial<Record<ProbeField, string>>;
 }
@@ -78,7 +85,8 @@ type ProbeField =
   | "privileges"
   | "unprivilegedUserfaultfd"
   | "uffd"
-  | "pagemapScan";
+  | "pagemapScan"
+  | "nativeHelpers";
 
 /** The effective uid and capabilities (CapEff of /proc/self/status). */
 export interface Privileges {
@@ -268,6 +276,12 @@ export function probeHost(): HostProbe {
     pagemapScan: attempt("pagemapScan", missing, () => {
       linuxOnly();
       return probePagemapScan();
+    }),
+    nativeHelpers: attempt("nativeHelpers", missing, () => {
+      linuxOnly();
+      const why = machineCodeUnavailable();
+      if (why !== null) throw new Error(why);
+      return true;
     }),
     missing,
   };

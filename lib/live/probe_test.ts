@@ -51,6 +51,7 @@ Deno.test("probeHost() on this Linux host fills every field", { ignore: !live },
   assert.ok(probe.uffd !== null && probe.uffd.featureNames.length > 0);
   assert.match(probe.uffd.ioctls, /^0x[0-9a-f]+$/);
   assert.equal(typeof probe.pagemapScan, "boolean");
+  assert.equal(probe.nativeHelpers, Deno.build.arch === "x86_64" ? true : null);
   JSON.stringify(probe);
 });
 
