@@ -217,6 +217,10 @@ export class MemMap {
     if (order === 0) return this.allocPage();
     const nr = 2 ** order;
     if (nr === 512 && this.freeHuge.length > 0) return this.prepFolio(this.freeHuge.pop()!, order);
+    if (nr < 512) {
+      const reused = this.takeFreeBlock(nr);
+      if (reused >= 0) return this.prepFolio(reused, order);
+    }
     const head = Math.ceil(this.top / nr) * nr;
     if (head + nr > this.totalPages) return -1;
     while (this.capacity < head + nr) {
@@ -229,6 +233,41 @@ export class MemMap {
     }
     this.top = head + nr;
     return this.prepFolio(head, order);
+  }
+
+  /**
+   * A block of `nr` (< 512) free frames aligned to its size, taken off the
+   * free list, or -1: what the buddy allocator's merging would have made of
+   * single pages freed side by side (the pages of an mTHP that was split
+   * and unmapped, say). The newest free pages are looked at first.
+   */
+  private takeFreeBlock(nr: number): number {
+    for (let k = this.nrFree - 1; k >= 0; k--) {
+      const head = this.freeList[k] - (this.freeList[k] % nr);
+      if (head + nr > this.top) continue;
+      let free = true;
+      for (let pfn = head; pfn < head + nr && free; pfn++) {
+        free = this.pageType[pfn] === PGTY_buddy;
+      }
+      if (!free) continue;
+      // Every free frame below `top` outside freeHuge's whole blocks is on
+      // the free list, and the block lies in the 512-frame block of a page
+      // that is: take its frames off the list.
+      let n = 0;
+      for (let j = 0; j < this.nrFree; j++) {
+        const pfn = this.freeList[j];
+        if (pfn < head || pfn >= head + nr) this.freeList[n++] = pfn;
+      }
+      if (n !== this.nrFree - nr) {
+        throw new VmBugError("free list", "a free block's frames are not all on the free list", {
+          head,
+          nr,
+        });
+      }
+      this.nrFree = n;
+      return head;
+    }
+    return -1;
   }
 
   /** prep_compound_page(): the head and tails of a new folio at `head`. */

@@ -45,3 +45,25 @@ Deno.test("freeing a referenced page is a VM_BUG", () => {
 Deno.test("pageFlagNames() decodes PG_ bits", () => {
   assert.deepEqual(pageFlagNames(PG_dirty | PG_anon_exclusive), ["PG_dirty", "PG_anon_exclusive"]);
 });
+
+Deno.test("allocFolio(): an mTHP order reuses an aligned block of freed pages before new frames", () => {
+  const m = new MemMap(4 << 20);
+  const head = m.allocFolio(4); // 16 frames, aligned to 16
+  assert.equal(head % 16, 0);
+  const top = m.highestPfn;
+  // Split into small folios and freed one by one, as an unmapped mTHP is.
+  m.splitFolioPages(head);
+  for (let pfn = head; pfn < head + 16; pfn++) {
+    m.refcount[pfn] = 1;
+    m.put(pfn);
+  }
+  const free = m.nrFreePages;
+  assert.equal(m.allocFolio(2), head + 12, "the newest free frames, aligned to 4");
+  assert.equal(m.nrFreePages, free - 4);
+  assert.equal(m.allocFolio(3), head, "8 aligned frames are still free at the start");
+  assert.equal(m.highestPfn, top, "no new frames were taken");
+  // Not enough aligned free frames left: new ones from the top.
+  assert.ok(m.allocFolio(4) >= top);
+  // Single pages still come off the free list.
+  assert.equal(m.allocPage(), head + 11);
+});
