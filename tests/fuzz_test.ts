@@ -89,10 +89,26 @@ class Fuzzer {
     this.restart();
   }
 
+  /** Large anonymous folios the current kernel's write faults allocated. */
+  mthpFolios(): number {
+    return [...this.k.core.mthpStats.values()].reduce((n, s) => n + s.anon_fault_alloc, 0);
+  }
+
+  /** Kernels started so far. */
+  private kernels = 0;
+
   restart(): void {
-    this.k = simulate({ memory: MEMORY, config: { MEM_SOFT_DIRTY: this.rnd.chance(0.5) } });
+    const options = {
+      memory: MEMORY,
+      config: { MEM_SOFT_DIRTY: this.rnd.chance(0.5) },
+      // Every third kernel maps anonymous write faults with 16 kB and 64 kB
+      // folios where they fit (chosen without drawing from `rnd`, so the
+      // calls are the same as without).
+      thp: this.kernels++ % 3 === 2 ? { hugepages: { 16: "always", 64: "always" } as const } : {},
+    };
+    this.k = simulate(options);
     this.procs = [this.k.spawn()];
-    this.script = ["const k = simulate({ memory: " + MEMORY + " });", "const p0 = k.spawn();"];
+    this.script = [`const k = simulate(${JSON.stringify(options)});`, "const p0 = k.spawn();"];
   }
 
   /** An address: near a mapping most of the time, else anywhere in (-2^64, 2^64). */
@@ -353,6 +369,7 @@ Deno.test("100,000 random facade calls raise nothing but Errno and Signal", () =
       }`,
     );
   };
+  let mthp = 0;
   const t0 = performance.now();
   for (let i = 0; i < CALLS; i++) {
     if (i > 0 && i % CALLS_PER_KERNEL === 0) {
@@ -361,6 +378,7 @@ Deno.test("100,000 random facade calls raise nothing but Errno and Signal", () =
       } catch (e) {
         fail(i, "k.check() before a restart", e);
       }
+      mthp += fz.mthpFolios();
       fz.restart();
     }
     const call = fz.next();
@@ -382,8 +400,11 @@ Deno.test("100,000 random facade calls raise nothing but Errno and Signal", () =
     }
   }
   const ms = Math.round(performance.now() - t0);
+  mthp += fz.mthpFolios();
   console.log(
-    `${CALLS} calls: ${tally.returned} returned, ${tally.errno} Errno, ${tally.signal} Signal (${ms} ms)`,
+    `${CALLS} calls: ${tally.returned} returned, ${tally.errno} Errno, ${tally.signal} Signal ` +
+      `(${ms} ms); ${mthp} large anonymous folios faulted in`,
   );
   assert.equal(tally.returned + tally.errno + tally.signal, CALLS);
+  assert.ok(mthp > 0, "the kernels with mTHP enabled faulted some in");
 });

@@ -29,7 +29,7 @@ const PMD = C.PMD_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 
-Deno.test("DEFAULT_THP_SETTINGS: madvise, shmem never, khugepaged_init()'s limits", () => {
+Deno.test("DEFAULT_THP_SETTINGS: madvise, shmem never, khugepaged_init()'s limits, no mTHP", () => {
   assert.deepEqual({ ...DEFAULT_THP_SETTINGS }, {
     enabled: "madvise",
     shmem_enabled: "never",
@@ -38,8 +38,22 @@ Deno.test("DEFAULT_THP_SETTINGS: madvise, shmem never, khugepaged_init()'s limit
     max_ptes_swap: 64,
     max_ptes_shared: 256,
     pages_to_scan: 4096,
+    // Every anonymous size below the PMD's never, the PMD size inherit.
+    hugepages: {
+      16: "never",
+      32: "never",
+      64: "never",
+      128: "never",
+      256: "never",
+      512: "never",
+      1024: "never",
+      2048: "inherit",
+    },
   });
   assert.equal(makeThpSettings({ max_ptes_none: 0 }).max_ptes_none, 0);
+  // One size set; the others keep their defaults.
+  const one = makeThpSettings({ hugepages: { 64: "always" } }).hugepages;
+  assert.deepEqual([one[16], one[64], one[2048]], ["never", "always", "inherit"]);
   assert.throws(() => makeThpSettings({ max_ptes_none: -1 }), RangeError);
   assert.throws(() => makeThpSettings({ shmem_enabled: "yes" as "never" }), RangeError);
 });
