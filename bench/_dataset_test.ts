@@ -27,6 +27,7 @@ const PROBE: HostProbe = {
   unprivilegedUserfaultfd: 0,
   uffd: null,
   pagemapScan: true,
+  nativeHelpers: true,
   missing: { uffd: "not asked" },
 };
 
