@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { constants as C, simulate } from "../../lib/mod.ts";
 import type { ThpSettings } from "../../lib/mm/huge_memory.ts";
-import { ffiStatus, geteuid } from "../../lib/live/libc.ts";
+import { ffiStatus } from "../../lib/live/libc.ts";
+import { mthpKnobsUnavailable, withMthpKnobs } from "../../lib/live/thp_knobs.ts";
 import { LiveProcess } from "../../lib/live/process.ts";
 import { hostModelConfig, hostModelThp } from "../../lib/live/normalize.ts";
 import { THP_SYSFS } from "../../lib/live/probe.ts";
@@ -132,7 +133,7 @@ const EXPECTED = [
 ];
 
 Deno.test("mTHP: the sequence on the model", () => {
-  const { k, p } = model({ hugepages: { 16: "madvise", 64: "madvise" } });
+  const { k, p } = model({ hugepages: KNOBS });
   assert.deepEqual(sequence(p), EXPECTED);
   assert.deepEqual(
     [16, 64].map((kb) => k.core.mthpStats.get(kb)?.anon_fault_alloc),
@@ -141,42 +142,28 @@ Deno.test("mTHP: the sequence on the model", () => {
   k.check();
 });
 
+const KNOBS = { 16: "madvise", 64: "madvise" } as const;
+
 function liveUnavailable(): string | null {
   if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}`;
   const ffi = ffiStatus();
   if (!ffi.usable) return ffi.reason;
-  if (geteuid() !== 0) return "setting hugepages-<size>kB/enabled needs root";
-  for (const kb of [16, 64]) {
-    try {
-      Deno.statSync(`${THP_SYSFS}/hugepages-${kb}kB/enabled`);
-    } catch {
-      return `this kernel has no ${THP_SYSFS}/hugepages-${kb}kB (no mTHP)`;
-    }
-  }
-  return null;
+  return mthpKnobsUnavailable(KNOBS);
 }
 
-Deno.test("mTHP: the model agrees with this kernel", () => {
+Deno.test("mTHP: the model agrees with this kernel", async () => {
   const why = liveUnavailable();
   if (why !== null) {
     console.log(`live half not run: ${why}`);
     return;
   }
-  const knob = (kb: number) => `${THP_SYSFS}/hugepages-${kb}kB/enabled`;
   const stat = (kb: number) =>
     Number(Deno.readTextFileSync(`${THP_SYSFS}/hugepages-${kb}kB/stats/anon_fault_alloc`));
-  const choice = (path: string) => /\[(\w+)\]/.exec(Deno.readTextFileSync(path))![1];
-  const saved = [16, 64].map((kb) => [knob(kb), choice(knob(kb))] as const);
-  let kernel: string[];
-  let allocs: number[];
-  try {
-    for (const [path] of saved) Deno.writeTextFileSync(path, "madvise");
+  const { kernel, allocs } = await withMthpKnobs(KNOBS, () => {
     const before = [16, 64].map(stat);
-    kernel = sequence(new LiveProcess());
-    allocs = [16, 64].map((kb, i) => stat(kb) - before[i]);
-  } finally {
-    for (const [path, value] of saved) Deno.writeTextFileSync(path, value);
-  }
+    const kernel = sequence(new LiveProcess());
+    return { kernel, allocs: [16, 64].map((kb, i) => stat(kb) - before[i]) };
+  });
   assert.deepEqual(kernel, EXPECTED);
   // System-wide counters: at least this process's folios (another process
   // could add some meanwhile only by asking for MADV_HUGEPAGE too).
@@ -184,7 +171,7 @@ Deno.test("mTHP: the model agrees with this kernel", () => {
   const host = hostModelConfig();
   const k = simulate({
     config: "config" in host ? host.config : {},
-    thp: { ...hostModelThp(), hugepages: { 16: "madvise", 64: "madvise" } },
+    thp: { ...hostModelThp(), hugepages: KNOBS },
   });
   assert.deepEqual(sequence(k.spawn()), kernel);
 });
