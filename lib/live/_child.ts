@@ -116,6 +116,9 @@ class OwnPages implements StepGuard {
     if (op.op === "mmap") {
       for (const pg of pagesOf(result as number, a[1] as number)) this.pages.add(pg);
     }
+    if (op.op === "mmapAligned") {
+      for (const pg of pagesOf(result as number, a[0] as number)) this.pages.add(pg);
+    }
     if (op.op === "munmap") {
       for (const pg of pagesOf(a[0] as number, a[1] as number)) this.pages.delete(pg);
     }

@@ -145,6 +145,8 @@ export function normalizeResult(
   switch (name) {
     case "mmap":
       return fixedAddr !== undefined && value === fixedAddr ? "fixed" : "new";
+    case "mmapAligned":
+      return "new";
     case "memfdCreate":
       return "fd";
     case "pagemap":

@@ -10,6 +10,11 @@
  *   once a `close` op has closed it (so a stale fd is EBADF on both kernels,
  *   never some other file the Deno process opened meanwhile).
  *
+ * `mmapAligned` (length, alignment, prot, flags) maps anonymous memory at
+ * an address aligned to `alignment` (more than asked, then the rest
+ * unmapped), so that where large folios fit in it does not depend on where
+ * the kernel put it.
+ *
  * `fork` forks the process; the child does nothing (on the host it runs
  * no code at all, lib/live/fork.ts) and exits when the scenario ends, so
  * what is compared is what fork did to the parent's mappings.
@@ -84,6 +89,7 @@ export interface ScenarioHooks {
 /** The facade methods a scenario may call. */
 export const SCENARIO_OPS = [
   "mmap",
+  "mmapAligned",
   "munmap",
   "mprotect",
   "madvise",
@@ -218,7 +224,7 @@ export class ScenarioContext {
 
   /** Remember what step `index` returned. */
   record(index: number, op: ScenarioOp, result: unknown): void {
-    if (op.op === "mmap") this.addrs.set(index, result as number);
+    if (op.op === "mmap" || op.op === "mmapAligned") this.addrs.set(index, result as number);
     if (op.op === "memfdCreate") this.fds.set(index, result as number);
     if (op.op === "close") {
       const ref = op.args[0];
@@ -257,6 +263,15 @@ function call(
   switch (name) {
     case "mmap":
       return p.mmap(n(0), n(1), n(2), n(3), n(4) ?? -1, n(5) ?? 0);
+    case "mmapAligned": {
+      // mmap(len + align), then munmap what lies outside the aligned part.
+      const [len, align] = [n(0), n(1)];
+      const raw = p.mmap(0, len + align, n(2), n(3), -1, 0);
+      const a = Math.ceil(raw / align) * align;
+      if (a > raw) p.munmap(raw, a - raw);
+      if (raw + align > a) p.munmap(a + len, raw + align - a);
+      return a;
+    }
     case "munmap":
       return p.munmap(n(0), n(1));
     case "mprotect":

@@ -136,3 +136,23 @@ Deno.test("runScenario(): uffdWpAsync, uffdWriteprotect and pagemapScan, regions
   assert.deepEqual(out[4], { ok: { regions: [[1, 2, W | A]], walkEnd: 3 } });
   assert.deepEqual(out[5], { errno: "EINVAL" });
 });
+
+Deno.test("runScenario(): mmapAligned maps exactly the aligned range, nothing around it", () => {
+  const p = simulate().spawn();
+  const { outcomes, context } = runScenario(
+    p,
+    [
+      { op: "mmapAligned", args: [8 * C.PAGE_SIZE, 4 * C.PAGE_SIZE, RW, ANON] },
+      { op: "pagemap", args: [{ m: 0 }, 8] },
+    ],
+    C.PAGE_SIZE,
+  );
+  assert.deepEqual(outcomes[0], { ok: "new" });
+  const a = context.addrs.get(0)!;
+  assert.equal(a % (4 * C.PAGE_SIZE), 0);
+  // One VMA, [a, a + 8 pages): the extra pages mapped to align it are gone.
+  const near = p.mm.vmas.filter((v) =>
+    v.vm_end > a - 4 * C.PAGE_SIZE && v.vm_start < a + 12 * C.PAGE_SIZE
+  );
+  assert.deepEqual(near.map((v) => [v.vm_start - a, v.vm_end - a]), [[0, 8 * C.PAGE_SIZE]]);
+});
