@@ -34,7 +34,9 @@ const PROTS = [
 /**
  * Advice, the four the suite is about most often. MADV_PAGEOUT is left out:
  * this host has no swap device, so the kernel keeps anonymous pages the
- * model would swap out. 7 is no advice at all (EINVAL).
+ * model would swap out. MADV_HUGEPAGE lets a write fault map a 16 kB folio
+ * where the suite sets hugepages-16kB to madvise (tests/differential_test.ts).
+ * 7 is no advice at all (EINVAL).
  */
 const ADVICE = [
   C.MADV_DONTNEED,
@@ -52,6 +54,11 @@ const ADVICE = [
   C.MADV_DONTNEED_LOCKED,
   C.MADV_WIPEONFORK,
   C.MADV_DONTFORK,
+  C.MADV_HUGEPAGE,
+  C.MADV_HUGEPAGE,
+  C.MADV_HUGEPAGE,
+  C.MADV_HUGEPAGE,
+  C.MADV_NOHUGEPAGE,
   7,
 ] as const;
 
@@ -134,6 +141,8 @@ const WP_MODES = [
   C.UFFDIO_WRITEPROTECT_MODE_WP | C.UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
   4,
 ] as const;
+
+const ANON_PRIVATE = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 
 /** A mapping the sequence made: the op that made it and the pages it first covered. */
 interface Made {
@@ -256,8 +265,24 @@ export function generateScenario(r: Random): ScenarioOp[] {
         break;
       }
       case "madvise": {
+        const advice = r.pick(ADVICE);
+        if (advice === C.MADV_HUGEPAGE && !unmapped && maps.length < 4 && r.chance(0.7)) {
+          // A new private anonymous mapping of 8 pages aligned to 16 kB
+          // (where the kernel puts it must not decide which pages share a
+          // folio), advised whole, then a write into it: a 16 kB folio
+          // where its block is still empty.
+          const m = { op: ops.length, pages: 8 };
+          maps.push(m);
+          ops.push({
+            op: "mmapAligned",
+            args: [8 * PS, 4 * PS, C.PROT_READ | C.PROT_WRITE, ANON_PRIVATE],
+          });
+          ops.push({ op: "madvise", args: [{ m: m.op }, 8 * PS, advice] });
+          ops.push({ op: "write", args: [{ m: m.op, page: r.int(0, 7) }, r.int(1, 255)] });
+          break;
+        }
         const { ref, len } = range(r.pick(maps));
-        ops.push({ op: "madvise", args: [ref, len, r.pick(ADVICE)] });
+        ops.push({ op: "madvise", args: [ref, len, advice] });
         break;
       }
       case "uffdWp": {
