@@ -5,9 +5,11 @@
  * userfaultfd events a monitor sees: UFFD_EVENT_REMAP for the move, then
  * UFFD_EVENT_UNMAP for what was unmapped (notify_uffd()).
  *
- * Simplifications: the range to move or grow must lie in one VMA (EFAULT
- * otherwise), as before v6.17 let MREMAP_FIXED moves span several VMAs;
- * old_size 0 (a second mapping of a shared one) is not modelled (EINVAL);
+ * An MREMAP_FIXED move that keeps the size may span several VMAs (v6.17+,
+ * remap_move()); growing, shrinking or moving elsewhere works on one.
+ *
+ * Simplifications: old_size 0 (a second mapping of a shared one) is not
+ * modelled (EINVAL);
  * no commit accounting (VM_ACCOUNT) and no mlock of the grown part.
  * @module
  */
@@ -37,6 +39,7 @@ import { PTE_MARKER_UFFD_WP, pteToSwpEntry } from "../pgtable/swapops.ts";
 import {
   mremapUserfaultfdComplete,
   mremapUserfaultfdPrep,
+  userfaultfdArmed,
   type UserfaultfdCtx,
   userfaultfdResetCtx,
   userfaultfdUnmapComplete,
@@ -80,14 +83,20 @@ export function doMremap(
     // The ranges may not overlap.
     if (addr + oldLen > newAddr && newAddr + newLen > addr) return E("EINVAL");
   }
-  // check_prep_vma()
-  const vma = mm.vmaLookup(addr);
-  if (!vma) return E("EFAULT");
-  if (!oldLen) return E("EINVAL");
   const notify: Notify = { remap: null, unmapEarly: [], unmap: [] };
-  const ret = (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
-    ? mremapTo(mm, vma, addr, oldLen, newLen, flags, newAddr, notify)
-    : mremapAt(mm, vma, addr, oldLen, newLen, flags, notify);
+  let ret: number;
+  if ((flags & MREMAP_FIXED) && oldLen === newLen) {
+    // vrm_move_only(): a move that may span several VMAs.
+    ret = remapMove(mm, addr, oldLen, flags, newAddr, notify);
+  } else {
+    // check_prep_vma()
+    const vma = mm.vmaLookup(addr);
+    if (!vma) return E("EFAULT");
+    if (!oldLen) return E("EINVAL");
+    ret = (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+      ? mremapTo(mm, vma, addr, oldLen, newLen, flags, newAddr, notify)
+      : mremapAt(mm, vma, addr, oldLen, newLen, flags, notify);
+  }
   // notify_uffd()
   if (notify.remap) {
     const { ctx, from, to, len } = notify.remap;
@@ -96,6 +105,47 @@ export function doMremap(
   userfaultfdUnmapComplete(notify.unmapEarly);
   userfaultfdUnmapComplete(notify.unmap);
   return ret;
+}
+
+/**
+ * remap_move() (v6.17+): MREMAP_FIXED without a change of size moves every
+ * VMA in [addr, addr + len), each piece by mremap_to(), keeping the gaps
+ * between them: no gap at the start (EFAULT), and a VMA armed for
+ * userfaultfd (whose events need mmap_lock dropped) only as the one VMA of
+ * the range (vma_multi_allowed(); EFAULT otherwise). Each piece unmaps its
+ * own target only, so what lies opposite a gap stays mapped. Returns the
+ * first piece's new address, or -errno (a failure after the first piece
+ * leaves the earlier ones moved, as in the kernel).
+ */
+function remapMove(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  flags: number,
+  newAddr: number,
+  notify: Notify,
+): number {
+  const end = addr + len;
+  const pieces = mm.vmas.filter((v) => v.vm_end > addr && v.vm_start < end)
+    .map((v) => ({ start: v.vm_start, end: v.vm_end }));
+  let res = E("EFAULT");
+  let target = newAddr;
+  let lastEnd = 0;
+  for (const [k, piece] of pieces.entries()) {
+    const seen = k > 0;
+    if (!seen && addr < piece.start) return E("EFAULT");
+    const from = Math.max(piece.start, addr);
+    const n = Math.min(end, piece.end) - from;
+    const to = target + (seen ? piece.start - lastEnd : 0);
+    lastEnd = piece.end;
+    const vma = mm.vmaLookup(from)!;
+    if (userfaultfdArmed(vma) && (seen || piece.end < end)) return E("EFAULT");
+    const r = mremapTo(mm, vma, from, n, n, flags, to, notify);
+    if (r < 0) return r;
+    if (!seen) res = r;
+    target = r + n;
+  }
+  return res;
 }
 
 /** Whether mremap() may map `newLen` bytes from `addr` of `vma` (the checks for growing or moving). */

@@ -154,3 +154,103 @@ Deno.test("userfaultfd: a shrink sends UFFD_EVENT_UNMAP for the tail only", () =
   });
   assert.equal(uffd.read(), null);
 });
+
+/** The VMAs in [base, base + 40 pages) as [first page, end page, "rwx"]. */
+function vmasNear(p: ReturnType<ReturnType<typeof simulate>["spawn"]>, base: number) {
+  return p.mm.vmas.filter((v) => v.vm_end > base && v.vm_start < base + 40 * P).map((v) => {
+    const perm = (v.vm_flags & 1 ? "r" : "-") + (v.vm_flags & 2 ? "w" : "-") +
+      (v.vm_flags & 4 ? "x" : "-");
+    return [(v.vm_start - base) / P, (v.vm_end - base) / P, perm];
+  });
+}
+
+Deno.test("MREMAP_FIXED of the same size moves several VMAs (v6.17+), as this 6.18 kernel does", () => {
+  // Each case as a C program ran it on Linux 6.18: the result and the
+  // VMAs around afterwards.
+  const fresh = () => {
+    const k = simulate();
+    const p = k.spawn();
+    const base = p.mmap(0, 64 * P, C.PROT_NONE, ANON);
+    p.munmap(base, 64 * P);
+    const at = (page: number, n: number, prot: number) =>
+      p.mmap(base + page * P, n * P, prot, ANON | C.MAP_FIXED);
+    return { k, p, base, at };
+  };
+  const R = C.PROT_READ, X = C.PROT_EXEC;
+  {
+    // A gap in the middle: kept as a gap; what was mapped opposite it stays.
+    const { k, p, base, at } = fresh();
+    at(0, 2, RW), at(3, 2, R), at(32, 6, X);
+    p.write(base, 1), p.write(base + P, 2);
+    assert.equal(p.mremap(base, 5 * P, 5 * P, MAYMOVE | FIXED, base + 32 * P), base + 32 * P);
+    assert.deepEqual(vmasNear(p, base), [[32, 34, "rw-"], [34, 35, "--x"], [35, 37, "r--"], [
+      37,
+      38,
+      "--x",
+    ]]);
+    assert.deepEqual([p.read(base + 32 * P), p.read(base + 33 * P)], [1, 2]);
+    k.check();
+  }
+  {
+    // A gap at the end is allowed; a gap at the start is EFAULT.
+    const { p, base, at } = fresh();
+    at(0, 2, RW), at(2, 1, R);
+    assert.equal(p.mremap(base, 5 * P, 5 * P, MAYMOVE | FIXED, base + 32 * P), base + 32 * P);
+    assert.deepEqual(vmasNear(p, base), [[32, 34, "rw-"], [34, 35, "r--"]]);
+    const b = fresh();
+    b.at(1, 2, RW), b.at(3, 1, R);
+    assert.equal(
+      errnoOf(() => b.p.mremap(b.base, 4 * P, 4 * P, MAYMOVE | FIXED, b.base + 32 * P)),
+      "EFAULT",
+    );
+  }
+  {
+    // DONTUNMAP leaves every source VMA in place; the middle of three VMAs.
+    const { p, base, at } = fresh();
+    at(0, 2, RW), at(2, 2, R);
+    const to = base + 32 * P;
+    assert.equal(p.mremap(base, 4 * P, 4 * P, MAYMOVE | FIXED | DONTUNMAP, to), to);
+    assert.deepEqual(vmasNear(p, base), [[0, 2, "rw-"], [2, 4, "r--"], [32, 34, "rw-"], [
+      34,
+      36,
+      "r--",
+    ]]);
+    const c = fresh();
+    c.at(0, 2, RW), c.at(2, 2, R), c.at(4, 2, RW);
+    c.p.write(c.base, 7), c.p.write(c.base + 4 * P, 9);
+    assert.equal(c.p.mremap(c.base + P, 4 * P, 4 * P, MAYMOVE | FIXED, to), to);
+    assert.deepEqual(vmasNear(c.p, c.base), [[0, 1, "rw-"], [5, 6, "rw-"], [32, 33, "rw-"], [
+      33,
+      35,
+      "r--",
+    ], [35, 36, "rw-"]]);
+    assert.deepEqual([c.p.read(to), c.p.read(to + 3 * P)], [0, 9]);
+    c.k.check();
+  }
+  {
+    // A VMA armed for userfaultfd moves only as the one VMA of the range.
+    const { p, base, at } = fresh();
+    at(0, 2, RW), at(2, 2, R);
+    const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+    uffd.api({ api: C.UFFD_API });
+    uffd.register({ range: { start: base, len: 2 * P }, mode: C.UFFDIO_REGISTER_MODE_MISSING });
+    assert.equal(
+      errnoOf(() => p.mremap(base, 4 * P, 4 * P, MAYMOVE | FIXED, base + 32 * P)),
+      "EFAULT",
+    );
+    assert.equal(p.mremap(base, 2 * P, 2 * P, MAYMOVE | FIXED, base + 32 * P), base + 32 * P);
+    // Armed second: EFAULT, after the first VMA has moved.
+    at(48, 2, RW), at(50, 2, R);
+    uffd.register({
+      range: { start: base + 50 * P, len: 2 * P },
+      mode: C.UFFDIO_REGISTER_MODE_MISSING,
+    });
+    assert.equal(
+      errnoOf(() => p.mremap(base + 48 * P, 4 * P, 4 * P, MAYMOVE | FIXED, base + 8 * P)),
+      "EFAULT",
+    );
+    const all = p.mm.vmas.filter((v) => v.vm_end > base && v.vm_start < base + 64 * P)
+      .map((v) => [(v.vm_start - base) / P, (v.vm_end - base) / P]);
+    assert.deepEqual(all, [[2, 4], [8, 10], [32, 34], [50, 52]]);
+  }
+});
