@@ -30,6 +30,8 @@ import {
 const LIBC_SYMBOLS = {
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
   mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "isize" },
+  // void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ... /* void *new_address */);
+  mremap: { parameters: ["usize", "usize", "usize", "i32", "usize"], result: "isize" },
   // int munmap(void *addr, size_t length);
   munmap: { parameters: ["usize", "usize"], result: "i32" },
   // int mprotect(void *addr, size_t length, int prot);
@@ -208,6 +210,30 @@ export function munmap(addr: number, length: number): void {
   assertUlong("munmap addr", addr);
   assertUlong("munmap length", length);
   check(libc().munmap(BigInt(addr), BigInt(length)), () => `munmap(${hex(addr)}, ${length})`);
+}
+
+/** mremap(2) (new_address passed whatever the flags); returns the new address, throws Errno. */
+export function mremap(
+  oldAddress: number,
+  oldSize: number,
+  newSize: number,
+  flags: number,
+  newAddress = 0,
+): number {
+  assertUlong("mremap old_address", oldAddress);
+  assertUlong("mremap new_address", newAddress);
+  const ret = libc().mremap(
+    BigInt(oldAddress),
+    BigInt(oldSize),
+    BigInt(newSize),
+    flags,
+    BigInt(newAddress),
+  );
+  check(
+    ret,
+    () => `mremap(${hex(oldAddress)}, ${oldSize}, ${newSize}, ${flags}, ${hex(newAddress)})`,
+  );
+  return Number(ret);
 }
 
 /** mprotect(2); throws {@link Errno} on failure. */

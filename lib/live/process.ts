@@ -1,6 +1,6 @@
 /**
  * The live process facade: the simulator's `Process` methods (mmap, munmap,
- * mprotect, madvise, read, write, fork, pagemap, pagemapScan, userfaultfd,
+ * mremap, mprotect, madvise, read, write, fork, pagemap, pagemapScan, userfaultfd,
  * memfdCreate, ftruncate, close)
  * with the same names, arguments and results, made on the host's real kernel
  * for the calling Deno process itself.
@@ -21,6 +21,7 @@ import {
   memfdCreate,
   mmap,
   mprotect,
+  mremap,
   munmap,
   open,
   pageSize,
@@ -55,6 +56,11 @@ export class LiveProcess {
   /** mmap(2). Returns the mapping's address. */
   mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
     return mmap(addr, length, prot, flags, fd, offset);
+  }
+
+  /** mremap(2), with the simulator's argument order. Returns the (new) address. */
+  mremap(oldAddress: number, oldSize: number, newSize: number, flags = 0, newAddress = 0): number {
+    return mremap(oldAddress, oldSize, newSize, flags, newAddress);
   }
 
   /** munmap(2). */
