@@ -18,6 +18,7 @@ import { startFaultServer } from "./uffd_server.ts";
 import { installFaultReporter } from "./fault_report.ts";
 import type { LiveUserfaultfd } from "./userfaultfd.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
+import { MREMAP_DONTUNMAP, MREMAP_FIXED } from "../kernel/constants.ts";
 
 const ps = pageSize();
 const encoder = new TextEncoder();
@@ -29,9 +30,14 @@ function line(value: unknown): void {
 
 /** [start, end) of each mapping in /proc/self/maps. */
 function procMaps(): [number, number][] {
+  return procMapsLines().map(([s, e]) => [s, e]);
+}
+
+/** [start, end, the whole line] of each mapping in /proc/self/maps. */
+function procMapsLines(): [number, number, string][] {
   return new TextDecoder().decode(readProcFile("/proc/self/maps")).trim().split("\n").map((l) => {
     const [s, e] = l.split(" ")[0].split("-");
-    return [parseInt(s, 16), parseInt(e, 16)];
+    return [parseInt(s, 16), parseInt(e, 16), l];
   });
 }
 
@@ -45,6 +51,17 @@ class OwnPages implements StepGuard {
 
   /** `accessing` learns the address of each read or write let through, before it is made. */
   constructor(private readonly accessing: (addr: number) => void = () => {}) {}
+
+  private ranges(op: ScenarioOp, a: (number | string)[]): [number, number][] {
+    const n = (i: number) => a[i] as number;
+    if (op.op === "mremap") {
+      // The old range with room to grow in place, and a MREMAP_FIXED target.
+      const old: [number, number] = [n(0), Math.max(n(1), n(2))];
+      return n(3) & MREMAP_FIXED ? [old, [n(4), n(2)]] : [old];
+    }
+    const r = this.range(op, a);
+    return r ? [r] : [];
+  }
 
   private range(op: ScenarioOp, a: (number | string)[]): [number, number] | null {
     const n = (i: number) => a[i] as number;
@@ -73,7 +90,11 @@ class OwnPages implements StepGuard {
     }
   }
 
+  /** /proc/self/maps just before an mremap, for {@link failed}. */
+  private mremapBefore: [number, number, string][] | null = null;
+
   before(op: ScenarioOp, a: (number | string)[]): string | null {
+    this.mremapBefore = op.op === "mremap" ? procMapsLines() : null;
     const why = this.foreign(op, a);
     if (why === null && (op.op === "read" || op.op === "write")) this.accessing(a[0] as number);
     return why;
@@ -81,17 +102,17 @@ class OwnPages implements StepGuard {
 
   /** Why the step's range holds a page of the Deno process's own, or null. */
   private foreign(op: ScenarioOp, a: (number | string)[]): string | null {
-    const r = this.range(op, a);
-    if (!r) return null;
-    const first = Math.floor(r[0] / ps), last = Math.floor((r[0] + Math.max(r[1], 1) - 1) / ps);
-    if (last - first > 1 << 16) return `range of ${last - first + 1} pages is too large to check`;
-    let foreign: [number, number][] | undefined;
-    for (let pg = first; pg <= last; pg++) {
-      if (this.pages.has(pg)) continue;
-      foreign ??= procMaps();
-      const addr = pg * ps;
-      if (foreign.some(([s, e]) => s <= addr && addr < e)) {
-        return `page 0x${addr.toString(16)} is mapped by the Deno process itself`;
+    let maps: [number, number][] | undefined;
+    for (const r of this.ranges(op, a)) {
+      const first = Math.floor(r[0] / ps), last = Math.floor((r[0] + Math.max(r[1], 1) - 1) / ps);
+      if (last - first > 1 << 16) return `range of ${last - first + 1} pages is too large to check`;
+      for (let pg = first; pg <= last; pg++) {
+        if (this.pages.has(pg)) continue;
+        maps ??= procMaps();
+        const addr = pg * ps;
+        if (maps.some(([s, e]) => s <= addr && addr < e)) {
+          return `page 0x${addr.toString(16)} is mapped by the Deno process itself`;
+        }
       }
     }
     return null;
@@ -121,6 +142,37 @@ class OwnPages implements StepGuard {
     }
     if (op.op === "munmap") {
       for (const pg of pagesOf(a[0] as number, a[1] as number)) this.pages.delete(pg);
+    }
+    if (op.op === "mremap") {
+      if (!((a[3] as number) & MREMAP_DONTUNMAP)) {
+        for (const pg of pagesOf(a[0] as number, a[1] as number)) this.pages.delete(pg);
+      }
+      for (const pg of pagesOf(result as number, a[2] as number)) this.pages.add(pg);
+    }
+  }
+
+  /**
+   * A failed mremap may have moved the VMAs before the one it stopped at
+   * (remap_move()): the pages of the old range whose mapping changed are
+   * not the scenario's any more, and what is mapped at the target now is
+   * (before() made sure nothing of Deno's was there).
+   */
+  failed(op: ScenarioOp, a: (number | string)[]): void {
+    if (op.op !== "mremap" || !this.mremapBefore) return;
+    const n = (i: number) => a[i] as number;
+    const before = this.mremapBefore, now = procMapsLines();
+    this.mremapBefore = null;
+    const entry = (maps: [number, number, string][], pg: number) =>
+      maps.find(([s, e]) => s <= pg * ps && pg * ps < e)?.[2];
+    const pagesOf = (addr: number, len: number) =>
+      Array.from({ length: Math.ceil(len / ps) }, (_, i) => Math.floor(addr / ps) + i);
+    // A page of the old range whose mapping is not the one it had: moved
+    // away, and maybe already taken by another thread's mmap.
+    for (const pg of pagesOf(n(0), n(1))) {
+      if (entry(now, pg) !== entry(before, pg)) this.pages.delete(pg);
+    }
+    if (n(3) & MREMAP_FIXED) {
+      for (const pg of pagesOf(n(4), n(2))) if (entry(now, pg) !== undefined) this.pages.add(pg);
     }
   }
 

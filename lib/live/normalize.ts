@@ -102,6 +102,7 @@ export type Normalized =
   | null
   | "new"
   | "fixed"
+  | "same"
   | "fd"
   | number[]
   | PagemapFlags
@@ -147,6 +148,12 @@ export function normalizeResult(
       return fixedAddr !== undefined && value === fixedAddr ? "fixed" : "new";
     case "mmapAligned":
       return "new";
+    case "mremap":
+      return value === start
+        ? "same"
+        : fixedAddr !== undefined && value === fixedAddr
+        ? "fixed"
+        : "new";
     case "memfdCreate":
       return "fd";
     case "pagemap":

@@ -15,6 +15,10 @@
  * unmapped), so that where large folios fit in it does not depend on where
  * the kernel put it.
  *
+ * `mremap` (old address, old size, new size, flags, new address) is
+ * mremap(2); its result is "same" (it stayed), "fixed" (the MREMAP_FIXED
+ * address) or "new", and later ops may name the mapping it made.
+ *
  * `fork` forks the process; the child does nothing (on the host it runs
  * no code at all, lib/live/fork.ts) and exits when the scenario ends, so
  * what is compared is what fork did to the parent's mappings.
@@ -43,6 +47,7 @@ import {
   type Outcome,
 } from "./normalize.ts";
 import { MAP_FIXED, MAP_FIXED_NOREPLACE } from "./mman.ts";
+import { MREMAP_FIXED } from "../kernel/constants.ts";
 import type { PagemapScanResult, PmScanArg } from "../proc/task_mmu.ts";
 import {
   O_CLOEXEC,
@@ -91,6 +96,7 @@ export const SCENARIO_OPS = [
   "mmap",
   "mmapAligned",
   "munmap",
+  "mremap",
   "mprotect",
   "madvise",
   "read",
@@ -140,6 +146,13 @@ export interface Facade {
     offset?: number,
   ): number;
   munmap(addr: number, length: number): number;
+  mremap(
+    oldAddress: number,
+    oldSize: number,
+    newSize: number,
+    flags?: number,
+    newAddress?: number,
+  ): number;
   mprotect(addr: number, length: number, prot: number): number;
   madvise(addr: number, length: number, advice: number): number;
   read(addr: number): number;
@@ -167,6 +180,8 @@ export interface StepGuard {
   before(op: ScenarioOp, args: (number | string)[]): string | null;
   after(op: ScenarioOp, args: (number | string)[], result: unknown): void;
   recheck?(op: ScenarioOp, args: (number | string)[]): string | null;
+  /** A step failed with an errno: it may still have changed something (a partial mremap). */
+  failed?(op: ScenarioOp, args: (number | string)[]): void;
 }
 
 /** What the runner remembers of earlier steps to resolve references. */
@@ -224,7 +239,9 @@ export class ScenarioContext {
 
   /** Remember what step `index` returned. */
   record(index: number, op: ScenarioOp, result: unknown): void {
-    if (op.op === "mmap" || op.op === "mmapAligned") this.addrs.set(index, result as number);
+    if (op.op === "mmap" || op.op === "mmapAligned" || op.op === "mremap") {
+      this.addrs.set(index, result as number);
+    }
     if (op.op === "memfdCreate") this.fds.set(index, result as number);
     if (op.op === "close") {
       const ref = op.args[0];
@@ -274,6 +291,8 @@ function call(
     }
     case "munmap":
       return p.munmap(n(0), n(1));
+    case "mremap":
+      return p.mremap(n(0), n(1), n(2), n(3), n(4) ?? 0);
     case "mprotect":
       return p.mprotect(n(0), n(1), n(2));
     case "madvise":
@@ -362,10 +381,15 @@ export function runScenario(
       context.record(i, op, result);
       guard?.after(op, args, result);
       const flags = op.op === "mmap" ? (args[3] as number) : 0;
-      const fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) ? (args[0] as number) : undefined;
+      const fixed = op.op === "mremap"
+        ? (args[3] as number) & MREMAP_FIXED ? (args[4] as number) : undefined
+        : flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)
+        ? (args[0] as number)
+        : undefined;
       outcome = { ok: normalizeResult(op.op, result, fixed, args[0] as number) };
     } catch (e) {
       outcome = normalizeThrown(e, typeof args[0] === "number" ? args[0] : undefined);
+      if ("errno" in outcome) guard?.failed?.(op, args);
     }
     const why = "ok" in outcome || "errno" in outcome ? guard?.recheck?.(op, args) ?? null : null;
     if (why !== null) {

@@ -156,3 +156,27 @@ Deno.test("runScenario(): mmapAligned maps exactly the aligned range, nothing ar
   );
   assert.deepEqual(near.map((v) => [v.vm_start - a, v.vm_end - a]), [[0, 8 * C.PAGE_SIZE]]);
 });
+
+Deno.test("runScenario(): mremap results are same, fixed or new, and name the moved mapping", () => {
+  const P = C.PAGE_SIZE;
+  const outcomes = run([
+    { op: "mmap", args: [0, 4 * P, RW, ANON, -1, 0] },
+    { op: "write", args: [{ m: 0, page: 1 }, 5] },
+    { op: "mremap", args: [{ m: 0 }, 4 * P, 2 * P, 0, 0] }, // shrink: stays
+    { op: "mmap", args: [0, 4 * P, C.PROT_NONE, ANON, -1, 0] },
+    { op: "mremap", args: [{ m: 0 }, 2 * P, 2 * P, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, { m: 3 }] },
+    { op: "read", args: [{ m: 4, page: 1 }] },
+    { op: "mremap", args: [{ m: 4 }, 2 * P, 2 * P, C.MREMAP_MAYMOVE | C.MREMAP_DONTUNMAP, 0] },
+    { op: "read", args: [{ m: 6, page: 1 }] },
+    { op: "mremap", args: [{ m: 6 }, 2 * P, 2 * P, 8, 0] },
+  ]);
+  assert.deepEqual(outcomes.slice(2), [
+    { ok: "same" },
+    { ok: "new" },
+    { ok: "fixed" },
+    { ok: 5 },
+    { ok: "new" },
+    { ok: 5 },
+    { errno: "EINVAL" },
+  ]);
+});
