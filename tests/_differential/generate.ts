@@ -1,7 +1,7 @@
 /**
  * Random scenarios for the differential suite: short op sequences over
  * anonymous private and shared mappings and memfd mappings, with munmap,
- * mprotect, madvise, reads, writes, pagemap reads, PAGEMAP_SCAN, and
+ * mremap, mprotect, madvise, reads, writes, pagemap reads, PAGEMAP_SCAN, and
  * userfaultfd: write-protection in WP_ASYNC mode, missing faults (which
  * the runner's monitor resolves with UFFDIO_ZEROPAGE), UFFDIO_ZEROPAGE and
  * UFFDIO_POISON, and fork (a child that holds its copy of the address
@@ -183,6 +183,7 @@ export function generateScenario(r: Random): ScenarioOp[] {
       ftruncate: memfds.length ? 2 : 0,
       close: memfds.length ? 0.5 : 0,
       munmap: 1,
+      mremap: maps.length < 4 ? 1.5 : 0,
       mprotect: 2,
       madvise: 3,
       read: 4,
@@ -255,6 +256,47 @@ export function generateScenario(r: Random): ScenarioOp[] {
       case "munmap": {
         const { ref, len } = range(r.pick(maps));
         ops.push({ op: "munmap", args: [ref, len] });
+        unmapped = true;
+        break;
+      }
+      case "mremap": {
+        // Shrink, grow (in place or moved), move to a fixed address over
+        // another of the sequence's mappings (possibly several VMAs, v6.17+),
+        // move and keep the old range (DONTUNMAP), or an unknown flag.
+        const m = r.pick(maps);
+        const old = { m: m.op };
+        const oldLen = m.pages * PS;
+        const kind = r.pick(["shrink", "grow", "grow", "fixed", "fixed", "dontunmap", "bad"]);
+        const others = maps.filter((x) => x !== m);
+        let other = others.length && r.chance(0.9) ? r.pick(others) : m;
+        if (kind === "fixed" && !unmapped && r.chance(0.6)) {
+          // A fresh PROT_NONE reservation to move onto, as large as the move.
+          other = { op: ops.length, pages: m.pages + 1 };
+          ops.push({
+            op: "mmap",
+            args: [0, other.pages * PS, C.PROT_NONE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0],
+          });
+        }
+        const args: (number | { m: number; page?: number })[] = kind === "shrink"
+          ? [old, oldLen, r.int(1, Math.max(1, m.pages - 1)) * PS, 0, 0]
+          : kind === "grow"
+          ? [old, oldLen, (m.pages + r.int(1, 3)) * PS, r.pick([0, C.MREMAP_MAYMOVE]), 0]
+          : kind === "fixed"
+          ? [
+            old,
+            oldLen,
+            r.chance(0.8) ? oldLen : oldLen + PS,
+            C.MREMAP_MAYMOVE | C.MREMAP_FIXED,
+            { m: other.op, page: r.chance(0.7) ? 0 : r.int(0, other.pages - 1) },
+          ]
+          : kind === "dontunmap"
+          ? [old, oldLen, oldLen, C.MREMAP_MAYMOVE | C.MREMAP_DONTUNMAP, 0]
+          : [old, oldLen, oldLen, 8, 0];
+        // The new mapping may be named by later ops, as far as it reaches.
+        if (kind === "grow" || kind === "dontunmap" || kind === "fixed") {
+          maps.push({ op: ops.length, pages: (args[2] as number) / PS });
+        }
+        ops.push({ op: "mremap", args });
         unmapped = true;
         break;
       }
