@@ -319,70 +319,15 @@ Deno.test(
 );
 
 /**
- * UFFDIO_WRITEPROTECT of a whole written THP in a WP_ASYNC VMA, then a
- * write into it, then the protection cleared: the scans and pagemap bits
- * after each step, as [first page, end page, categories] rows.
+ * A whole huge PMD under uffd-wp, step by step: faulted in by a write (a
+ * THP) or a read (the huge zero folio), write-protected whole, written
+ * (WP_ASYNC only), unprotected, written again. After each step the scan's
+ * [first page, end page, categories] rows and the uffd-wp bit of pages 0,
+ * 3 and 4.
  */
-function thpWriteprotectSteps(p: ScanFacade & { pagemap(addr: number): unknown }): unknown[] {
-  const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
-  const raw = p.mmap(0, 2 * hp, RW, ANON);
-  const a = Math.ceil(raw / hp) * hp;
-  const out: unknown[] = [];
-  const look = () => {
-    const r = p.pagemapScan({
-      start: a,
-      end: a + hp,
-      vecLen: 512,
-      categoryAnyofMask: C.PAGE_IS_PRESENT,
-      returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT,
-    });
-    const wp = [0, 3, 4].map((k) => (p.pagemap(a + k * ps) as { uffdWp: boolean }).uffdWp);
-    out.push([r.regions.map((x) => [(x.start - a) / ps, (x.end - a) / ps, x.categories]), wp]);
-  };
-  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
-  try {
-    uffd.api({ api: C.UFFD_API, features: C.UFFD_FEATURE_WP_ASYNC });
-    p.madvise(a, hp, C.MADV_HUGEPAGE);
-    uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
-    p.write(a, 1);
-    look();
-    uffd.writeprotect({ range: { start: a, len: hp }, mode: C.UFFDIO_WRITEPROTECT_MODE_WP });
-    look(); // change_huge_pmd(): still one huge PMD, now uffd-wp
-    p.write(a + 3 * ps, 2); // wp_huge_pmd(): WP_ASYNC splits, the written page is resolved
-    look();
-    uffd.writeprotect({ range: { start: a, len: hp }, mode: 0 });
-    look();
-  } finally {
-    uffd.close();
-    p.munmap(raw, 2 * hp);
-  }
-  return out;
-}
-
-Deno.test("UFFDIO_WRITEPROTECT of a whole THP keeps the PMD, as this kernel does", {
-  ignore,
-}, () => {
-  using live = liveProcess();
-  const host = hostModelConfig();
-  const model = simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() })
-    .spawn();
-  const kernel = thpWriteprotectSteps(live);
-  const H = C.PAGE_IS_HUGE | C.PAGE_IS_PRESENT, W = C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
-  assert.deepEqual(kernel, [
-    [[[0, 512, H | W]], [false, false, false]],
-    [[[0, 512, H]], [true, true, true]],
-    [[[0, 3, C.PAGE_IS_PRESENT], [3, 4, W], [4, 512, C.PAGE_IS_PRESENT]], [true, false, true]],
-    [[[0, 512, W]], [false, false, false]],
-  ]);
-  assert.deepEqual(thpWriteprotectSteps(model), kernel);
-});
-
-/**
- * The huge zero folio under uffd-wp: read-faulted in, write-protected
- * whole, written (WP_ASYNC only), unprotected, written again.
- */
-function hugeZeroWpSteps(
+function hugeWpSteps(
   p: ScanFacade & { pagemap(addr: number): unknown; read(addr: number): number },
+  first: "write" | "read",
   async: boolean,
 ): unknown[] {
   const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
@@ -405,12 +350,13 @@ function hugeZeroWpSteps(
     uffd.api({ api: C.UFFD_API, features: async ? C.UFFD_FEATURE_WP_ASYNC : 0 });
     p.madvise(a, hp, C.MADV_HUGEPAGE);
     uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
-    p.read(a);
+    if (first === "write") p.write(a, 1);
+    else p.read(a);
     look();
     uffd.writeprotect({ range: { start: a, len: hp }, mode: C.UFFDIO_WRITEPROTECT_MODE_WP });
-    look();
+    look(); // change_huge_pmd(): still one huge PMD, now uffd-wp
     if (async) {
-      p.write(a + 3 * ps, 2);
+      p.write(a + 3 * ps, 2); // wp_huge_pmd(): WP_ASYNC splits, the written page is resolved
       look();
     }
     uffd.writeprotect({ range: { start: a, len: hp }, mode: 0 });
@@ -424,6 +370,25 @@ function hugeZeroWpSteps(
   return out;
 }
 
+Deno.test("UFFDIO_WRITEPROTECT of a whole THP keeps the PMD, as this kernel does", {
+  ignore,
+}, () => {
+  using live = liveProcess();
+  const host = hostModelConfig();
+  const model = simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() })
+    .spawn();
+  const kernel = hugeWpSteps(live, "write", true);
+  const H = C.PAGE_IS_HUGE | C.PAGE_IS_PRESENT, W = C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
+  assert.deepEqual(kernel, [
+    [[[0, 512, H | W]], [false, false, false]],
+    [[[0, 512, H]], [true, true, true]],
+    [[[0, 3, C.PAGE_IS_PRESENT], [3, 4, W], [4, 512, C.PAGE_IS_PRESENT]], [true, false, true]],
+    [[[0, 512, W]], [false, false, false]],
+    [[[0, 512, W]], [false, false, false]],
+  ]);
+  assert.deepEqual(hugeWpSteps(model, "write", true), kernel);
+});
+
 Deno.test("the huge zero folio under uffd-wp: the model's steps are this kernel's", {
   ignore,
 }, () => {
@@ -432,13 +397,13 @@ Deno.test("the huge zero folio under uffd-wp: the model's steps are this kernel'
   const config = "config" in host ? host.config : {};
   const Z = C.PAGE_IS_PRESENT | C.PAGE_IS_PFNZERO | C.PAGE_IS_HUGE;
   for (const async of [true, false]) {
-    const kernel = hugeZeroWpSteps(live, async);
+    const kernel = hugeWpSteps(live, "read", async);
     // Read-faulted: one huge zero PMD, written (not protected); then protected, still huge.
     assert.deepEqual(kernel.slice(0, 2), [
       [[[0, 512, Z | C.PAGE_IS_WRITTEN]], [false, false, false]],
       [[[0, 512, Z]], [true, true, true]],
     ]);
     const model = simulate({ config, thp: hostModelThp() }).spawn();
-    assert.deepEqual(hugeZeroWpSteps(model, async), kernel, `WP_ASYNC ${async}`);
+    assert.deepEqual(hugeWpSteps(model, "read", async), kernel, `WP_ASYNC ${async}`);
   }
 });
