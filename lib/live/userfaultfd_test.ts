@@ -96,6 +96,12 @@ function model(): ScanFacade {
   return simulate({ config: "config" in host ? host.config : {} }).spawn();
 }
 
+/** A simulated process on a kernel configured, and with THP knobs set, as this host's. */
+function hostModel() {
+  const host = hostModelConfig();
+  return simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() }).spawn();
+}
+
 Deno.test("PAGEMAP_SCAN with WP_ASYNC: the model agrees with this kernel", { ignore }, () => {
   using p = liveProcess();
   assert.equal(pageSize(), C.PAGE_SIZE);
@@ -234,9 +240,7 @@ Deno.test("PAGEMAP_SCAN of a PMD THP and the huge zero folio: the model agrees w
   ignore,
 }, () => {
   using live = liveProcess();
-  const host = hostModelConfig();
-  const model = simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() })
-    .spawn();
+  const model = hostModel();
   const fromLive = thpScans(live);
   const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
   assert.deepEqual((fromLive[0] as { regions: unknown[] }).regions, [
@@ -298,9 +302,7 @@ Deno.test(
   },
   () => {
     using live = liveProcess();
-    const host = hostModelConfig();
-    const model = () =>
-      simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() }).spawn();
+    const model = hostModel;
     const cut = thpWpScans(live, 10);
     const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
     assert.deepEqual(cut, [
@@ -374,9 +376,7 @@ Deno.test("UFFDIO_WRITEPROTECT of a whole THP keeps the PMD, as this kernel does
   ignore,
 }, () => {
   using live = liveProcess();
-  const host = hostModelConfig();
-  const model = simulate({ config: "config" in host ? host.config : {}, thp: hostModelThp() })
-    .spawn();
+  const model = hostModel();
   const kernel = hugeWpSteps(live, "write", true);
   const H = C.PAGE_IS_HUGE | C.PAGE_IS_PRESENT, W = C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
   assert.deepEqual(kernel, [
@@ -393,8 +393,6 @@ Deno.test("the huge zero folio under uffd-wp: the model's steps are this kernel'
   ignore,
 }, () => {
   using live = liveProcess();
-  const host = hostModelConfig();
-  const config = "config" in host ? host.config : {};
   const Z = C.PAGE_IS_PRESENT | C.PAGE_IS_PFNZERO | C.PAGE_IS_HUGE;
   for (const async of [true, false]) {
     const kernel = hugeWpSteps(live, "read", async);
@@ -403,7 +401,6 @@ Deno.test("the huge zero folio under uffd-wp: the model's steps are this kernel'
       [[[0, 512, Z | C.PAGE_IS_WRITTEN]], [false, false, false]],
       [[[0, 512, Z]], [true, true, true]],
     ]);
-    const model = simulate({ config, thp: hostModelThp() }).spawn();
-    assert.deepEqual(hugeWpSteps(model, "read", async), kernel, `WP_ASYNC ${async}`);
+    assert.deepEqual(hugeWpSteps(hostModel(), "read", async), kernel, `WP_ASYNC ${async}`);
   }
 });
