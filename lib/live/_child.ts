@@ -189,6 +189,42 @@ class OwnPages implements StepGuard {
   }
 }
 
+/**
+ * Where a scenario's mappings go. The kernel places an mmap without an
+ * address top-down from mmap_base, into the highest gap that fits: in a
+ * Deno process that is a hole between V8's and the runtime's mappings,
+ * whose neighbours a scenario may not touch (a grow in place would run into
+ * them) and whose holes the runtime's next mmap fills. So the child asks
+ * for addresses itself, as hints (never MAP_FIXED), top-down from
+ * {@link ARENA_TOP}, far below everything else: the scenario's mappings sit
+ * side by side as the model's do below its mmap_base, and the kernel still
+ * decides (a hint whose range is taken is ignored).
+ */
+const ARENA_TOP = 0x2000_0000_0000;
+
+/** The process with its mmap() given arena hints (see {@link ARENA_TOP}). */
+function arenaPlacement(live: LiveProcess): LiveProcess {
+  let cursor = ARENA_TOP;
+  return new Proxy(live, {
+    get(target, key, receiver) {
+      if (key !== "mmap") {
+        const v = Reflect.get(target, key, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      }
+      return (addr: number, len: number, prot: number, flags: number, fd = -1, off = 0) => {
+        const size = Math.ceil(len / ps) * ps;
+        if (
+          addr === 0 && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && size > 0 && size < 2 ** 40
+        ) {
+          cursor -= size;
+          addr = cursor;
+        }
+        return target.mmap(addr, len, prot, flags, fd, off);
+      };
+    },
+  });
+}
+
 const input = JSON.parse(await new Response(Deno.stdin.readable).text()) as {
   first: number;
   scenarios: ScenarioOp[][];
@@ -212,7 +248,8 @@ input.scenarios.forEach((ops, k) => {
   // Before each access the child names its address: if the access kills
   // the child, the parent reads si_addr relative to it.
   const guard = new OwnPages((at) => line({ s, at }));
-  const { context } = runScenario(p, ops, ps, (i, o) => line({ s, i, o }), guard, hooks);
+  const arena = arenaPlacement(p);
+  const { context } = runScenario(arena, ops, ps, (i, o) => line({ s, i, o }), guard, hooks);
   context.exitChildren();
   context.closeUffd();
   guard.release();

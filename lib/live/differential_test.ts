@@ -78,3 +78,29 @@ Deno.test("runLiveScenarios(): a worker thread in the child serves the same faul
   assert.ok("config" in host, "reason" in host ? host.reason : "");
   assert.deepEqual(outcomes[0], runModelScenarios([UFFD_SCENARIO], host.config)[0]);
 });
+
+Deno.test("runLiveScenarios(): a scenario's mappings sit side by side, top-down, as in the model", {
+  ignore: !liveTestsEnabled(),
+}, async () => {
+  // The second mapping goes right below the first: its page 2 is the
+  // first mapping's page 0; and above the first there is nothing, not the
+  // Deno process's memory (the child's arena hints).
+  const ops: ScenarioOp[] = [
+    { op: "mmap", args: [0, 2 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+    { op: "write", args: [{ m: 0 }, 42] },
+    { op: "mmap", args: [0, 2 * C.PAGE_SIZE, RW, ANON, -1, 0] },
+    { op: "read", args: [{ m: 2, page: 2 }] },
+    { op: "mremap", args: [{ m: 0 }, 2 * C.PAGE_SIZE, 8 * C.PAGE_SIZE, 0, 0] },
+    { op: "read", args: [{ m: 0, page: 8 }] },
+  ];
+  const host = hostModelConfig();
+  assert.ok("config" in host);
+  const [model] = runModelScenarios([ops], host.config);
+  assert.deepEqual(model.slice(3), [
+    { ok: 42 },
+    { ok: "same" }, // grown in place
+    { signal: "SIGSEGV", code: "SEGV_MAPERR", at: 0 },
+  ]);
+  const { outcomes } = await runLiveScenarios([ops], { parallel: 1 });
+  assert.deepEqual(outcomes[0], model);
+});

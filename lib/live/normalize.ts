@@ -4,7 +4,10 @@
  * each is taken out before two runs of a scenario are compared.
  *
  * 1. Addresses. The kernel picks where a mapping goes (and other threads
- *    of the Deno process map memory too), so no address is compared.
+ *    of the Deno process map memory too), so no address is compared. The
+ *    live child hints each new mapping into an arena of its own, top-down,
+ *    so that a scenario's mappings neighbour each other as in the model
+ *    and not the runtime's (lib/live/_child.ts).
  *    Scenarios name addresses symbolically, `{ m: i, page, byte }` = the
  *    address returned by op `i` (an mmap) plus pages and bytes (see
  *    lib/live/scenario.ts). An mmap's result becomes `"new"` (placed by the
