@@ -263,13 +263,13 @@ export function generateScenario(r: Random): ScenarioOp[] {
         // Shrink, grow (in place or moved), move to a fixed address over
         // another of the sequence's mappings (possibly several VMAs, v6.17+),
         // move and keep the old range (DONTUNMAP), or an unknown flag.
+        const kind = r.pick(["shrink", "grow", "grow", "fixed", "fixed", "dontunmap", "bad"]);
         const m = r.pick(maps);
         const old = { m: m.op };
         const oldLen = m.pages * PS;
-        const kind = r.pick(["shrink", "grow", "grow", "fixed", "fixed", "dontunmap", "bad"]);
         const others = maps.filter((x) => x !== m);
         let other = others.length && r.chance(0.9) ? r.pick(others) : m;
-        if (kind === "fixed" && !unmapped && r.chance(0.6)) {
+        if (kind === "fixed" && !unmapped && r.chance(0.8)) {
           // A fresh PROT_NONE reservation to move onto, as large as the move.
           other = { op: ops.length, pages: m.pages + 1 };
           ops.push({
