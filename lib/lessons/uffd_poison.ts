@@ -34,6 +34,11 @@ import {
 import { defineExercise, type Exercise } from "../exercise/exercise.ts";
 import type { Userfaultfd } from "../userfaultfd/userfaultfd.ts";
 import type { Row } from "./tour.ts";
+import type { ScenarioOp } from "../live/scenario.ts";
+import type { Outcome as ScenarioOutcome } from "../live/normalize.ts";
+import { hostModelConfig } from "../live/normalize.ts";
+import { runLiveScenarios, runModelScenarios } from "../live/differential.ts";
+import { ffiStatus } from "../live/libc.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -531,4 +536,72 @@ export function forgeHwpoisonPfn(s: EntrySetup, pfn: number): void {
   pt.ptl!.lock("lesson: forge hwpoison pfn");
   pt.set(pteIndex(s.a), swpEntryToPte(s.k.core.swapops.makeHwpoisonEntry(pfn)));
   pt.ptl!.unlock();
+}
+
+// --- the same access on this machine's kernel ----------------------------------------------
+
+/** The scenario: a page the monitor serves, then an access to a page UFFDIO_POISON marked. */
+export const LIVE_POISON_SCENARIO: readonly ScenarioOp[] = [
+  { op: "mmap", args: [0, 2 * P, RW, ANON, -1, 0] },
+  { op: "uffdMissing", args: [{ m: 0 }, 2 * P] },
+  { op: "uffdPoison", args: [{ m: 0 }, P] },
+  { op: "read", args: [{ m: 0, page: 1 }] },
+  { op: "read", args: [{ m: 0, byte: 5 }] },
+];
+
+/** {@link livePoisonAccess}'s answer: the poisoned read on the kernel and on the model. */
+export interface LivePoison {
+  /** The host's kernel release. */
+  kernel: string;
+  /** Why the kernel half could not run, or null. */
+  unavailable: string | null;
+  /** One row per system: the signal, si_code, si_addr − the address read, si_addr_lsb. */
+  rows: Row[];
+}
+
+/**
+ * Run {@link LIVE_POISON_SCENARIO} in a child Deno on this machine's kernel
+ * (the access kills it; its fault report gives si_code and si_addr, see
+ * lib/live/fault_report.ts) and on the model configured as this kernel is
+ * and as a distribution kernel is (MEMORY_FAILURE on).
+ */
+export async function livePoisonAccess(): Promise<LivePoison> {
+  const kernel = Deno.build.os === "linux" ? Deno.osRelease() : Deno.build.os;
+  const last = (o: readonly ScenarioOutcome[]) => {
+    const x = o.at(-1);
+    if (!x || !("signal" in x)) return { signal: JSON.stringify(x ?? null) };
+    return {
+      signal: x.signal,
+      si_code: x.code ?? "(not reported)",
+      "si_addr − address": x.at ?? "",
+      si_addr_lsb: x.lsb ?? "",
+    };
+  };
+  const host = hostModelConfig();
+  const hostConfig = "config" in host ? host.config : null;
+  const rows: Row[] = [{
+    system: "model, MEMORY_FAILURE=y",
+    ...last(runModelScenarios([[...LIVE_POISON_SCENARIO]], { MEMORY_FAILURE: true })[0]),
+  }];
+  if (hostConfig) {
+    rows.push({
+      system: `model configured as ${kernel}`,
+      ...last(runModelScenarios([[...LIVE_POISON_SCENARIO]], hostConfig)[0]),
+    });
+  }
+  const why = Deno.build.os !== "linux"
+    ? `the host is ${Deno.build.os}`
+    : !ffiStatus().usable
+    ? (ffiStatus() as { reason: string }).reason
+    : Deno.permissions.querySync({ name: "run" }).state !== "granted"
+    ? "no permission to start a child Deno (--allow-run)"
+    : null;
+  if (why !== null) return { kernel, unavailable: why, rows };
+  try {
+    const { outcomes } = await runLiveScenarios([[...LIVE_POISON_SCENARIO]], { parallel: 1 });
+    rows.push({ system: `kernel ${kernel}`, ...last(outcomes[0]) });
+    return { kernel, unavailable: null, rows };
+  } catch (e) {
+    return { kernel, unavailable: `the child Deno failed: ${(e as Error).message}`, rows };
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compareEntries, pteClass, runMigration, setupEntry } from "./mod.ts";
+import { compareEntries, livePoisonAccess, pteClass, runMigration, setupEntry } from "./mod.ts";
 
 Deno.test("compareEntries(): hwpoison entry and poison marker behave alike from user space", () => {
   const [hw, marker] = compareEntries(["hwpoison", "marker:poisoned"]);
@@ -49,4 +49,27 @@ Deno.test("runMigration(): zero-filling the bad page loses the poison, both logs
   assert.deepEqual(r.destination, ["0x0", "0x41"]);
   assert.equal(r.dmesg.source.length, 4);
   assert.deepEqual(r.dmesg.destination, []);
+});
+
+Deno.test("livePoisonAccess(): the model as configured, and this kernel where it can run", async () => {
+  const r = await livePoisonAccess();
+  const bySystem = Object.fromEntries(r.rows.map((row) => [row.system, row]));
+  assert.deepEqual(bySystem["model, MEMORY_FAILURE=y"], {
+    system: "model, MEMORY_FAILURE=y",
+    signal: "SIGBUS",
+    si_code: "BUS_MCEERR_AR",
+    "si_addr − address": 0,
+    si_addr_lsb: 12,
+  });
+  if (r.unavailable !== null) {
+    console.log(`kernel half not run: ${r.unavailable}`);
+    return;
+  }
+  // The kernel's row is the row of the model configured as the kernel is.
+  const [model, kernel] = r.rows.slice(1);
+  assert.equal(kernel.system, `kernel ${r.kernel}`);
+  const { system: _m, ...fromModel } = model;
+  const { system: _k, ...fromKernel } = kernel;
+  assert.deepEqual(fromKernel, fromModel);
+  assert.notEqual(fromKernel.si_code, "(not reported)");
 });
