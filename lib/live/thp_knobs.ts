@@ -26,6 +26,14 @@ export function mthpKnobsUnavailable(knobs: MthpKnobs, root = THP_SYSFS): string
   if (root === THP_SYSFS && geteuid() !== 0) {
     return "setting hugepages-<size>kB/enabled needs root";
   }
+  for (const kb of Object.keys(knobs)) {
+    // Opened for writing, nothing written: a read-only sysfs (a container) says no here.
+    try {
+      Deno.openSync(`${root}/hugepages-${kb}kB/enabled`, { write: true }).close();
+    } catch (e) {
+      return `${root}/hugepages-${kb}kB/enabled cannot be written: ${(e as Error).message}`;
+    }
+  }
   return null;
 }
 

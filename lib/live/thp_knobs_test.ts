@@ -36,6 +36,10 @@ Deno.test("mthpKnobsUnavailable() names a size the kernel does not have", () => 
   try {
     assert.equal(mthpKnobsUnavailable({ 16: "madvise" }, root), null);
     assert.match(mthpKnobsUnavailable({ 32: "madvise" }, root)!, /no .*hugepages-32kB/);
+    // A knob that cannot be opened for writing (here a directory, which
+    // even root cannot write as a file) is reported, not written.
+    Deno.mkdirSync(`${root}/hugepages-128kB/enabled`, { recursive: true });
+    assert.match(mthpKnobsUnavailable({ 128: "madvise" }, root)!, /cannot be written/);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
