@@ -295,6 +295,18 @@ export function geometry(platform: Platform, variants: GeometryVariants = {}): G
   }
 }
 
+/**
+ * Every platform in each page-table layout it has had: with hugepd (≤ v6.10)
+ * and without (v6.11+) where the architecture had hugepd, once elsewhere.
+ */
+export function allGeometries(): Geometry[] {
+  return PLATFORMS.flatMap((platform) =>
+    ARCH_HAS_HUGEPD[platform]
+      ? [geometry(platform, { hugepd: true }), geometry(platform, { hugepd: false })]
+      : [geometry(platform)]
+  );
+}
+
 /** The spec of `level` in `g`; throws when the geometry has no such level. */
 export function levelSpec(g: Geometry, level: LevelName): LevelSpec {
   const spec = g.levels.find((l) => l.level === level);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  allGeometries,
+  ARCH_HAS_HUGEPD,
   geometry,
   type GeometryVariants,
   type Platform,
@@ -199,4 +201,14 @@ Deno.test("the hugepd variant changes exactly what the series changed", () => {
 Deno.test("geometry() and representation() reject what does not exist", () => {
   assert.throws(() => geometry("sparc" as Platform), /unknown platform "sparc"/);
   assert.throws(() => representation(geometry("x86_64"), 2 ** 16), /has no 64K huge pages/);
+});
+
+Deno.test("allGeometries(): each platform once, powerpc's hugepd platforms twice", () => {
+  const names = allGeometries().map((g) => [g.platform, g.hugepd]);
+  const withHugepd = PLATFORMS.filter((p) => ARCH_HAS_HUGEPD[p]);
+  assert.equal(names.length, PLATFORMS.length + withHugepd.length);
+  for (const p of PLATFORMS) {
+    const kinds = names.filter(([q]) => q === p).map(([, h]) => h);
+    assert.deepEqual(kinds, ARCH_HAS_HUGEPD[p] ? [true, false] : [false]);
+  }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { geometry, PLATFORMS, SZ_16M, SZ_64K, SZ_8M } from "./geometry.ts";
+import { allGeometries, geometry, PLATFORMS, SZ_16M, SZ_64K, SZ_8M } from "./geometry.ts";
 import {
   FAULT_FLAG_WRITE,
   GeoMm,
@@ -132,27 +132,23 @@ Deno.test("e500/64 1G: the generic walker reads one of the four leaf PUDs; with 
 });
 
 Deno.test("both walkers report a page's first frame when the range starts inside it", () => {
-  for (const platform of PLATFORMS) {
-    for (const hugepd of [true, false]) {
-      const g = geometry(platform, { hugepd });
-      if (hugepd && !g.hugepd) continue;
-      for (const size of g.hugeSizes) {
-        const mm = new GeoMm(g);
-        const a = mm.mmap({
-          len: size,
-          write: true,
-          shared: true,
-          file: new HugetlbFile("f", size),
-        });
-        handleFault(mm, a, FAULT_FLAG_WRITE);
-        const first = translate(mm, a)!;
-        // In the first entry of the page, and in its last one.
-        for (const start of [a + 0x3000, a + size - 0x1000]) {
-          const expected = [{ addr: a, size, pfn: first, write: true }];
-          const where = `${g.name} ${size} from +0x${(start - a).toString(16)}`;
-          assert.deepEqual(legacyLeaves(mm, start, a + size), expected, `legacy: ${where}`);
-          assert.deepEqual(genericLeaves(mm, start, a + size), expected, `generic: ${where}`);
-        }
+  for (const g of allGeometries()) {
+    for (const size of g.hugeSizes) {
+      const mm = new GeoMm(g);
+      const a = mm.mmap({
+        len: size,
+        write: true,
+        shared: true,
+        file: new HugetlbFile("f", size),
+      });
+      handleFault(mm, a, FAULT_FLAG_WRITE);
+      const first = translate(mm, a)!;
+      // In the first entry of the page, and in its last one.
+      for (const start of [a + 0x3000, a + size - 0x1000]) {
+        const expected = [{ addr: a, size, pfn: first, write: true }];
+        const where = `${g.name} ${size} from +0x${(start - a).toString(16)}`;
+        assert.deepEqual(legacyLeaves(mm, start, a + size), expected, `legacy: ${where}`);
+        assert.deepEqual(genericLeaves(mm, start, a + size), expected, `generic: ${where}`);
       }
     }
   }

@@ -11,10 +11,10 @@
  * @module
  */
 import {
+  allGeometries,
   ARCH_HAS_HUGEPD,
   geometry,
   type Platform,
-  PLATFORMS,
   type Representation,
   representation,
   sizeName,
@@ -256,33 +256,29 @@ export function replayPrivateUnshare(
  * variant: whether they agree, what each reads, and the hugepd branches taken. */
 export function walkerComparison(pages = 3): Row[] {
   const rows: Row[] = [];
-  for (const platform of PLATFORMS) {
-    for (const hugepd of [true, false]) {
-      const g = geometry(platform, { hugepd });
-      if (hugepd && !g.hugepd) continue;
-      for (const size of g.hugeSizes) {
-        const mm = new GeoMm(g);
-        const a = mm.mmap({
-          len: pages * size,
-          write: true,
-          shared: true,
-          file: new HugetlbFile("f", size),
-        });
-        for (let i = 0; i < pages; i++) handleFault(mm, a + i * size, 0);
-        const lc = newCosts();
-        const gc = newCosts();
-        const l = legacyLeaves(mm, a, a + pages * size, lc);
-        const gl = genericLeaves(mm, a, a + pages * size, gc);
-        rows.push({
-          platform: g.name,
-          size: sizeName(size),
-          agree: JSON.stringify(l) === JSON.stringify(gl) && l.length === pages,
-          "legacy: entries": lc.entries,
-          "generic: entries": gc.entries,
-          "legacy: hugepd branches": lc.hugepdCases,
-          "generic: hugepd branches": gc.hugepdCases,
-        });
-      }
+  for (const g of allGeometries()) {
+    for (const size of g.hugeSizes) {
+      const mm = new GeoMm(g);
+      const a = mm.mmap({
+        len: pages * size,
+        write: true,
+        shared: true,
+        file: new HugetlbFile("f", size),
+      });
+      for (let i = 0; i < pages; i++) handleFault(mm, a + i * size, 0);
+      const lc = newCosts();
+      const gc = newCosts();
+      const l = legacyLeaves(mm, a, a + pages * size, lc);
+      const gl = genericLeaves(mm, a, a + pages * size, gc);
+      rows.push({
+        platform: g.name,
+        size: sizeName(size),
+        agree: JSON.stringify(l) === JSON.stringify(gl) && l.length === pages,
+        "legacy: entries": lc.entries,
+        "generic: entries": gc.entries,
+        "legacy: hugepd branches": lc.hugepdCases,
+        "generic: hugepd branches": gc.hugepdCases,
+      });
     }
   }
   return rows;

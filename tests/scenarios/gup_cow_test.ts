@@ -19,13 +19,12 @@ import assert from "node:assert/strict";
 import { geometries } from "../../lib/mod.ts";
 
 const {
+  allGeometries,
   exitMm,
   FOLL_LONGTERM,
   fork,
   GeoMm,
-  geometry,
   mprotect,
-  PLATFORMS,
   pinUserPages,
   pinUserPagesFast,
   sizeName,
@@ -86,21 +85,17 @@ function roPin(
   assert.equal(mm.memory.folioOf(r.pfns[0]).data, 3, "Longterm R/O pin is not reliable");
 }
 
-for (const platform of PLATFORMS) {
-  for (const hugepd of [true, false]) {
-    const g = geometry(platform, { hugepd });
-    if (hugepd && !g.hugepd) continue;
-    Deno.test(`cow: ${g.name}: anon hugetlb, every size`, async (t) => {
-      for (const size of g.hugeSizes) {
-        for (const [name, run] of Object.entries(CASES)) {
-          await t.step(`${sizeName(size)}: ${name}`, () => {
-            const mm = new GeoMm(g);
-            const mem = mm.mmap({ len: size, write: true, shared: false, hugetlb: size });
-            userWrite(mm, mem, 1);
-            run(mm, mem, size);
-          });
-        }
+for (const g of allGeometries()) {
+  Deno.test(`cow: ${g.name}: anon hugetlb, every size`, async (t) => {
+    for (const size of g.hugeSizes) {
+      for (const [name, run] of Object.entries(CASES)) {
+        await t.step(`${sizeName(size)}: ${name}`, () => {
+          const mm = new GeoMm(g);
+          const mem = mm.mmap({ len: size, write: true, shared: false, hugetlb: size });
+          userWrite(mm, mem, 1);
+          run(mm, mem, size);
+        });
       }
-    });
-  }
+    }
+  });
 }

@@ -17,13 +17,13 @@ import assert from "node:assert/strict";
 import { geometries } from "../../lib/mod.ts";
 
 const {
+  allGeometries,
   FOLL_LONGTERM,
   FOLL_WRITE,
   GeoMm,
   geometry,
   handleFault,
   HugetlbFile,
-  PLATFORMS,
   pinUserPages,
   pinUserPagesFast,
   sizeName,
@@ -34,36 +34,32 @@ const TYPES = ["RO", "RO_FAST", "RW", "RW_FAST"] as const;
 /** Pages pinned per case: the first 16 of the huge page, or all of a smaller one. */
 const NR = 16;
 
-for (const platform of PLATFORMS) {
-  for (const hugepd of [true, false]) {
-    const g = geometry(platform, { hugepd });
-    if (hugepd && !g.hugepd) continue; // the variant exists on powerpc only
-    Deno.test(`gup_longterm: ${g.name}: every type, shared and private, every hugetlb size`, async (t) => {
-      for (const size of g.hugeSizes) {
-        for (const shared of [true, false]) {
-          for (const type of TYPES) {
-            await t.step(`${sizeName(size)} ${shared ? "shared" : "private"} ${type}`, () => {
-              const mm = new GeoMm(g);
-              const file = new HugetlbFile("memfd:hugetlb", size);
-              const mem = mm.mmap({ len: size, write: true, shared, file });
-              const rw = type.startsWith("RW");
-              handleFault(mm, mem, rw ? FAULT_FLAG_WRITE : 0);
-              const flags = FOLL_LONGTERM | (rw ? FOLL_WRITE : 0);
-              const pin = type.endsWith("FAST") ? pinUserPagesFast : pinUserPages;
-              const nr = Math.min(NR, size / 4096);
-              const r = pin(mm, mem, nr, flags);
-              assert.equal(r.ret, nr, r.log.join("\n"));
-              assert.equal(r.livelock, false);
-              const folio = mm.memory.folioOf(r.pfns[0]);
-              assert.equal(folio.pincount, nr);
-              // The pinned page is the one mapped: no later COW can separate them.
-              assert.equal(mm.memory.folioOf(geometries.translate(mm, mem)!), folio);
-            });
-          }
+for (const g of allGeometries()) {
+  Deno.test(`gup_longterm: ${g.name}: every type, shared and private, every hugetlb size`, async (t) => {
+    for (const size of g.hugeSizes) {
+      for (const shared of [true, false]) {
+        for (const type of TYPES) {
+          await t.step(`${sizeName(size)} ${shared ? "shared" : "private"} ${type}`, () => {
+            const mm = new GeoMm(g);
+            const file = new HugetlbFile("memfd:hugetlb", size);
+            const mem = mm.mmap({ len: size, write: true, shared, file });
+            const rw = type.startsWith("RW");
+            handleFault(mm, mem, rw ? FAULT_FLAG_WRITE : 0);
+            const flags = FOLL_LONGTERM | (rw ? FOLL_WRITE : 0);
+            const pin = type.endsWith("FAST") ? pinUserPagesFast : pinUserPages;
+            const nr = Math.min(NR, size / 4096);
+            const r = pin(mm, mem, nr, flags);
+            assert.equal(r.ret, nr, r.log.join("\n"));
+            assert.equal(r.livelock, false);
+            const folio = mm.memory.folioOf(r.pfns[0]);
+            assert.equal(folio.pincount, nr);
+            // The pinned page is the one mapped: no later COW can separate them.
+            assert.equal(mm.memory.folioOf(geometries.translate(mm, mem)!), folio);
+          });
         }
       }
-    });
-  }
+    }
+  });
 }
 
 Deno.test("gup_longterm: R/O long-term pin of a R/O-mapped shared page cache page, per kernel", async (t) => {
