@@ -13,7 +13,7 @@ import type { SwapInfo } from "./swapfile.ts";
 import { type PteBits, pteBits } from "../arch/x86/pgtable.ts";
 import { _PAGE_SOFT_DIRTY_BIT, _PAGE_UFFD_WP_BIT } from "../arch/x86/pgtable_types.ts";
 import type { AddressSpace, AnonVma, MmStruct } from "./mm_types.ts";
-import { DEFAULT_THP_SETTINGS, type ThpSettings } from "./huge_memory.ts";
+import { anonMthpOrders, DEFAULT_THP_SETTINGS, type ThpSettings } from "./huge_memory.ts";
 
 /** vmstat counters the model keeps (names from include/linux/vm_event_item.h, mmzone.h). */
 export const VMSTAT_ITEMS = [
@@ -110,6 +110,8 @@ export class MmCore {
   /** page->mapping targets: index 0 is "no mapping". */
   readonly mappings: (AnonVma | AddressSpace | null)[] = [null];
   readonly vmstat: Record<VmstatItem, number>;
+  /** The orders a write fault may try below the PMD's, largest first (anonMthpOrders()). */
+  readonly anonMthpOrders: readonly number[];
   /** hugepages-<size>kB/stats/<item>, by folio size in kB (count_mthp_stat()). */
   readonly mthpStats = new Map<number, Record<MthpStatItem, number>>();
   readonly dmesg: string[] = [];
@@ -155,6 +157,7 @@ export class MmCore {
     this.softDirtyLo = config.MEM_SOFT_DIRTY ? _PAGE_SOFT_DIRTY_BIT : 0;
     this.uffdWpLo = config.HAVE_ARCH_USERFAULTFD_WP ? _PAGE_UFFD_WP_BIT : 0;
     this.vmstat = Object.fromEntries(VMSTAT_ITEMS.map((k) => [k, 0])) as Record<VmstatItem, number>;
+    this.anonMthpOrders = anonMthpOrders(thp);
     // Low memory is reserved at boot (as the first MiB is on x86); the zero
     // page is the last of those frames.
     let pfn = 0;

@@ -71,18 +71,10 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types.ts";
-import {
-  FOLIO_MAPPING_ANON,
-  PG_anon_exclusive,
-  PG_dirty,
-  PG_lru,
-  PG_reserved,
-  PG_swapbacked,
-  PG_uptodate,
-} from "./memmap.ts";
+import { FOLIO_MAPPING_ANON, PG_anon_exclusive, PG_dirty, PG_reserved } from "./memmap.ts";
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { VmBugError } from "../kernel/bug.ts";
-import { anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
+import { allocAnonFolio, anonVmaPrepare, folioMoveAnonRmap, mmCounter } from "./rmap.ts";
 import { lookupPmdTable, VM_FAULT_FALLBACK, VM_FAULT_OOM } from "./memory.ts";
 import type { AddressSpace } from "./mm_types.ts";
 import { userfaultfdWp } from "../userfaultfd/userfaultfd.ts";
@@ -204,6 +196,20 @@ export function makeThpSettings(o: Partial<ThpSettings> = {}): Readonly<ThpSetti
 }
 
 const MTHP_CHOICES: readonly MthpSetting[] = ["always", "inherit", "madvise", "never"];
+
+/**
+ * The anonymous orders below PMD_ORDER that some VMA may get on a fault
+ * under these settings (not "never", and "inherit" only when `enabled` is
+ * not "never"), largest first: what alloc_anon_folio() may try at all.
+ */
+export function anonMthpOrders(thp: Readonly<ThpSettings>): number[] {
+  const out: number[] = [];
+  for (let order = HPAGE_PMD_ORDER - 1; order >= 2; order--) {
+    const s = thp.hugepages[4 << order] ?? "never";
+    if (s !== "never" && (s !== "inherit" || thp.enabled !== "never")) out.push(order);
+  }
+  return out;
+}
 
 /**
  * Whether the sysfs policy lets an anonymous VMA have folios of `order` on
@@ -399,13 +405,11 @@ function mkAnonHugePmd(core: MmCore, vma: Vma, head: number): [number, number] {
  * (the caller falls back to small pages: thp_fault_fallback).
  */
 function vmaAllocAnonFolioPmd(core: MmCore): number {
-  const head = core.memmap.allocFolio(HPAGE_PMD_ORDER);
+  const head = allocAnonFolio(core, HPAGE_PMD_ORDER);
   if (head < 0) {
     core.vmstat.thp_fault_fallback++;
     core.countMthpStat(HPAGE_PMD_ORDER, "anon_fault_fallback");
-    return -1;
   }
-  core.memmap.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
   return head;
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  anonMthpOrders,
   DEFAULT_THP_SETTINGS,
   makeThpSettings,
   shmemAllowableHugeOrders,
@@ -191,4 +192,19 @@ Deno.test("__split_huge_pmd() and collapse_huge_page() tell secondary MMUs (MMU_
   p.madvise(a, PMD, C.MADV_COLLAPSE);
   assert.deepEqual(seen, [`${MMU_NOTIFY_CLEAR}:0-200000`]);
   k.check();
+});
+
+Deno.test("anonMthpOrders(): the orders below the PMD's a fault may try, largest first", () => {
+  assert.deepEqual(anonMthpOrders(DEFAULT_THP_SETTINGS), []);
+  assert.deepEqual(
+    anonMthpOrders(makeThpSettings({ hugepages: { 16: "always", 64: "madvise" } })),
+    [
+      4,
+      2,
+    ],
+  );
+  // "inherit" follows `enabled`: nothing when that is never.
+  const inherit = { hugepages: { 32: "inherit" as const } };
+  assert.deepEqual(anonMthpOrders(makeThpSettings({ ...inherit, enabled: "madvise" })), [3]);
+  assert.deepEqual(anonMthpOrders(makeThpSettings({ ...inherit, enabled: "never" })), []);
 });

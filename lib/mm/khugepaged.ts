@@ -58,7 +58,7 @@ import { PG_dirty, PG_lru, PG_swapbacked, PG_uptodate } from "./memmap.ts";
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PMD_SIZE } from "../kernel/constants.ts";
 import { ERRNO } from "../kernel/errno.ts";
 import { VmBugError } from "../kernel/bug.ts";
-import { folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
+import { allocAnonFolio, folioRemoveRmapPte, folioTestAnon, mmCounter } from "./rmap.ts";
 import { folioLock, folioTestLocked, folioUnlock } from "./filemap.ts";
 import { unmapMappingRange, vmNormalPage } from "./memory.ts";
 import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem.ts";
@@ -286,12 +286,11 @@ export function collapseHugePage(mm: MmStruct, haddr: number, cc: CollapseContro
   const core = mm.core;
   const m = core.memmap;
   // 1.
-  const head = m.allocFolio(HPAGE_PMD_ORDER);
+  const head = allocAnonFolio(core, HPAGE_PMD_ORDER);
   if (head < 0) {
     core.vmstat.thp_collapse_alloc_failed++;
     return "SCAN_ALLOC_HUGE_PAGE_FAIL";
   }
-  m.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
   core.vmstat.thp_collapse_alloc++;
   // 2.
   let result = hugepageVmaRevalidate(mm, haddr, cc);

@@ -74,14 +74,7 @@ import {
   pageAnonExclusive,
   setPageAnonExclusive,
 } from "./rmap.ts";
-import {
-  PG_dirty,
-  PG_hwpoison,
-  PG_lru,
-  PG_referenced,
-  PG_swapbacked,
-  PG_uptodate,
-} from "./memmap.ts";
+import { PG_dirty, PG_hwpoison, PG_referenced } from "./memmap.ts";
 import { folioLock, folioTestLocked, folioTrylock, folioUnlock } from "./filemap.ts";
 import { folioMaybeDmaPinned } from "./gup.ts";
 import { canChangePteWritable } from "./mprotect.ts";
@@ -485,15 +478,18 @@ function doAnonymousPage(vmf: VmFault): number {
 function allocAnonLargeFolio(vmf: VmFault): { head: number; order: number } | null {
   const { vma } = vmf;
   const core = vma.vm_mm.core;
-  if (!core.config.TRANSPARENT_HUGEPAGE || userfaultfdArmed(vma)) return null;
-  if (vmaThpDisabled(vma) || (vma.vm_flags & VM_NO_KHUGEPAGED)) return null;
-  for (let order = HPAGE_PMD_ORDER - 1; order >= 2; order--) {
+  // Nothing to try under the default settings: this is every anonymous write fault.
+  if (!core.anonMthpOrders.length || !core.config.TRANSPARENT_HUGEPAGE) return null;
+  if (userfaultfdArmed(vma) || vmaThpDisabled(vma) || (vma.vm_flags & VM_NO_KHUGEPAGED)) {
+    return null;
+  }
+  for (const order of core.anonMthpOrders) {
     if (!anonOrderEnabled(vma, order)) continue;
     const nr = 2 ** order;
     const addr = vmf.address - (vmf.address % (nr * 4096));
     if (!thpVmaSuitableOrder(vma, addr, order)) continue;
     if (!pteRangeNone(vmf.pt!, pteIndex(addr), nr)) continue;
-    const head = core.memmap.allocFolio(order);
+    const head = allocAnonFolio(core, order);
     if (head >= 0) return { head, order };
     core.countMthpStat(order, "anon_fault_fallback");
   }
@@ -532,7 +528,6 @@ function mapAnonLargeFolio(vmf: VmFault, head: number, order: number): number {
     m.put(head);
     return 0;
   }
-  m.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
   m.splitFolioPages(head);
   let bits = vma.protLo >>> 0;
   if (vma.vm_flags & VM_WRITE) bits = (bits | _PAGE_RW | _PAGE_DIRTY | core.softDirtyLo) >>> 0;

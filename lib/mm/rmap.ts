@@ -123,15 +123,17 @@ function findMergeableAnonVma(vma: Vma): AnonVma | null {
 }
 
 /**
- * Allocates a new anonymous folio for `vma` (vma_alloc_zeroed_movable_folio)
- * with the flags an anonymous folio carries; not yet mapped. Returns -1 when
- * memory is exhausted.
+ * Allocates a new anonymous folio of 2^order pages
+ * (vma_alloc_zeroed_movable_folio(), vma_alloc_folio() for a large one)
+ * with the flags an anonymous folio carries; not yet mapped. Returns its
+ * head, or -1 when memory is exhausted.
  */
-export function allocAnonFolio(core: MmCore): number {
-  const pfn = core.memmap.allocPage();
-  if (pfn < 0) return -1;
-  core.memmap.flags[pfn] = PG_uptodate | PG_swapbacked | PG_lru;
-  return pfn;
+export function allocAnonFolio(core: MmCore, order = 0): number {
+  const m = core.memmap;
+  const head = order ? m.allocFolio(order) : m.allocPage();
+  if (head < 0) return -1;
+  m.flags[head] |= PG_uptodate | PG_swapbacked | PG_lru;
+  return head;
 }
 
 /**
