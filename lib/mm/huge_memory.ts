@@ -983,6 +983,16 @@ export function copyHugePmd(
 
 // --- mprotect ---------------------------------------------------------------------------
 
+/** pmd_mkuffd_wp() on the low half of a huge PMD: uffd-wp set, write cleared (as on x86). */
+export function pmdMkuffdWpLo(core: MmCore, lo: number): number {
+  return ((lo & ~_PAGE_RW) | core.uffdWpLo) >>> 0;
+}
+
+/** userfaultfd_huge_pmd_wp(): a huge PMD of a uffd-wp VMA that carries the uffd-wp bit. */
+export function userfaultfdHugePmdWp(vma: Vma, lo: number): boolean {
+  return userfaultfdWp(vma) && (lo & vma.vm_mm.core.uffdWpLo) !== 0;
+}
+
 /** The uffd-wp side of change_protection()'s cp_flags. */
 export interface ChangeUffdWp {
   /** MM_CP_UFFD_WP: write-protect and set uffd-wp (pmd_mkuffd_wp()). */
@@ -1011,12 +1021,12 @@ export function changeHugePmd(
   const lo = pmd.e[2 * i], hi = pmd.e[2 * i + 1];
   let nlo = ((lo & keepLo) | (vma.protLo & ~keepLo) | _PAGE_PSE) >>> 0;
   const nhi = ((hi & 0xfffff) | (vma.protHi & ~0xfffff)) >>> 0;
-  if (cp.uffdWp) nlo = ((nlo & ~_PAGE_RW) | core.uffdWpLo) >>> 0;
+  if (cp.uffdWp) nlo = pmdMkuffdWpLo(core, nlo);
   else if (cp.uffdWpResolve) nlo = (nlo & ~core.uffdWpLo) >>> 0;
   if (isHugeZeroPmd(core, lo, hi)) nlo &= ~_PAGE_RW;
   else if (
     tryChangeWritable && !(nlo & _PAGE_RW) && !(vma.vm_flags & VM_SHARED) &&
-    !(userfaultfdWp(vma) && (nlo & core.uffdWpLo))
+    !userfaultfdHugePmdWp(vma, nlo)
   ) {
     const head = halvesPfn(lo, hi);
     const sdOk = !core.config.MEM_SOFT_DIRTY || (nlo & core.softDirtyLo) !== 0;

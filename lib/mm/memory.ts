@@ -103,6 +103,7 @@ import {
   splitHugePmd,
   thpVmaAllowableOrder,
   thpVmaSuitableOrder,
+  userfaultfdHugePmdWp,
   VM_NO_KHUGEPAGED,
   vmaThpDisabled,
   zapHugePmd,
@@ -323,7 +324,7 @@ function handlePmdFault(vma: Vma, address: number, flags: number, pmd: PageTable
       // wp_huge_pmd(): a huge PMD the monitor write-protected
       // (userfaultfd_huge_pmd_wp()) goes to userspace, or with WP_ASYNC is
       // split so that do_wp_page() resolves the one page written.
-      if (!unshare && vma.isAnonymous && userfaultfdWp(vma) && (lo & vma.vm_mm.core.uffdWpLo)) {
+      if (!unshare && vma.isAnonymous && userfaultfdHugePmdWp(vma, lo)) {
         if (!userfaultfdWpAsync(vma)) {
           const page = address - (address % 4096);
           return handleUserfault({ vma, address: page, realAddress: address, flags }, VM_UFFD_WP);

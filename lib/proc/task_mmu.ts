@@ -35,8 +35,14 @@ import type { MmStruct, Vma } from "../mm/mm_types.ts";
 import { VM_PFNMAP, VM_SOFTDIRTY } from "../mm/mm_types.ts";
 import { lookupPteTable, pteIndex, vmNormalPage } from "../mm/memory.ts";
 import { folioTestAnon } from "../mm/rmap.ts";
-import { hugePmdAt, isHugeZeroPmd, pmdOffset, splitHugePmd } from "../mm/huge_memory.ts";
-import { _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW } from "../arch/x86/pgtable_types.ts";
+import {
+  hugePmdAt,
+  isHugeZeroPmd,
+  pmdMkuffdWpLo,
+  pmdOffset,
+  splitHugePmd,
+} from "../mm/huge_memory.ts";
+import { _PAGE_PRESENT, _PAGE_PROTNONE } from "../arch/x86/pgtable_types.ts";
 import {
   pteFromHalves,
   pteMkuffdWp,
@@ -518,7 +524,7 @@ function pagemapScanThpEntry(
  * cleared). Called with the PMD lock held.
  */
 function makeUffdWpPmd(mm: MmStruct, pmd: PageTable, i: number): void {
-  pmd.e[2 * i] = ((pmd.e[2 * i] & ~_PAGE_RW) | mm.core.uffdWpLo) >>> 0;
+  pmd.e[2 * i] = pmdMkuffdWpLo(mm.core, pmd.e[2 * i]);
 }
 
 /**
