@@ -808,24 +808,22 @@ export function copyVsMoveWork(sizes: readonly number[] = [1, 16, 256]): Row[] {
 // --- the same cases on the host's kernel ------------------------------------------------
 
 /**
- * The cases of {@linkcode MOVE_CASES} the live lab can set up on the host:
- * not a pin, swap or migration, nor a child that issues ioctls (its fork
+ * The cases the live lab cannot set up from inside the Deno process: a
+ * DMA pin, swap or migration, or a fork child that issues ioctls (its fork
  * child runs no code, lib/live/fork.ts).
  */
-export const LIVE_MOVE_CASES: readonly MoveCase[] = [
-  "one page",
-  "the whole range",
-  "dst populated",
-  "src hole",
-  "src hole, ALLOW_SRC_HOLES",
-  "src shared with a fork child",
-  "src poisoned (UFFDIO_POISON marker)",
-  "src is shmem",
-  "src read-only",
-  "dst not registered",
-  "dst not page-aligned",
-  "overlapping ranges",
+const MODEL_ONLY_MOVE_CASES: readonly MoveCase[] = [
+  "src pinned",
+  "src under migration",
+  "src swapped out",
+  "src swap entry shared with a fork child",
+  "uffd of a fork child (another mm)",
 ];
+
+/** The cases of {@linkcode MOVE_CASES} the live lab can set up on the host. */
+export const LIVE_MOVE_CASES: readonly MoveCase[] = MOVE_CASES.filter((c) =>
+  !MODEL_ONLY_MOVE_CASES.includes(c)
+);
 
 /** The errno table on the host kernel beside the model's, or why it could not run. */
 export interface LiveMoveTable {
