@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { liveTestsEnabled } from "./_testing.ts";
 import { decodeUffdMsg, LiveUserfaultfd, UFFD_MSG_SIZE } from "./userfaultfd.ts";
 import { liveProcess } from "./process.ts";
+import { thpCase } from "../lessons/pagemap_scan.ts";
 import { serveUserfaults } from "./uffd_server.ts";
 import { pageSize } from "./libc.ts";
 import { hostModelConfig, hostModelThp } from "./normalize.ts";
@@ -250,73 +251,34 @@ Deno.test("PAGEMAP_SCAN of a PMD THP and the huge zero folio: the model agrees w
   assert.deepEqual(thpScans(model), fromLive);
 });
 
-/**
- * A THP faulted in after UFFDIO_REGISTER (WP_ASYNC) is written and huge;
- * PM_SCAN_WP_MATCHING with max_pages 10 splits it and protects 10 pages,
- * without a limit protects all 512.
- */
-function thpWpScans(p: ScanFacade, maxPages: number): unknown[] {
-  const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
-  const raw = p.mmap(0, 2 * hp, RW, ANON);
-  const a = Math.ceil(raw / hp) * hp;
-  const out: unknown[] = [];
-  const scan = (more: Partial<PmScanArg> = {}) => {
-    const r = p.pagemapScan({
-      start: a,
-      end: a + hp,
-      vecLen: 512,
-      categoryAnyofMask: C.PAGE_IS_PRESENT,
-      returnMask: C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT,
-      ...more,
-    });
-    out.push(r.regions.map((x) => [(x.start - a) / ps, (x.end - a) / ps, x.categories]));
-  };
-  const uffd = p.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY);
-  try {
-    uffd.api({
-      api: C.UFFD_API,
-      features: C.UFFD_FEATURE_WP_ASYNC | C.UFFD_FEATURE_WP_UNPOPULATED,
-    });
-    p.madvise(a, hp, C.MADV_HUGEPAGE);
-    uffd.register({ range: { start: a, len: hp }, mode: C.UFFDIO_REGISTER_MODE_WP });
-    p.write(a, 1);
-    scan();
-    scan({
-      flags: C.PM_SCAN_WP_MATCHING,
-      maxPages,
-      categoryMask: C.PAGE_IS_WRITTEN,
-      categoryAnyofMask: 0,
-    });
-    scan();
-  } finally {
-    uffd.close();
-    p.munmap(raw, 2 * hp);
-  }
-  return out;
-}
-
 Deno.test(
   "PAGEMAP_SCAN with WP_MATCHING on a written THP: split for max_pages, as this kernel does",
   {
     ignore,
   },
   () => {
+    // Lesson 07's experiment (thpCase()): a THP faulted in after
+    // UFFDIO_REGISTER (WP_ASYNC) is written and huge; PM_SCAN_WP_MATCHING
+    // with max_pages 10 splits it and protects 10 pages.
     using live = liveProcess();
-    const model = hostModel;
-    const cut = thpWpScans(live, 10);
-    const H = C.PAGE_IS_HUGE | C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT;
-    assert.deepEqual(cut, [
-      [[0, 512, H]],
-      [[0, 10, C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT]],
-      [[0, 10, C.PAGE_IS_PRESENT], [10, 512, C.PAGE_IS_WRITTEN | C.PAGE_IS_PRESENT]],
+    const cut = thpCase(live, 10);
+    assert.ok(typeof cut !== "string", String(cut));
+    assert.deepEqual([cut.before, cut.scan, cut.after], [
+      [[0, 512, "WRITTEN|PRESENT|HUGE"]],
+      [[0, 10, "WRITTEN|PRESENT"]],
+      [[0, 10, "PRESENT"], [10, 512, "WRITTEN|PRESENT"]],
     ]);
-    assert.deepEqual(thpWpScans(model(), 10), cut);
+    assert.deepEqual(thpCase(hostModel(), 10), cut);
     // Without a limit the kernel write-protects the PMD itself
     // (make_uffd_wp_pmd()): the THP stays HUGE, and so does the model's.
-    const whole = thpWpScans(live, 0);
-    assert.deepEqual(whole.slice(0, 2), [[[0, 512, H]], [[0, 512, H]]]);
-    assert.deepEqual(whole[2], [[0, 512, C.PAGE_IS_PRESENT | C.PAGE_IS_HUGE]]);
-    assert.deepEqual(thpWpScans(model(), 0), whole);
+    const whole = thpCase(live, 0);
+    assert.ok(typeof whole !== "string", String(whole));
+    assert.deepEqual([whole.before, whole.scan], [
+      [[0, 512, "WRITTEN|PRESENT|HUGE"]],
+      [[0, 512, "WRITTEN|PRESENT|HUGE"]],
+    ]);
+    assert.deepEqual(whole.after, [[0, 512, "PRESENT|HUGE"]]);
+    assert.deepEqual(thpCase(hostModel(), 0), whole);
   },
 );
 
