@@ -23,6 +23,7 @@ import { madvise, mmap, munmap } from "../lib/live/libc.ts";
 import { Errno } from "../lib/live/errno.ts";
 import { readVmstat } from "../lib/live/vmstat.ts";
 import { THP_SYSFS } from "../lib/live/probe.ts";
+import { anonSizesKb, SavedMthpKnobs } from "../lib/live/thp_knobs.ts";
 import type { ThpFaultRow } from "../lib/datasets/schemas/thp_fault_cost.ts";
 import { median } from "./_stats.ts";
 
@@ -40,45 +41,17 @@ export interface ThpBenchOptions {
   root?: string;
 }
 
-/** The anonymous mTHP sizes of the host in KiB (directories with an `enabled` file), ascending. */
-export function anonSizesKb(root = THP_SYSFS): number[] {
-  const out: number[] = [];
-  for (const e of Deno.readDirSync(root)) {
-    const m = /^hugepages-(\d+)kB$/.exec(e.name);
-    if (!m) continue;
-    try {
-      Deno.statSync(`${root}/${e.name}/enabled`);
-      out.push(Number(m[1]));
-    } catch {
-      // a size only shmem may use (no anonymous `enabled`)
-    }
-  }
-  return out.sort((a, b) => a - b);
-}
+export { anonSizesKb };
 
-/** The bracketed choice of a sysfs file. */
-function choice(path: string): string {
-  return /\[([^\]]+)\]/.exec(Deno.readTextFileSync(path))![1];
-}
-
-/** Saves every size's `enabled`; `restore()` writes them back. */
-export class ThpKnobs {
-  readonly saved = new Map<string, string>();
-  constructor(readonly root = THP_SYSFS) {
-    for (const kb of anonSizesKb(root)) {
-      const path = `${root}/hugepages-${kb}kB/enabled`;
-      this.saved.set(path, choice(path));
-    }
+/** Every size's `enabled`, saved; `only()` allows one size, `restore()` writes them back. */
+export class ThpKnobs extends SavedMthpKnobs {
+  constructor(root = THP_SYSFS) {
+    super(anonSizesKb(root), root);
   }
+
   /** Allow only `kb` (or nothing, for 4). */
   only(kb: number): void {
-    for (const path of this.saved.keys()) {
-      const want = path.endsWith(`/hugepages-${kb}kB/enabled`) ? "always" : "never";
-      Deno.writeTextFileSync(path, want);
-    }
-  }
-  restore(): void {
-    for (const [path, value] of this.saved) Deno.writeTextFileSync(path, value);
+    this.set(Object.fromEntries(this.sizesKb.map((s) => [s, s === kb ? "always" : "never"])));
   }
 }
 

@@ -13,6 +13,50 @@ import { parseSysfsChoice, THP_SYSFS } from "./probe.ts";
 /** hugepages-<size>kB/enabled settings, by size in kB. */
 export type MthpKnobs = Record<number, "always" | "inherit" | "madvise" | "never">;
 
+/** The anonymous mTHP sizes of the host in kB (directories with an `enabled` file), ascending. */
+export function anonSizesKb(root = THP_SYSFS): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync(root)) {
+    const m = /^hugepages-(\d+)kB$/.exec(e.name);
+    if (!m) continue;
+    try {
+      Deno.statSync(`${root}/${e.name}/enabled`);
+      out.push(Number(m[1]));
+    } catch {
+      // a size only shmem may use (no anonymous `enabled`)
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * The `enabled` knobs of some sizes as they were when this was made:
+ * `set()` changes them, `restore()` writes back what each file said.
+ */
+export class SavedMthpKnobs {
+  /** Each knob's file and its bracketed choice when saved. */
+  readonly saved = new Map<string, string>();
+
+  constructor(readonly sizesKb: readonly number[], readonly root = THP_SYSFS) {
+    for (const kb of sizesKb) {
+      const path = `${root}/hugepages-${kb}kB/enabled`;
+      this.saved.set(path, parseSysfsChoice(Deno.readTextFileSync(path)));
+    }
+  }
+
+  /** Write the given sizes' settings. */
+  set(knobs: MthpKnobs): void {
+    for (const [kb, value] of Object.entries(knobs)) {
+      Deno.writeTextFileSync(`${this.root}/hugepages-${kb}kB/enabled`, value);
+    }
+  }
+
+  /** Write back what every saved knob said. */
+  restore(): void {
+    for (const [path, value] of this.saved) Deno.writeTextFileSync(path, value);
+  }
+}
+
 /** Why the knobs cannot be set here (not root, no such size), or null. */
 export function mthpKnobsUnavailable(knobs: MthpKnobs, root = THP_SYSFS): string | null {
   if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}`;
@@ -46,14 +90,11 @@ export async function withMthpKnobs<T>(
   fn: () => T | Promise<T>,
   root = THP_SYSFS,
 ): Promise<T> {
-  const path = (kb: string) => `${root}/hugepages-${kb}kB/enabled`;
-  const saved = Object.keys(knobs).map((kb) =>
-    [path(kb), parseSysfsChoice(Deno.readTextFileSync(path(kb)))] as const
-  );
+  const saved = new SavedMthpKnobs(Object.keys(knobs).map(Number), root);
   try {
-    for (const [kb, value] of Object.entries(knobs)) Deno.writeTextFileSync(path(kb), value);
+    saved.set(knobs);
     return await fn();
   } finally {
-    for (const [file, value] of saved) Deno.writeTextFileSync(file, value);
+    saved.restore();
   }
 }
