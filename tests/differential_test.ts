@@ -9,9 +9,13 @@
  * the model part always runs.
  */
 import assert from "node:assert/strict";
-import { ffiStatus } from "../lib/live/libc.ts";
 import { hostModelConfig, hostModelThp, type Outcome, sameOutcome } from "../lib/live/normalize.ts";
-import { outcomesAgree, runLiveScenarios, runModelScenarios } from "../lib/live/differential.ts";
+import {
+  liveChildUnavailable,
+  outcomesAgree,
+  runLiveScenarios,
+  runModelScenarios,
+} from "../lib/live/differential.ts";
 import { SCENARIO_OPS, type ScenarioOp } from "../lib/live/scenario.ts";
 import { generateScenarios, MAX_OPS } from "./_differential/generate.ts";
 import { shrink } from "./_differential/shrink.ts";
@@ -55,12 +59,8 @@ async function liveUnavailable(): Promise<string | null> {
 }
 
 function liveUnavailableStatic(): string | null {
-  if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}, not Linux`;
-  const ffi = ffiStatus();
-  if (!ffi.usable) return ffi.reason;
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
-    return "no permission to run a child Deno (--allow-run)";
-  }
+  const why = liveChildUnavailable();
+  if (why !== null) return why;
   const config = hostModelConfig();
   return "reason" in config ? config.reason : null;
 }

@@ -7,6 +7,7 @@
  * its three checked exercises.
  * @module
  */
+import { liveChildUnavailable } from "../live/differential.ts";
 import { simulate } from "../kernel/kernel.ts";
 import type { Kernel, SimulateOptions } from "../kernel/kernel.ts";
 import type { Process } from "../kernel/process.ts";
@@ -511,10 +512,8 @@ const CHILD = new URL("./_pagemap_scan_live.ts", import.meta.url);
 export async function runLiveLesson(): Promise<
   { ok: true; result: LiveLessonResult } | { ok: false; reason: string }
 > {
-  if (Deno.build.os !== "linux") return { ok: false, reason: `the host is ${Deno.build.os}` };
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
-    return { ok: false, reason: "no permission to start a child Deno (--allow-run)" };
-  }
+  const why = liveChildUnavailable();
+  if (why !== null) return { ok: false, reason: why };
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [

@@ -37,8 +37,7 @@ import type { Row } from "./tour.ts";
 import type { ScenarioOp } from "../live/scenario.ts";
 import type { Outcome as ScenarioOutcome } from "../live/normalize.ts";
 import { hostModelConfig } from "../live/normalize.ts";
-import { runLiveScenarios, runModelScenarios } from "../live/differential.ts";
-import { ffiStatus } from "../live/libc.ts";
+import { liveChildUnavailable, runLiveScenarios, runModelScenarios } from "../live/differential.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -589,13 +588,7 @@ export async function livePoisonAccess(): Promise<LivePoison> {
       ...last(runModelScenarios([[...LIVE_POISON_SCENARIO]], hostConfig)[0]),
     });
   }
-  const why = Deno.build.os !== "linux"
-    ? `the host is ${Deno.build.os}`
-    : !ffiStatus().usable
-    ? (ffiStatus() as { reason: string }).reason
-    : Deno.permissions.querySync({ name: "run" }).state !== "granted"
-    ? "no permission to start a child Deno (--allow-run)"
-    : null;
+  const why = liveChildUnavailable();
   if (why !== null) return { kernel, unavailable: why, rows };
   try {
     const { outcomes } = await runLiveScenarios([[...LIVE_POISON_SCENARIO]], { parallel: 1 });

@@ -16,6 +16,7 @@ import type { ThpSettings } from "../mm/huge_memory.ts";
 import { PAGE_SIZE } from "../kernel/constants.ts";
 import { type Outcome, sameOutcome, signalOutcome } from "./normalize.ts";
 import { parseFaultReport } from "./fault_report.ts";
+import { ffiStatus } from "./libc.ts";
 import {
   runScenario,
   type ScenarioHooks,
@@ -91,6 +92,20 @@ export const CHILD_PERMISSIONS = [
   "--allow-ffi",
   `--allow-read=${decodeURIComponent(new URL("../", import.meta.url).pathname)}`,
 ] as const;
+
+/**
+ * Why {@link runLiveScenarios} cannot run here (not Linux, libc not
+ * reachable through FFI, no permission to start a child Deno), or null.
+ */
+export function liveChildUnavailable(): string | null {
+  if (Deno.build.os !== "linux") return `the host OS is ${Deno.build.os}, not Linux`;
+  const ffi = ffiStatus();
+  if (!ffi.usable) return ffi.reason;
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    return "no permission to start a child Deno (--allow-run)";
+  }
+  return null;
+}
 
 /** Options of {@link runLiveScenarios}. */
 export interface LiveRunOptions {
