@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { liveTestsEnabled } from "./_testing.ts";
 import { decodeUffdMsg, LiveUserfaultfd, UFFD_MSG_SIZE } from "./userfaultfd.ts";
 import { liveProcess } from "./process.ts";
-import { thpCase } from "../lessons/pagemap_scan.ts";
+import { type ScanProcess, thpCase } from "../lessons/pagemap_scan.ts";
 import { serveUserfaults } from "./uffd_server.ts";
 import { pageSize } from "./libc.ts";
 import { hostModelConfig, hostModelThp } from "./normalize.ts";
 import { simulate } from "../kernel/kernel.ts";
 import * as C from "../kernel/constants.ts";
-import type { PagemapScanResult, PmScanArg } from "../proc/task_mmu.ts";
+import type { PmScanArg } from "../proc/task_mmu.ts";
 
 // The live tests make real system calls on this Deno process: Linux and -A.
 const ignore = !liveTestsEnabled();
@@ -31,23 +31,8 @@ Deno.test("decodeUffdMsg(): a page-fault message, field by field", () => {
   assert.throws(() => decodeUffdMsg(b), TypeError);
 });
 
-/** What the two facades share for these scenarios. */
-interface ScanFacade {
-  mmap(addr: number, length: number, prot: number, flags: number): number;
-  munmap(addr: number, length: number): number;
-  madvise(addr: number, length: number, advice: number): number;
-  write(addr: number, data: number): void;
-  pagemapScan(arg: PmScanArg): PagemapScanResult;
-  userfaultfd(flags?: number): {
-    api(a: { api: number; features?: number }): { features: number };
-    register(a: { range: { start: number; len: number }; mode: number }): { ioctls: number };
-    writeprotect(a: { range: { start: number; len: number }; mode?: number }): 0;
-    close(): 0;
-  };
-}
-
 /** A WP_ASYNC dirty-tracking sequence; each scan as [page, page, categories] rows. */
-function wpAsyncSequence(p: ScanFacade, n: number): unknown[] {
+function wpAsyncSequence(p: ScanProcess, n: number): unknown[] {
   const ps = C.PAGE_SIZE;
   const m = p.mmap(0, n * ps, RW, ANON);
   const out: unknown[] = [];
@@ -92,7 +77,7 @@ function wpAsyncSequence(p: ScanFacade, n: number): unknown[] {
   return out;
 }
 
-function model(): ScanFacade {
+function model(): ScanProcess {
   const host = hostModelConfig();
   return simulate({ config: "config" in host ? host.config : {} }).spawn();
 }
@@ -115,7 +100,7 @@ Deno.test("PAGEMAP_SCAN past the bounce buffer: the model's walk_end agrees with
   // 700 one-page regions: the kernel's bounce buffer holds 512, so the walk
   // stops, copies them out and goes on; walk_end keeps the address where
   // the first round stopped.
-  const run = (p: ScanFacade) => {
+  const run = (p: ScanProcess) => {
     const ps = C.PAGE_SIZE, n = 1400;
     const m = p.mmap(0, n * ps, RW, ANON);
     try {
@@ -204,7 +189,7 @@ Deno.test("serveUserfaults(): a worker thread resolves this thread's missing fau
 });
 
 /** Scans of a written PMD THP and a huge zero folio, as [page, page, categories] rows. */
-function thpScans(p: ScanFacade & { read(addr: number): number }): unknown[] {
+function thpScans(p: ScanProcess & { read(addr: number): number }): unknown[] {
   const ps = C.PAGE_SIZE, hp = C.PMD_SIZE;
   const raw = p.mmap(0, 3 * hp, RW, ANON);
   const a = Math.ceil(raw / hp) * hp;
@@ -290,7 +275,7 @@ Deno.test(
  * 3 and 4.
  */
 function hugeWpSteps(
-  p: ScanFacade & { pagemap(addr: number): unknown; read(addr: number): number },
+  p: ScanProcess & { pagemap(addr: number): unknown; read(addr: number): number },
   first: "write" | "read",
   async: boolean,
 ): unknown[] {
