@@ -21,7 +21,7 @@ import { constants as C, simulate } from "../lib/mod.ts";
 import { ANON_MTHP_SIZES_KB, type MthpSetting } from "../lib/mm/huge_memory.ts";
 import { madvise, mmap, munmap } from "../lib/live/libc.ts";
 import { Errno } from "../lib/live/errno.ts";
-import { readVmstat } from "../lib/live/vmstat.ts";
+import { readMthpStat, readVmstat } from "../lib/live/vmstat.ts";
 import { THP_SYSFS } from "../lib/live/probe.ts";
 import { anonSizesKb, SavedMthpKnobs } from "../lib/live/thp_knobs.ts";
 import type { ThpFaultRow } from "../lib/datasets/schemas/thp_fault_cost.ts";
@@ -56,8 +56,7 @@ export class ThpKnobs extends SavedMthpKnobs {
 }
 
 function stat(root: string, kb: number, name: string): number {
-  if (kb === 4) return 0;
-  return Number(Deno.readTextFileSync(`${root}/hugepages-${kb}kB/stats/${name}`).trim());
+  return kb === 4 ? 0 : readMthpStat(kb, name, root);
 }
 
 /** A 2 MiB-aligned anonymous region of `bytes`: [aligned start, raw start, raw length]. */

@@ -23,6 +23,7 @@ import * as C from "../lib/kernel/constants.ts";
 import type { KernelConfig } from "../lib/kernel/config.ts";
 import type { ThpSettings } from "../lib/mm/huge_memory.ts";
 import { mthpKnobsUnavailable, withMthpKnobs } from "../lib/live/thp_knobs.ts";
+import { readMthpStat } from "../lib/live/vmstat.ts";
 
 /** The fixed seed; DIFFERENTIAL_SEED and DIFFERENTIAL_COUNT explore others by hand. */
 const SEED = envNumber("DIFFERENTIAL_SEED") ?? 0x6d6d6c62;
@@ -157,10 +158,9 @@ Deno.test(`differential: ${COUNT} seeded sequences agree between the model and t
   await (noKnobs === null ? withMthpKnobs(MTHP_KNOBS, compare) : compare());
 
   async function compare(): Promise<void> {
-    const stat = `/sys/kernel/mm/transparent_hugepage/hugepages-16kB/stats/anon_fault_alloc`;
     const count = () => {
       try {
-        return Number(Deno.readTextFileSync(stat));
+        return readMthpStat(16, "anon_fault_alloc");
       } catch {
         return NaN;
       }

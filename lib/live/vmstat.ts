@@ -28,6 +28,11 @@ export function readVmstat(path = "/proc/vmstat"): Record<string, number> {
   return parseVmstat(Deno.readTextFileSync(path));
 }
 
+/** One mTHP statistic of one size, e.g. readMthpStat(16, "anon_fault_alloc"). */
+export function readMthpStat(sizeKb: number, stat: string, root = THP_SYSFS): number {
+  return Number(Deno.readTextFileSync(`${root}/hugepages-${sizeKb}kB/stats/${stat}`).trim());
+}
+
 /**
  * One mTHP statistic summed over every size that has it, e.g. `anon_fault_alloc`:
  * how many anonymous faults were served with a large folio of any mTHP size.
@@ -38,7 +43,7 @@ export function readMthpStatTotal(stat: string, root = THP_SYSFS): number {
   for (const entry of Deno.readDirSync(root)) {
     if (!entry.isDirectory || !entry.name.startsWith("hugepages-")) continue;
     try {
-      total += Number(Deno.readTextFileSync(`${root}/${entry.name}/stats/${stat}`).trim());
+      total += readMthpStat(Number(entry.name.slice(10, -2)), stat, root);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }

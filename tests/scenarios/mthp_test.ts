@@ -14,7 +14,7 @@ import { ffiStatus } from "../../lib/live/libc.ts";
 import { mthpKnobsUnavailable, withMthpKnobs } from "../../lib/live/thp_knobs.ts";
 import { LiveProcess } from "../../lib/live/process.ts";
 import { hostModelConfig, hostModelThp } from "../../lib/live/normalize.ts";
-import { THP_SYSFS } from "../../lib/live/probe.ts";
+import { readMthpStat } from "../../lib/live/vmstat.ts";
 
 const P = C.PAGE_SIZE;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -157,8 +157,7 @@ Deno.test("mTHP: the model agrees with this kernel", async () => {
     console.log(`live half not run: ${why}`);
     return;
   }
-  const stat = (kb: number) =>
-    Number(Deno.readTextFileSync(`${THP_SYSFS}/hugepages-${kb}kB/stats/anon_fault_alloc`));
+  const stat = (kb: number) => readMthpStat(kb, "anon_fault_alloc");
   const { kernel, allocs } = await withMthpKnobs(KNOBS, () => {
     const before = [16, 64].map(stat);
     const kernel = sequence(new LiveProcess());
